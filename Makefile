@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the tests).
+# Each creates or updates the local virtual environment from the pinned versions in pyproject.toml.
+
+VENV   ?= .venv
+PYTHON ?= python3
+STAMP  := $(VENV)/.qhw-installed
+JOBS   ?= 2
+
+.PHONY: demo test test-slow bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/qhw demo
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -n $(JOBS) --durations=15
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -n $(JOBS) -m slow --durations=15
+
+bench: $(STAMP)
+	$(VENV)/bin/python bench/bench_binconv.py
+
+clean:
+	rm -rf build .pytest_cache

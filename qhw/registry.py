@@ -1,0 +1,116 @@
+"""The unit registry: the one place where a unit kind's pieces are put together.
+
+A unit kind is one frozen config dataclass, one generator, one golden model, one testbench and one
+cost model. The command line, the regression, sweeps and reports look units up here by name and
+never special-case one.
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+from .errors import QhwInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleEstimate:
+    """What the cost model predicts for a run of ``frames`` input frames with no stalls.
+
+    Members
+    -------
+    formula : int
+        The folding formula alone (FINN's (C_out/PE)*(K/SIMD)*H_out*W_out for convolutions).
+    latency : int
+        Pipeline latency: cycles from the input transfer that completes the first item of work to
+        the first output transfer.
+    expected : int
+        Cycles from the first input transfer to the last output transfer, input always valid and
+        output always ready. This is what the cosimulation measures.
+    notes : str
+        How ``expected`` relates to ``formula`` (fill, input-bound rows, ...).
+    """
+
+    formula: int
+    latency: int
+    expected: int
+    notes: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """A registered unit kind.
+
+    Members
+    -------
+    name : str
+        The name used on the command line (``qhw generate NAME``).
+    summary : str
+        One line for ``qhw --help`` and reports.
+    config : type
+        The frozen, validated config dataclass.
+    generator : callable(config, params) -> amaranth.lib.wiring.Component
+        Builds the hardware; weights are baked into its memories.
+    golden : callable(config, params, inputs) -> numpy.ndarray
+        The bit-exact reference.
+    testbench : str
+        The cocotb test module that drives the unit's streams in Verilator.
+    cost_model : callable(config, frames) -> CycleEstimate
+    check_params, random_params : callables
+        Validate a weight-file mapping; draw random parameters from a ``numpy.random.Generator``.
+    check_inputs, random_inputs : callables
+        Validate an input array (returning the batched form); draw random inputs for ``frames``.
+    pack_inputs : callable(config, inputs) -> dict[str, list[int]]
+        Input stream words per input stream name.
+    unpack_outputs : callable(config, dict[str, list[int]], frames) -> numpy.ndarray
+    output_words : callable(config, frames) -> dict[str, int]
+        How many words each output stream carries for ``frames`` frames.
+    output_axes : tuple of str
+        Names of the output array's axes, for mismatch messages.
+    default_config : dict
+        The configuration that ``qhw demo`` uses.
+    """
+
+    name: str
+    summary: str
+    config: type
+    generator: Callable
+    golden: Callable
+    testbench: str
+    cost_model: Callable
+    check_params: Callable
+    random_params: Callable
+    check_inputs: Callable
+    random_inputs: Callable
+    pack_inputs: Callable
+    unpack_outputs: Callable
+    output_words: Callable
+    output_axes: tuple
+    default_config: dict = dataclasses.field(default_factory=dict)
+    extra: Any = None
+
+
+_UNITS: dict = {}
+
+
+def register(unit):
+    if unit.name in _UNITS:
+        raise ValueError(f"unit {unit.name!r} registered twice")
+    _UNITS[unit.name] = unit
+    return unit
+
+
+def _load_builtin_units():
+    from . import units  # noqa: F401  (registers the built-in units on import)
+
+
+def get(name):
+    """The unit called ``name``; a clear error lists the known ones."""
+    _load_builtin_units()
+    try:
+        return _UNITS[name]
+    except KeyError:
+        raise QhwInputError(f"unit: unknown unit {name!r}; known units: {', '.join(sorted(_UNITS))}") from None
+
+
+def names():
+    _load_builtin_units()
+    return sorted(_UNITS)
