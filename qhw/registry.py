@@ -6,7 +6,7 @@ never special-case one.
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Callable
 
 from .errors import QhwInputError
 
@@ -25,6 +25,9 @@ class CycleEstimate:
     expected : int
         Cycles from the first input transfer to the last output transfer, input always valid and
         output always ready. This is what the cosimulation measures.
+    first_input : int
+        Index of the input transfer that completes the first item of work (``latency`` counts
+        from it).
     notes : str
         How ``expected`` relates to ``formula`` (fill, input-bound rows, ...).
     """
@@ -32,6 +35,7 @@ class CycleEstimate:
     formula: int
     latency: int
     expected: int
+    first_input: int
     notes: str = ""
 
 
@@ -65,6 +69,8 @@ class Unit:
         How many words each output stream carries for ``frames`` frames.
     output_axes : tuple of str
         Names of the output array's axes, for mismatch messages.
+    describe : callable(config) -> dict
+        Unit-specific manifest entries: derived sizes, stream payload layouts, memories.
     default_config : dict
         The configuration that ``qhw demo`` uses.
     """
@@ -84,8 +90,8 @@ class Unit:
     unpack_outputs: Callable
     output_words: Callable
     output_axes: tuple
+    describe: Callable
     default_config: dict = dataclasses.field(default_factory=dict)
-    extra: Any = None
 
 
 _UNITS: dict = {}

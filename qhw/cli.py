@@ -1,0 +1,137 @@
+"""The ``qhw`` command line.
+
+Every subcommand takes a unit name and finds the unit through the registry. Bad input ends with
+one line ``qhw: error: <field>: <what is allowed>`` and exit status 2, before any file is written.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import flow, registry
+from .errors import QhwInputError, QhwToolError
+
+SYNTH_TARGETS = ("generic", "ecp5", "xc7")
+
+
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 0.95], got {text!r}") from None
+    if not 0.0 <= value <= 0.95:
+        raise argparse.ArgumentTypeError(f"must be in [0, 0.95], got {value}")
+    return value
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="qhw", description="Verified, synthesizable hardware for compressed speech networks.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def unit_command(name, help_text):
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument("unit", help="unit name (see 'qhw units')")
+        sp.add_argument("--config", required=True, type=Path, help="unit config (JSON)")
+        return sp
+
+    sp = unit_command("generate", "write Verilog, the weight file and manifest.json")
+    sp.add_argument("--weights", type=Path, help="weight file (.npz); random weights if omitted")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    sp.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+
+    for name, text in (("rtlsim", "run the RTL in Verilator on the given inputs"),
+                       ("golden", "run the bit-exact reference on the given inputs")):
+        sp = unit_command(name, text)
+        sp.add_argument("--weights", required=True, type=Path, help="weight file (.npz)")
+        sp.add_argument("--inputs", required=True, type=Path, help="input array (.npy)")
+        sp.add_argument("-o", "--output", required=True, type=Path, help="output array (.npy)")
+        if name == "rtlsim":
+            sp.add_argument("--stall-in", type=_probability, default=0.0,
+                            help="probability of an idle input cycle (default 0)")
+            sp.add_argument("--stall-out", type=_probability, default=0.0,
+                            help="probability of output back-pressure in a cycle (default 0)")
+            sp.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
+            sp.add_argument("--waves", type=Path, help="write an FST waveform here")
+
+    sp = unit_command("synth", "synthesize and report area (and Fmax on ECP5)")
+    sp.add_argument("--weights", type=Path, help="weight file (.npz); random weights if omitted")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--target", required=True, choices=SYNTH_TARGETS)
+    sp.add_argument("--json", required=True, type=Path, help="result file (JSON)")
+    sp.add_argument("--no-fmax", action="store_true", help="skip place and route on ECP5")
+
+    sp = sub.add_parser("demo", help="generate, cosimulate and synthesize the default units; "
+                                     "write build/report/")
+    sp.add_argument("-o", "--output", type=Path, default=Path("build/report"))
+    sp.add_argument("--quick", action="store_true", help="skip place and route")
+
+    sub.add_parser("units", help="list the registered units")
+    return p
+
+
+def _run(args):
+    if args.command == "units":
+        for name in registry.names():
+            print(f"{name:12s} {registry.get(name).summary}")
+        return 0
+    if args.command == "demo":
+        from . import demo
+        return demo.run(args.output, fmax=not args.quick)
+
+    unit = registry.get(args.unit)
+    cfg = flow.read_config(unit, args.config)
+
+    if args.command == "generate":
+        params = flow.read_params(unit, cfg, args.weights, args.seed)
+        gen = flow.write_generated(unit, cfg, params, args.output)
+        print(f"wrote {args.output}/{gen.top}.v, weights.npz, config.json, manifest.json "
+              f"(latency {gen.manifest['latency']} cycles, "
+              f"{gen.manifest['cycles']['expected']} cycles per frame expected)")
+        return 0
+
+    if args.command in ("rtlsim", "golden"):
+        params = flow.read_params(unit, cfg, args.weights)
+        x = flow.read_inputs(unit, cfg, args.inputs)
+        if args.command == "golden":
+            y = unit.golden(cfg, params, x)
+        else:
+            run = flow.rtlsim(unit, cfg, params, x, stall_in=args.stall_in,
+                              stall_out=args.stall_out, seed=args.seed, waves=args.waves)
+            y = run.outputs
+            model = unit.cost_model(cfg, x.shape[0])
+            print(f"cycles {run.cycles} (model {model.expected} with no stalls; "
+                  f"formula {model.formula}), latency {run.latency}")
+        with flow.atomic_file(args.output) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, y)
+        print(f"wrote {args.output} {y.dtype} {tuple(y.shape)}")
+        return 0
+
+    if args.command == "synth":
+        from . import synth_flow
+        params = flow.read_params(unit, cfg, args.weights, args.seed)
+        result = synth_flow.synthesize_unit(unit, cfg, params, args.target, fmax=not args.no_fmax)
+        flow.write_json(args.json, result)
+        print(json.dumps(result["figures"]))
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except QhwInputError as e:
+        print(f"qhw: error: {e}", file=sys.stderr)
+        return 2
+    except QhwToolError as e:
+        print(f"qhw: tool error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

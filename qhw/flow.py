@@ -1,0 +1,195 @@
+"""The steps of the flow, in the order data moves: config -> generator -> Verilog -> cosim/synth.
+
+Everything here goes through the unit registry; nothing names a particular unit.
+"""
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import toolchain
+from .config import config_to_dict, load_config
+from .errors import QhwInputError
+from .hdl.common import port_list, to_verilog
+
+
+# Reading user input -------------------------------------------------------------------------------
+
+def read_config(unit, path):
+    return load_config(unit.config, path)
+
+
+def read_params(unit, cfg, path=None, seed=0):
+    """Weights from an .npz file, or random ones from ``seed`` when no file is given."""
+    if path is None:
+        return unit.check_params(cfg, unit.random_params(cfg, np.random.default_rng(seed)))
+    path = Path(path)
+    if not path.is_file():
+        raise QhwInputError(f"--weights: file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            params = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise QhwInputError(f"--weights: {path} is not a readable .npz file ({e})") from None
+    return unit.check_params(cfg, params)
+
+
+def read_inputs(unit, cfg, path):
+    """Inputs from a .npy file, validated; returns the batched array (frames first)."""
+    path = Path(path)
+    if not path.is_file():
+        raise QhwInputError(f"--inputs: file not found: {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise QhwInputError(f"--inputs: {path} is not a readable .npy file ({e})") from None
+    return unit.check_inputs(cfg, x)
+
+
+# Writing outputs without leaving partial files ----------------------------------------------------
+
+@contextlib.contextmanager
+def atomic_file(path):
+    """Yield a temporary path; it becomes ``path`` only if the block finishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder; its files move into ``path`` only if the block finishes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        path.mkdir(exist_ok=True)
+        for item in tmp.iterdir():
+            target = path / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # an earlier run's output of the same name
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path, obj):
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+# Generation ---------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Generated:
+    """A generated unit: its Verilog, module name and manifest."""
+    verilog: str
+    top: str
+    manifest: dict
+
+
+def generate(unit, cfg, params, frames=1):
+    """Build the unit and describe it: Verilog text and the manifest (nothing is written)."""
+    component = unit.generator(cfg, params)
+    top = unit.name
+    verilog = to_verilog(component, top)
+    estimate = unit.cost_model(cfg, frames)
+    manifest = {
+        "unit": unit.name,
+        "top": top,
+        "summary": unit.summary,
+        "config": config_to_dict(cfg),
+        **unit.describe(cfg),
+        "ports": port_list(component),
+        "clock": {"name": "clk", "edge": "rising"},
+        "reset": {"name": "rst", "kind": "synchronous, active high"},
+        "latency": estimate.latency,
+        "cycles": {"frames": frames, "formula": estimate.formula,
+                   "expected": estimate.expected, "notes": estimate.notes},
+        "tools": toolchain.versions(),
+    }
+    return Generated(verilog=verilog, top=top, manifest=manifest)
+
+
+def write_generated(unit, cfg, params, outdir):
+    """Write Verilog, the weight file, the config and manifest.json into ``outdir``."""
+    gen = generate(unit, cfg, params)
+    with atomic_dir(outdir) as tmp:
+        (tmp / f"{gen.top}.v").write_text(gen.verilog)
+        np.savez(tmp / "weights.npz", **params)
+        (tmp / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n")
+        gen.manifest["files"] = {"verilog": f"{gen.top}.v", "weights": "weights.npz",
+                                 "config": "config.json"}
+        (tmp / "manifest.json").write_text(json.dumps(gen.manifest, indent=2) + "\n")
+    return gen
+
+
+# Simulation ---------------------------------------------------------------------------------------
+
+def first_mismatch(unit, got, expected):
+    """None if equal, else a message naming the position, the expected and the obtained value."""
+    if got.shape != expected.shape:
+        return f"output shape {got.shape} differs from the reference's {expected.shape}"
+    diff = np.argwhere(got != expected)
+    if diff.size == 0:
+        return None
+    pos = tuple(int(i) for i in diff[0])
+    where = ", ".join(f"{name} {i}" for name, i in zip(unit.output_axes, pos))
+    return (f"mismatch at {where}: expected {expected[pos]}, got {got[pos]} "
+            f"({len(diff)} of {expected.size} outputs differ)")
+
+
+@dataclasses.dataclass
+class RtlRun:
+    """Outputs of an RTL simulation and what it measured."""
+    outputs: np.ndarray
+    cycles: int
+    latency: int
+    sim: object
+
+
+def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=None):
+    """Run the unit's RTL in Verilator on inputs ``x`` (batched) and return its outputs.
+
+    Cycles are counted from the first input transfer to the last output transfer; latency from
+    the input transfer that completes the first unit of work to the first output transfer (as
+    the cost model defines them).
+    """
+    from .cosim import runner
+
+    frames = x.shape[0]
+    gen = generate(unit, cfg, params, frames=frames)
+    sim = runner.simulate(gen.verilog, gen.top, unit.testbench, unit.pack_inputs(cfg, x),
+                          unit.output_words(cfg, frames), stall_in=stall_in,
+                          stall_out=stall_out, seed=seed, waves=waves)
+    if sim.protocol_errors:
+        raise AssertionError(f"stream protocol violated: {sim.protocol_errors[0]}")
+    if sim.timed_out:
+        raise AssertionError("simulation timed out before all outputs arrived "
+                             f"({ {k: len(v) for k, v in sim.outputs.items()} } words)")
+    outputs = unit.unpack_outputs(cfg, sim.outputs, frames)
+    latency = first_output_latency(unit, cfg, sim)
+    return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim)
+
+
+def first_output_latency(unit, cfg, sim):
+    """Cycles from the input transfer that completes the first output's inputs to that output."""
+    first_input = unit.cost_model(cfg, 1).first_input
+    in_times = next(iter(sim.in_times.values()))
+    out_times = next(iter(sim.out_times.values()))
+    return out_times[0] - in_times[first_input]

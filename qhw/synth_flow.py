@@ -1,0 +1,41 @@
+"""Synthesis of a registered unit: generate its Verilog, run one target, cache the figures.
+
+Results are cached under ``$QHW_CACHE_DIR/synth`` (default ``~/.cache/qhw/synth``) by a hash of
+the Verilog text, the target, the Fmax switch and the tool versions, so a report or sweep that asks
+again for the same design does no work. The cache holds the tools' logs too.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from . import flow, toolchain
+from .config import config_to_dict
+from .synth import flows
+
+
+def cache_root():
+    env = os.environ.get("QHW_CACHE_DIR")
+    return (Path(env) if env else Path.home() / ".cache" / "qhw") / "synth"
+
+
+def synthesize_verilog(verilog, top, target, *, fmax=True):
+    """Run (or fetch from the cache) one target on Verilog text; returns the flows result dict."""
+    key = hashlib.sha256(json.dumps(
+        [verilog, top, target, bool(fmax), toolchain.versions()], sort_keys=True).encode()
+    ).hexdigest()[:24]
+    workdir = cache_root() / key
+    done = workdir / f"{target}.result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    result = flows.synthesize(verilog, top, target, workdir, fmax=fmax and target == "ecp5")
+    flow.write_json(done, result)
+    return result
+
+
+def synthesize_unit(unit, cfg, params, target, *, fmax=True):
+    """Synthesize a unit for ``target`` and return the result with the unit and config added."""
+    gen = flow.generate(unit, cfg, params)
+    result = synthesize_verilog(gen.verilog, gen.top, target, fmax=fmax)
+    return {"unit": unit.name, "config": config_to_dict(cfg), **result}

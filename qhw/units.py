@@ -1,0 +1,60 @@
+"""Registration of the built-in units. Each unit is registered exactly once, here."""
+
+from .golden import binconv as binconv_golden
+from .hdl import binconv as binconv_hdl
+from .registry import Unit, register
+
+
+def _binconv_describe(cfg):
+    return {
+        "derived": {
+            "k": cfg.k, "out_height": cfg.out_height, "out_width": cfg.out_width,
+            "pads_top_bottom_left_right": list(cfg.pads),
+            "neuron_fold": cfg.neuron_fold, "synapse_fold": cfg.synapse_fold,
+            "popcount_bits": cfg.popcount_bits, "dot_bits": cfg.dot_bits,
+            "tree_latency": binconv_hdl.tree_latency(cfg),
+            "output_fifo_depth": binconv_hdl.fifo_depth(cfg),
+        },
+        "streams": {
+            "i": {"direction": "in", "payload_bits": cfg.c_in,
+                  "layout": "one input pixel per transfer, row-major (row, column); "
+                            "bit c = channel c; 1 -> +1, 0 -> -1"},
+            "o": {"direction": "out", "payload_bits": cfg.c_out * cfg.out_element_bits,
+                  "layout": (f"one output pixel per transfer, row-major; channel c at bits "
+                             f"[{cfg.dot_bits}*c, {cfg.dot_bits}*c+{cfg.dot_bits}), signed dot "
+                             f"product 2P-K in [-{cfg.k}, {cfg.k}]"
+                             if cfg.output == "popcount" else
+                             "one output pixel per transfer, row-major; bit c = channel c")},
+        },
+        "memories": [
+            {"name": "weights", "depth": cfg.neuron_fold * cfg.synapse_fold,
+             "width": cfg.pe * cfg.simd},
+            *([{"name": "thresholds", "depth": cfg.neuron_fold,
+                "width": cfg.pe * (cfg.threshold_bits + 1)}] if cfg.output == "threshold" else []),
+            {"name": "line_buffer", "depth": cfg.width,
+             "width": (cfg.kernel[0] - 1) * cfg.c_in},
+        ],
+    }
+
+
+BINCONV = register(Unit(
+    name="binconv",
+    summary="XNOR-popcount binary convolution (bipolar bits, popcount or threshold output)",
+    config=binconv_golden.BinConvConfig,
+    generator=binconv_hdl.BinConv,
+    golden=binconv_golden.reference,
+    testbench="qhw.cosim.tb_binconv",
+    cost_model=binconv_hdl.cost_model,
+    check_params=binconv_golden.check_params,
+    random_params=binconv_golden.random_params,
+    check_inputs=binconv_golden.check_inputs,
+    random_inputs=binconv_golden.random_inputs,
+    pack_inputs=lambda cfg, x: {"i": binconv_golden.pack_inputs(cfg, x)},
+    unpack_outputs=lambda cfg, words, frames: binconv_golden.unpack_outputs(cfg, words["o"], frames),
+    output_words=lambda cfg, frames: {"o": frames * cfg.out_height * cfg.out_width},
+    output_axes=("frame", "row", "column", "channel"),
+    describe=_binconv_describe,
+    default_config={"c_in": 16, "c_out": 16, "height": 8, "width": 12, "kernel": [3, 3],
+                    "padding": "same", "pad_bit": 0, "pe": 4, "simd": 48,
+                    "output": "threshold", "counter": "gpc63"},
+))
