@@ -68,18 +68,18 @@ class BinConvConfig:
             check_int(name, getattr(self, name), low=1, high=1 << 16)
         check_pair("kernel", self.kernel)
         check_choice("padding", self.padding, ("valid", "same"))
-        check_choice("pad_bit", self.pad_bit, (0, 1))
+        check_int("pad_bit", self.pad_bit, low=0, high=1)
         check_choice("output", self.output, ("popcount", "threshold"))
         check_choice("counter", self.counter, ("fa", "gpc63"))
-        check_int("pe", self.pe)
-        check_int("simd", self.simd)
-        check_divides("pe", self.pe, self.c_out, "c_out")
-        check_divides("simd", self.simd, self.k, "c_in*kh*kw")
         kh, kw = self.kernel
         if self.padding == "valid" and (kh > self.height or kw > self.width):
             raise QhwInputError(
                 f"kernel: {kh}x{kw} does not fit a {self.height}x{self.width} input with padding "
                 f"'valid' (kernel must be <= input size, or use padding 'same')")
+        check_int("pe", self.pe)
+        check_int("simd", self.simd)
+        check_divides("pe", self.pe, self.c_out, "c_out")
+        check_divides("simd", self.simd, self.k, "c_in*kh*kw")
 
     # Derived sizes -----------------------------------------------------------------------------
 
@@ -185,6 +185,11 @@ def check_params(cfg, params):
                 raise QhwInputError(f"{name}: dtype must be integer, got {array.dtype}")
             if name == "directions" and not np.isin(array, (-1, 1)).all():
                 raise QhwInputError(f"directions: values must be +1 or -1, found {array[~np.isin(array, (-1, 1))].flat[0]}")
+            if name == "thresholds":
+                # Beyond +-(K+1) every threshold acts alike (d lies in [-K, K]); clamping first
+                # keeps huge or unsigned values from wrapping when converted to int64.
+                bound = cfg.k + 1
+                array = np.where(array > bound, bound, np.where(array < -bound, -bound, array))
             out[name] = array.astype(np.int64)
     return out
 
@@ -234,9 +239,9 @@ def popcount_thresholds(cfg, params):
     Returns (T, ge) with T in [0, K+1] and ge in {0, 1}: the output bit is ``(P >= T) == ge``.
     d >= t  <=>  P >= ceil((t + K)/2);   d <= t  <=>  P < floor((t + K)/2) + 1.
     """
-    t = np.asarray(params["thresholds"], dtype=np.int64)
-    d = np.asarray(params["directions"], dtype=np.int64)
     k = cfg.k
+    t = np.clip(np.asarray(params["thresholds"], dtype=np.int64), -k - 1, k + 1)
+    d = np.asarray(params["directions"], dtype=np.int64)
     ge = (d > 0).astype(np.int64)
     tp = np.where(ge == 1, -((-(t + k)) // 2), (t + k) // 2 + 1)
     return np.clip(tp, 0, k + 1), ge
@@ -283,6 +288,10 @@ def pack_inputs(cfg, x):
 
 def unpack_outputs(cfg, words, frames):
     """Output stream words (one per output pixel, C_out fields) back into an array."""
+    expected = frames * cfg.out_height * cfg.out_width
+    if len(words) != expected:
+        raise ValueError(f"output stream: expected {expected} words for {frames} frame(s), "
+                         f"got {len(words)}")
     n = cfg.out_element_bits
     mask = (1 << n) - 1
     fields = np.array([[(w >> (c * n)) & mask for c in range(cfg.c_out)] for w in words],

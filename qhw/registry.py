@@ -73,6 +73,9 @@ class Unit:
         Unit-specific manifest entries: derived sizes, stream payload layouts, memories.
     default_config : dict
         The configuration that ``qhw demo`` uses.
+    regression : dict
+        Named configurations (JSON-style dicts) that the cosimulation regression and the cycle
+        benchmark run.
     """
 
     name: str
@@ -92,6 +95,7 @@ class Unit:
     output_axes: tuple
     describe: Callable
     default_config: dict = dataclasses.field(default_factory=dict)
+    regression: dict = dataclasses.field(default_factory=dict)
 
 
 _UNITS: dict = {}

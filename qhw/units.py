@@ -37,6 +37,32 @@ def _binconv_describe(cfg):
     }
 
 
+# Covers: 1-D and 2-D; kernels 1, 2x3 and 3; PE = 1 and PE = C_out; SIMD = 1 and SIMD = K; both
+# paddings and pad bits; both output modes; both counter trees; odd sizes; a kernel larger than
+# the image ('same'); a DNSMOS-like slice (../shared/REFERENCE.md, 3).
+BINCONV_REGRESSION = {
+    "2d_k3_same_thr_pe2_simd3": dict(c_in=3, c_out=4, height=5, width=7, kernel=[3, 3],
+                                     padding="same", pe=2, simd=3, output="threshold"),
+    "2d_k3_valid_pop_unfolded": dict(c_in=2, c_out=3, height=5, width=6, kernel=[3, 3],
+                                     padding="valid", pe=3, simd=18, output="popcount"),
+    "1d_k3_same_pad1_pop_pe1_simd1": dict(c_in=4, c_out=2, height=1, width=11, kernel=[1, 3],
+                                          padding="same", pad_bit=1, pe=1, simd=1),
+    "1d_k1_valid_thr_full": dict(c_in=5, c_out=3, height=1, width=7, kernel=[1, 1],
+                                 pe=3, simd=5, output="threshold"),
+    "2d_k1_same_pop_simd1": dict(c_in=7, c_out=5, height=3, width=5, kernel=[1, 1],
+                                 padding="same", pe=5, simd=1),
+    "2d_k3_valid_thr_fa_pe1_simd1": dict(c_in=2, c_out=2, height=4, width=4, kernel=[3, 3],
+                                         pe=1, simd=1, output="threshold", counter="fa"),
+    "2d_k2x3_same_pad1_pop": dict(c_in=3, c_out=6, height=4, width=5, kernel=[2, 3],
+                                  padding="same", pad_bit=1, pe=3, simd=9),
+    "2d_k3_same_pop_wide_simd_k": dict(c_in=16, c_out=8, height=3, width=5, kernel=[3, 3],
+                                       padding="same", pe=8, simd=144, counter="fa"),
+    "2d_k3_same_thr_kernel_over_image": dict(c_in=1, c_out=2, height=2, width=2, kernel=[3, 3],
+                                             padding="same", pe=1, simd=9, output="threshold"),
+    "2d_k3_same_thr_dnsmos_slice": dict(c_in=32, c_out=32, height=3, width=10, kernel=[3, 3],
+                                        padding="same", pe=8, simd=32, output="threshold"),
+}
+
 BINCONV = register(Unit(
     name="binconv",
     summary="XNOR-popcount binary convolution (bipolar bits, popcount or threshold output)",
@@ -57,4 +83,5 @@ BINCONV = register(Unit(
     default_config={"c_in": 16, "c_out": 16, "height": 8, "width": 12, "kernel": [3, 3],
                     "padding": "same", "pad_bit": 0, "pe": 4, "simd": 48,
                     "output": "threshold", "counter": "gpc63"},
+    regression=BINCONV_REGRESSION,
 ))

