@@ -25,6 +25,8 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_binconv.py
+	$(VENV)/bin/python bench/bench_gru.py
+	$(VENV)/bin/python bench/bench_expmul.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -46,7 +46,8 @@ def _parser():
     for name, text in (("rtlsim", "run the RTL in Verilator on the given inputs"),
                        ("golden", "run the bit-exact reference on the given inputs")):
         sp = unit_command(name, text)
-        sp.add_argument("--weights", required=True, type=Path, help="weight file (.npz)")
+        sp.add_argument("--weights", type=Path,
+                        help="weight file (.npz); may be omitted for units without weights")
         sp.add_argument("--inputs", required=True, type=Path, help="input array (.npy)")
         sp.add_argument("-o", "--output", required=True, type=Path, help="output array (.npy)")
         if name == "rtlsim":
@@ -94,7 +95,8 @@ def _run(args):
         return 0
 
     if args.command in ("rtlsim", "golden"):
-        params = flow.read_params(unit, cfg, args.weights)
+        params = (flow.read_params(unit, cfg, args.weights) if args.weights is not None
+                  else unit.check_params(cfg, {}))
         x = flow.read_inputs(unit, cfg, args.inputs)
         if args.command == "golden":
             y = unit.golden(cfg, params, x)
@@ -102,7 +104,7 @@ def _run(args):
             run = flow.rtlsim(unit, cfg, params, x, stall_in=args.stall_in,
                               stall_out=args.stall_out, seed=args.seed, waves=args.waves)
             y = run.outputs
-            model = unit.cost_model(cfg, x.shape[0])
+            model = unit.cost_model(cfg, flow.frames_of(unit, cfg, x))
             print(f"cycles {run.cycles} (model {model.expected} with no stalls; "
                   f"formula {model.formula}), latency {run.latency}")
         with flow.atomic_file(args.output) as tmp:

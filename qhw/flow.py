@@ -163,6 +163,11 @@ class RtlRun:
     sim: object
 
 
+def frames_of(unit, cfg, x):
+    """The ``frames`` of the cost model for batched inputs ``x``: the unit's rule, else N."""
+    return unit.frames(cfg, x) if unit.frames is not None else x.shape[0]
+
+
 def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=None):
     """Run the unit's RTL in Verilator on inputs ``x`` (batched) and return its outputs.
 
@@ -172,24 +177,30 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
     """
     from .cosim import runner
 
-    frames = x.shape[0]
+    frames = frames_of(unit, cfg, x)
     gen = generate(unit, cfg, params, frames=frames)
-    sim = runner.simulate(gen.verilog, gen.top, unit.testbench, unit.pack_inputs(cfg, x),
-                          unit.output_words(cfg, frames), stall_in=stall_in,
-                          stall_out=stall_out, seed=seed, waves=waves)
+    inputs, words = unit.pack_inputs(cfg, x), unit.output_words(cfg, frames)
+    # A deadlock guard that also covers units with many cycles per word (a folded GRU step).
+    timeout = runner.default_timeout(inputs, words, stall_in, stall_out) + int(
+        3 * gen.manifest["cycles"]["expected"] / max(1e-3, 1.0 - max(stall_in, stall_out)))
+    sim = runner.simulate(gen.verilog, gen.top, unit.testbench, inputs, words,
+                          stall_in=stall_in, stall_out=stall_out, seed=seed, waves=waves,
+                          timeout_cycles=timeout)
     if sim.protocol_errors:
         raise AssertionError(f"stream protocol violated: {sim.protocol_errors[0]}")
+    if any(sim.surplus.values()):
+        raise AssertionError(f"surplus output words: {sim.surplus}")
     if sim.timed_out:
         raise AssertionError("simulation timed out before all outputs arrived "
                              f"({ {k: len(v) for k, v in sim.outputs.items()} } words)")
     outputs = unit.unpack_outputs(cfg, sim.outputs, frames)
-    latency = first_output_latency(unit, cfg, sim)
+    latency = first_output_latency(unit, cfg, sim, frames)
     return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim)
 
 
-def first_output_latency(unit, cfg, sim):
+def first_output_latency(unit, cfg, sim, frames=1):
     """Cycles from the input transfer that completes the first output's inputs to that output."""
-    first_input = unit.cost_model(cfg, 1).first_input
+    first_input = unit.cost_model(cfg, frames).first_input
     in_times = next(iter(sim.in_times.values()))
     out_times = next(iter(sim.out_times.values()))
     return out_times[0] - in_times[first_input]

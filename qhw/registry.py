@@ -76,6 +76,9 @@ class Unit:
     regression : dict
         Named configurations (JSON-style dicts) that the cosimulation regression and the cycle
         benchmark run.
+    frames : callable(config, batched inputs) -> frames, optional
+        The ``frames`` value that ``cost_model``, ``output_words`` and ``unpack_outputs`` get for
+        an input array; default ``inputs.shape[0]`` (a GRU gives (sequences, steps)).
     """
 
     name: str
@@ -96,6 +99,7 @@ class Unit:
     describe: Callable
     default_config: dict = dataclasses.field(default_factory=dict)
     regression: dict = dataclasses.field(default_factory=dict)
+    frames: Callable = None
 
 
 _UNITS: dict = {}

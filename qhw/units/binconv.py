@@ -1,8 +1,8 @@
-"""Registration of the built-in units. Each unit is registered exactly once, here."""
+"""Registration of the `binconv` unit."""
 
-from .golden import binconv as binconv_golden
-from .hdl import binconv as binconv_hdl
-from .registry import Unit, register
+from ..golden import binconv as binconv_golden
+from ..hdl import binconv as binconv_hdl
+from ..registry import Unit, register
 
 
 def _binconv_describe(cfg):
@@ -55,8 +55,8 @@ BINCONV_REGRESSION = {
                                          pe=1, simd=1, output="threshold", counter="fa"),
     "2d_k2x3_same_pad1_pop": dict(c_in=3, c_out=6, height=4, width=5, kernel=[2, 3],
                                   padding="same", pad_bit=1, pe=3, simd=9),
-    "2d_k3_same_pop_wide_simd_k": dict(c_in=16, c_out=8, height=3, width=5, kernel=[3, 3],
-                                       padding="same", pe=8, simd=144, counter="fa"),
+    "2d_k3_same_pop_wide_simd_k": dict(c_in=8, c_out=4, height=3, width=5, kernel=[3, 3],
+                                       padding="same", pe=4, simd=72, counter="fa"),
     "2d_k3_same_thr_kernel_over_image": dict(c_in=1, c_out=2, height=2, width=2, kernel=[3, 3],
                                              padding="same", pe=1, simd=9, output="threshold"),
     "2d_k3_same_thr_dnsmos_slice": dict(c_in=32, c_out=32, height=3, width=10, kernel=[3, 3],

@@ -1,0 +1,730 @@
+"""Sign-exponent-only weights: formats, configurations and the bit-exact references.
+
+This module is the single definition of the arithmetic of three units:
+
+* ``expmul``: one exponent-adder multiplier, activation x (IEEE fp32/fp16/bf16 or signed fixed
+  point) times a weight w = +-2^d given as a sign-exponent-only code (SEOFP-NET,
+  ../shared/REFERENCE.md, 5);
+* ``expdot``: an N-lane dot product of such products with exact (Kulisch-style) accumulation and
+  one rounding;
+* ``mulbase``: the baselines, a conventional fp32 or bf16 multiplier (round to nearest even) or a
+  signed 8 x 8 integer multiplier, with the same stream interface.
+
+The generators (:mod:`qhw.hdl.expmul`, :mod:`qhw.hdl.expdot`, :mod:`qhw.hdl.mulbase`) import the
+formats and packings from here. docs/expmul.md states every rule; the short version:
+
+Weight code (``1 + E`` bits): bit E is the sign, bits [0, E) the exponent field f. f = 0 is the
+zero weight (+-0); f in 1..2^E-1 is w = (-1)^sign * 2^(f - weight_bias).
+
+Float activations, ``expmul``: the product keeps x's mantissa; its exponent field is
+e_x + f - weight_bias and its sign is s_x XOR s_w. Subnormal inputs are flushed to zero (treated
+as a zero of the same sign); a result exponent field <= 0 underflows to a signed zero; a result
+exponent field >= 2^ebits - 1 overflows to a signed infinity (``overflow='inf'``) or to the
+largest finite value of that sign (``overflow='saturate'``). NaN in, or infinity times a zero
+weight, gives the canonical quiet NaN (sign 0, exponent all ones, mantissa MSB only); infinity
+times a non-zero weight is an infinity with the XORed sign; zero times anything finite is a zero
+with the XORed sign.
+
+Fixed-point activations (signed ``act_bits``-bit integers, any binary point): the product in the
+same format is x * 2^d: a left shift that saturates to the format's range, or an arithmetic right
+shift (rounding toward minus infinity, like Python's ``>>``). A zero weight gives 0.
+"""
+
+import dataclasses
+import numpy as np
+
+from ..config import check_choice, check_int
+from ..errors import QhwInputError
+
+__all__ = [
+    "FLOAT_FORMATS", "FloatFormat", "float_format", "ExpMulConfig", "ExpDotConfig",
+    "MulBaseConfig", "expmul_ref", "expdot_ref", "mulbase_ref", "round_to_float",
+    "encode_weights", "decode_weights", "qnan", "max_finite",
+]
+
+ACT_FORMATS = ("fp32", "fp16", "bf16", "fixed")
+OVERFLOW = ("inf", "saturate")
+BIAS_RANGE = (-512, 512)
+
+
+@dataclasses.dataclass(frozen=True)
+class FloatFormat:
+    """An IEEE-style binary float: 1 sign bit, ``ebits`` exponent bits, ``mbits`` mantissa bits."""
+    name: str
+    ebits: int
+    mbits: int
+
+    @property
+    def width(self):
+        return 1 + self.ebits + self.mbits
+
+    @property
+    def bias(self):
+        return (1 << (self.ebits - 1)) - 1
+
+    @property
+    def emask(self):
+        """All-ones exponent field (infinities and NaNs)."""
+        return (1 << self.ebits) - 1
+
+    @property
+    def mmask(self):
+        return (1 << self.mbits) - 1
+
+
+FLOAT_FORMATS = {
+    "fp32": FloatFormat("fp32", 8, 23),
+    "fp16": FloatFormat("fp16", 5, 10),
+    "bf16": FloatFormat("bf16", 8, 7),
+}
+
+
+def float_format(name):
+    return FLOAT_FORMATS[name]
+
+
+def qnan(fmt):
+    """The canonical quiet NaN of the units: sign 0, exponent all ones, mantissa MSB only."""
+    return (fmt.emask << fmt.mbits) | (1 << (fmt.mbits - 1))
+
+
+def max_finite(fmt, sign=0):
+    return (sign << (fmt.width - 1)) | ((fmt.emask - 1) << fmt.mbits) | fmt.mmask
+
+
+def _check_weight_format(cfg):
+    check_int("weight_exp_bits", cfg.weight_exp_bits, low=2, high=8)
+    check_int("weight_bias", cfg.weight_bias, low=BIAS_RANGE[0], high=BIAS_RANGE[1])
+
+
+def _check_act_format(cfg):
+    check_choice("act_format", cfg.act_format, ACT_FORMATS)
+    check_int("act_bits", cfg.act_bits, low=2, high=32)
+    check_choice("overflow", cfg.overflow, OVERFLOW)
+    if cfg.act_format == "fixed" and cfg.overflow == "inf":
+        raise QhwInputError("overflow: must be 'saturate' for act_format 'fixed' "
+                            "(fixed point has no infinity), got 'inf'")
+
+
+class _ActMixin:
+    @property
+    def is_float(self):
+        return self.act_format != "fixed"
+
+    @property
+    def fmt(self):
+        """The activation's :class:`FloatFormat` (None for fixed point)."""
+        return FLOAT_FORMATS.get(self.act_format)
+
+    @property
+    def x_bits(self):
+        """Width of one activation (and of one ``expmul`` product)."""
+        return self.fmt.width if self.is_float else self.act_bits
+
+    @property
+    def w_bits(self):
+        """Width of one weight code: sign + exponent field."""
+        return 1 + self.weight_exp_bits
+
+    @property
+    def d_range(self):
+        """(min, max) exponent d = f - weight_bias of a non-zero weight."""
+        return 1 - self.weight_bias, (1 << self.weight_exp_bits) - 1 - self.weight_bias
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpMulConfig(_ActMixin):
+    """One exponent-adder multiplier: activation x weight code -> product in x's format.
+
+    Parameters
+    ----------
+    act_format : 'fp32', 'fp16', 'bf16' or 'fixed'
+    act_bits : int
+        Width of a signed fixed-point activation (2..32); used only with ``act_format='fixed'``.
+    weight_exp_bits : int
+        E, the weight's exponent-field width (2..8).
+    weight_bias : int
+        Weight exponent bias: field f means 2^(f - weight_bias) (-512..512).
+    overflow : 'saturate' or 'inf'
+        What a float product beyond the format's range becomes (fixed point always saturates).
+    """
+
+    act_format: str = "fp32"
+    act_bits: int = 8
+    weight_exp_bits: int = 5
+    weight_bias: int = 31
+    overflow: str = "saturate"
+
+    def __post_init__(self):
+        _check_act_format(self)
+        _check_weight_format(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpDotConfig(_ActMixin):
+    """An N-lane dot product of exponent-adder products with exact accumulation.
+
+    Parameters
+    ----------
+    lanes : int
+        N, the vector length (1..1024).
+    simd : int
+        Lanes computed per cycle and carried per input transfer; divides ``lanes``.
+    act_format, act_bits, weight_exp_bits, weight_bias, overflow
+        As for :class:`ExpMulConfig`; ``overflow`` applies to the products and to the final
+        rounding.
+    """
+
+    lanes: int = 16
+    simd: int = 4
+    act_format: str = "fp32"
+    act_bits: int = 8
+    weight_exp_bits: int = 5
+    weight_bias: int = 31
+    overflow: str = "saturate"
+
+    def __post_init__(self):
+        check_int("lanes", self.lanes, low=1, high=1024)
+        check_int("simd", self.simd, low=1)
+        if self.lanes % self.simd:
+            divisors = [d for d in range(1, self.lanes + 1) if self.lanes % d == 0]
+            shown = ", ".join(map(str, divisors[:12])) + (", ..." if len(divisors) > 12 else "")
+            raise QhwInputError(f"simd: must divide lanes = {self.lanes}, got {self.simd} "
+                                f"(allowed: {shown})")
+        _check_act_format(self)
+        _check_weight_format(self)
+
+    @property
+    def fold(self):
+        """Input transfers (and cycles) per vector: lanes / simd."""
+        return self.lanes // self.simd
+
+    @property
+    def lane_log(self):
+        return (self.lanes - 1).bit_length()  # ceil(log2 N)
+
+    @property
+    def product_mag_bits(self):
+        """Bits of the magnitude of one finite product in units of the accumulator's LSB.
+
+        Float: a finite product is (1.m) * 2^(e - bias) with e in 1..2^ebits-2; with the LSB at
+        2^(1 - bias - mbits) its magnitude is (2^mbits + m) << (e - 1) < 2^(mbits + 2^ebits - 2).
+        Fixed: |p| <= 2^(act_bits - 1).
+        """
+        if self.is_float:
+            return self.fmt.mbits + self.fmt.emask - 1
+        return self.act_bits - 1
+
+    @property
+    def acc_bits(self):
+        """Signed accumulator width: N products cannot overflow it.
+
+        |sum| <= N * 2^k with k = product_mag_bits, and N <= 2^ceil(log2 N), so
+        k + ceil(log2 N) + 1 signed bits hold every sum (fixed point: the most negative products
+        -2^(B-1) sum to exactly -2^(B-1+ceil(log2 N)) at most, which still fits).
+        """
+        return self.product_mag_bits + self.lane_log + 1
+
+    @property
+    def out_bits(self):
+        """Width of one output: the activation format (float) or the full sum (fixed)."""
+        return self.fmt.width if self.is_float else self.acc_bits
+
+
+@dataclasses.dataclass(frozen=True)
+class MulBaseConfig:
+    """A conventional multiplier, for comparison.
+
+    Parameters
+    ----------
+    kind : 'fp32', 'bf16' or 'int8'
+        IEEE fp32 or bf16 with round to nearest even (subnormals flushed to zero on input and
+        output), or a signed 8 x 8 -> 16-bit integer multiplier.
+    """
+
+    kind: str = "fp32"
+
+    def __post_init__(self):
+        check_choice("kind", self.kind, ("fp32", "bf16", "int8"))
+
+    @property
+    def is_float(self):
+        return self.kind != "int8"
+
+    @property
+    def fmt(self):
+        return FLOAT_FORMATS.get(self.kind)
+
+    @property
+    def x_bits(self):
+        return self.fmt.width if self.is_float else 8
+
+    @property
+    def out_bits(self):
+        return self.fmt.width if self.is_float else 16
+
+
+# Weight codes -------------------------------------------------------------------------------------
+
+def encode_weights(cfg, values):
+    """Codes of weights that are exactly 0 or +-2^d with d in the config's range.
+
+    Use :mod:`qhw.golden.expmul_torch` to quantize arbitrary weights first.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    e = cfg.weight_exp_bits
+    sign = np.signbit(v).astype(np.int64)
+    mag = np.abs(v)
+    with np.errstate(divide="ignore"):
+        d = np.where(mag > 0, np.log2(np.where(mag > 0, mag, 1.0)), 0.0)
+    lo, hi = cfg.d_range
+    if not (np.isfinite(v).all() and (d == np.round(d)).all()
+            and ((mag == 0) | ((d >= lo) & (d <= hi))).all()):
+        raise QhwInputError(f"weights: values must be 0 or +-2^d with d in {lo}..{hi}")
+    f = np.where(mag > 0, d.astype(np.int64) + cfg.weight_bias, 0)
+    return (sign << e) | f
+
+
+def decode_weights(cfg, codes):
+    """Float64 values of weight codes (exact)."""
+    c = np.asarray(codes, dtype=np.int64)
+    e = cfg.weight_exp_bits
+    f = c & ((1 << e) - 1)
+    s = (c >> e) & 1
+    mag = np.where(f == 0, 0.0, np.ldexp(1.0, (f - cfg.weight_bias).astype(np.int64)))
+    return np.where(s == 1, -mag, mag)
+
+
+def _check_int_array(name, a, low, high, what):
+    a = np.asarray(a)
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+        raise QhwInputError(f"{name}: dtype must be an integer type ({what}), got {a.dtype}")
+    if a.size:
+        bad = (a < low) | (a > high)
+        if bad.any():
+            raise QhwInputError(f"{name}: values must be in {low}..{high} ({what}), "
+                                f"found {a[bad].flat[0]}")
+    return a.astype(np.int64)
+
+
+def check_codes(cfg, name, codes):
+    return _check_int_array(name, codes, 0, (1 << cfg.w_bits) - 1,
+                            f"weight codes: sign << {cfg.weight_exp_bits} | exponent field")
+
+
+def check_acts(cfg, name, x):
+    """Activations as int64: float bit patterns (unsigned) or signed fixed-point integers.
+
+    A float32 array is accepted for fp32 and a float16 array for fp16 (their bit patterns).
+    """
+    x = np.asarray(x)
+    if cfg.is_float:
+        native = {"fp32": np.float32, "fp16": np.float16}.get(cfg.act_format)
+        if native is not None and x.dtype == native:
+            return x.view(np.uint32 if native is np.float32 else np.uint16).astype(np.int64)
+        return _check_int_array(name, x, 0, (1 << cfg.x_bits) - 1,
+                                f"{cfg.act_format} bit patterns")
+    b = cfg.act_bits
+    return _check_int_array(name, x, -(1 << (b - 1)), (1 << (b - 1)) - 1,
+                            f"signed {b}-bit integers")
+
+
+# expmul reference ---------------------------------------------------------------------------------
+
+def expmul_ref(cfg, x, w):
+    """Bit-exact ``expmul`` products of activations ``x`` and weight codes ``w`` (int64 arrays).
+
+    Floats: returns bit patterns; fixed point: signed integers. Any config with ``act_format``,
+    ``act_bits``, ``weight_exp_bits``, ``weight_bias`` and ``overflow`` works (also ExpDotConfig).
+    """
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    ew = cfg.weight_exp_bits
+    sw = (w >> ew) & 1
+    fw = w & ((1 << ew) - 1)
+    w_zero = fw == 0
+    d = fw - cfg.weight_bias
+    if not cfg.is_float:
+        b = cfg.act_bits
+        lo, hi = -(1 << (b - 1)), (1 << (b - 1)) - 1
+        xs = np.where(sw == 1, -x, x)  # exact in int64; may be 2^(b-1), saturated below
+        left = np.clip(d, 0, b)        # shifting a non-zero |x| >= 1 by b always saturates
+        shifted = np.where(left >= b, np.where(xs > 0, hi + 1, np.where(xs < 0, lo - 1, 0)),
+                           xs << np.minimum(left, b - 1))
+        right = np.clip(-d, 0, 63)
+        y = np.where(d >= 0, shifted, xs >> right)
+        y = np.clip(y, lo, hi)
+        return np.where(w_zero, 0, y)
+    fmt = cfg.fmt
+    top = fmt.width - 1
+    sx = (x >> top) & 1
+    ex = (x >> fmt.mbits) & fmt.emask
+    mx = x & fmt.mmask
+    s = sx ^ sw
+    e = ex + d
+    x_special = ex == fmt.emask
+    x_inf = x_special & (mx == 0)
+    x_nan = x_special & (mx != 0)
+    x_zero = ex == 0  # zero or subnormal: flushed
+    nan = x_nan | (x_inf & w_zero)
+    inf = x_inf & ~w_zero
+    finite = ~x_special & ~x_zero & ~w_zero
+    ovf = finite & (e >= fmt.emask)
+    unf = finite & (e <= 0)
+    signed_zero = s << top
+    out = (s << top) | (np.clip(e, 0, fmt.emask) << fmt.mbits) | mx
+    out = np.where(unf | (~x_special & (x_zero | w_zero)), signed_zero, out)
+    if cfg.overflow == "inf":
+        out = np.where(ovf, signed_zero | (fmt.emask << fmt.mbits), out)
+    else:
+        out = np.where(ovf, signed_zero | ((fmt.emask - 1) << fmt.mbits) | fmt.mmask, out)
+    out = np.where(inf, signed_zero | (fmt.emask << fmt.mbits), out)
+    return np.where(nan, qnan(fmt), out)
+
+
+# Rounding of an exact sum -------------------------------------------------------------------------
+
+def round_to_float(total, fmt, overflow):
+    """Round the exact integer ``total`` (in units of 2^(1 - bias - mbits)) to ``fmt`` bits.
+
+    Round to nearest, ties to even; a result below the smallest normal flushes to a zero with the
+    sum's sign; an exact zero is +0; beyond the largest finite value it becomes infinity or the
+    largest finite value (``overflow``). Python ints (any size).
+    """
+    total = int(total)
+    if total == 0:
+        return 0
+    s = int(total < 0)
+    mag = -total if s else total
+    p = mag.bit_length() - 1
+    if p < fmt.mbits:
+        return s << (fmt.width - 1)
+    shift = p - fmt.mbits
+    sig = mag >> shift
+    if shift:
+        rem = mag - (sig << shift)
+        half = 1 << (shift - 1)
+        if rem > half or (rem == half and sig & 1):
+            sig += 1
+    e = p - fmt.mbits + 1
+    if sig >> (fmt.mbits + 1):
+        sig >>= 1
+        e += 1
+    if e >= fmt.emask:
+        if overflow == "inf":
+            return (s << (fmt.width - 1)) | (fmt.emask << fmt.mbits)
+        return max_finite(fmt, s)
+    return (s << (fmt.width - 1)) | (e << fmt.mbits) | (sig & fmt.mmask)
+
+
+def float_bits_to_fixed(bits, fmt):
+    """Exact integer value of a finite, flushed float (units 2^(1 - bias - mbits)); Python int."""
+    bits = int(bits)
+    s = (bits >> (fmt.width - 1)) & 1
+    e = (bits >> fmt.mbits) & fmt.emask
+    if e == 0:
+        return 0
+    v = ((1 << fmt.mbits) | (bits & fmt.mmask)) << (e - 1)
+    return -v if s else v
+
+
+# expdot reference ---------------------------------------------------------------------------------
+
+def expdot_ref(cfg, x, w):
+    """Bit-exact ``expdot`` outputs for activations ``x`` (V, N) and weight codes ``w`` (N,).
+
+    Each output is the exact sum of the N ``expmul`` products, rounded once (float formats, see
+    :func:`round_to_float`) or exact (fixed point: ``acc_bits`` signed bits). Special values: a
+    NaN product, or infinities of both signs, give the canonical NaN; otherwise an infinite
+    product gives that infinity.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(w, dtype=np.int64)
+    p = expmul_ref(cfg, x, w[None, :])
+    if not cfg.is_float:
+        return p.sum(axis=1).astype(np.int64)
+    fmt = cfg.fmt
+    e = (p >> fmt.mbits) & fmt.emask
+    m = p & fmt.mmask
+    s = (p >> (fmt.width - 1)) & 1
+    nan = ((e == fmt.emask) & (m != 0)).any(axis=1)
+    pinf = ((e == fmt.emask) & (m == 0) & (s == 0)).any(axis=1)
+    ninf = ((e == fmt.emask) & (m == 0) & (s == 1)).any(axis=1)
+    out = np.zeros(x.shape[0], dtype=np.int64)
+    for v in range(x.shape[0]):
+        if nan[v] or (pinf[v] and ninf[v]):
+            out[v] = qnan(fmt)
+        elif pinf[v] or ninf[v]:
+            out[v] = (int(ninf[v]) << (fmt.width - 1)) | (fmt.emask << fmt.mbits)
+        else:
+            total = sum(float_bits_to_fixed(b, fmt) for b in p[v])
+            out[v] = round_to_float(total, fmt, cfg.overflow)
+    return out
+
+
+# mulbase reference --------------------------------------------------------------------------------
+
+def mulbase_ref(cfg, a, b):
+    """Bit-exact baseline products of ``a`` and ``b`` (int64 arrays of bit patterns / integers).
+
+    Float: IEEE multiplication with round to nearest even, subnormal inputs and results flushed
+    to signed zero (the rounding is done as if the exponent range were unbounded, then a result
+    exponent field <= 0 flushes), overflow to infinity, the canonical quiet NaN for NaN inputs and
+    0 * inf. int8: the signed 16-bit product.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if not cfg.is_float:
+        return a * b
+    fmt = cfg.fmt
+    top, mb = fmt.width - 1, fmt.mbits
+    sa, sb = (a >> top) & 1, (b >> top) & 1
+    ea, eb = (a >> mb) & fmt.emask, (b >> mb) & fmt.emask
+    ma, mbb = a & fmt.mmask, b & fmt.mmask
+    s = sa ^ sb
+    a_nan, b_nan = (ea == fmt.emask) & (ma != 0), (eb == fmt.emask) & (mbb != 0)
+    a_inf, b_inf = (ea == fmt.emask) & (ma == 0), (eb == fmt.emask) & (mbb == 0)
+    a_zero, b_zero = ea == 0, eb == 0
+    nan = a_nan | b_nan | (a_inf & b_zero) | (b_inf & a_zero)
+    inf = ~nan & (a_inf | b_inf)
+    zero = ~nan & ~inf & (a_zero | b_zero)
+    # Significand product: (2^mb + ma)(2^mb + mb) in [2^(2mb), 2^(2mb+2)); int64 is enough for
+    # fp32 (48 bits).
+    prod = ((1 << mb) | ma) * ((1 << mb) | mbb)
+    hi = (prod >> (2 * mb + 1)) & 1
+    e = ea + eb - fmt.bias + hi
+    shift = mb + hi                      # bits dropped to keep mb + 1 significand bits
+    sig = prod >> shift
+    rem = prod & ((np.int64(1) << shift) - 1)
+    half = np.int64(1) << (shift - 1)
+    up = (rem > half) | ((rem == half) & ((sig & 1) == 1))
+    sig = sig + up
+    carry = (sig >> (mb + 1)) & 1
+    sig = np.where(carry == 1, sig >> 1, sig)
+    e = e + carry
+    out = (s << top) | (np.clip(e, 0, fmt.emask) << mb) | (sig & fmt.mmask)
+    out = np.where(e <= 0, s << top, out)
+    out = np.where(e >= fmt.emask, (s << top) | (fmt.emask << mb), out)
+    out = np.where(zero, s << top, out)
+    out = np.where(inf, (s << top) | (fmt.emask << mb), out)
+    return np.where(nan, qnan(fmt), out)
+
+
+# Unit plumbing: weight files, inputs, stream words ------------------------------------------------
+
+def _out_dtype(cfg, fixed_dtype):
+    if cfg.is_float:
+        return np.uint32 if cfg.fmt.width == 32 else np.uint16
+    return fixed_dtype
+
+
+def _signed(values, bits):
+    v = np.asarray(values, dtype=object)
+    return np.array([int(w) - (1 << bits) if int(w) >> (bits - 1) else int(w) for w in v.flat],
+                    dtype=np.int64).reshape(v.shape)
+
+
+def _check_no_params(params):
+    if params:
+        raise QhwInputError(f"weights file: unknown array {sorted(params)[0]!r}; this unit takes "
+                            f"its weights on the input stream, so the file must hold no arrays")
+    return {}
+
+
+def _check_pairs(cfg, x, second, second_name):
+    """(2,) or (N, 2) int array -> (N, 2) int64, column 0 an activation, column 1 ``second``."""
+    x = np.asarray(x)
+    if x.shape == (2,):
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] < 1:
+        raise QhwInputError(f"inputs: shape must be (2,) or (N, 2) [activation, {second_name}], "
+                            f"got {x.shape}")
+    if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.integer):
+        raise QhwInputError(f"inputs: dtype must be an integer type (bit patterns / integers), "
+                            f"got {x.dtype}")
+    return np.stack([check_acts(cfg, "inputs[:, 0] (activations)", x[:, 0]),
+                     second(x[:, 1])], axis=1)
+
+
+def special_values(fmt):
+    """Bit patterns of every special class of ``fmt``: zeros, subnormals, extremes, inf, NaN."""
+    t = fmt.width - 1
+    vals = [0, 1, fmt.mmask, 1 << (fmt.mbits - 1),                          # +0, subnormals
+            1 << fmt.mbits, (1 << fmt.mbits) | fmt.mmask,                   # smallest normals
+            fmt.bias << fmt.mbits, (fmt.bias << fmt.mbits) | 1,              # 1.0, 1 + ulp
+            max_finite(fmt), (fmt.emask - 1) << fmt.mbits,                  # largest finite
+            fmt.emask << fmt.mbits,                                         # inf
+            qnan(fmt), (fmt.emask << fmt.mbits) | 1, (fmt.emask << fmt.mbits) | fmt.mmask]  # NaNs
+    return np.array(sorted(set(vals + [v | (1 << t) for v in vals])), dtype=np.int64)
+
+
+def random_acts(cfg, rng, shape, special=0.1):
+    """Random activations: uniform bit patterns (float) or integers, with a share of specials."""
+    if cfg.is_float:
+        x = rng.integers(0, 1 << cfg.fmt.width, size=shape, dtype=np.int64)
+        pick = rng.random(shape) < special
+        x[pick] = rng.choice(special_values(cfg.fmt), size=int(pick.sum()))
+        return x
+    b = cfg.act_bits
+    x = rng.integers(-(1 << (b - 1)), 1 << (b - 1), size=shape, dtype=np.int64)
+    pick = rng.random(shape) < special
+    x[pick] = rng.choice(np.array([0, 1, -1, (1 << (b - 1)) - 1, -(1 << (b - 1))]),
+                         size=int(pick.sum()))
+    return x
+
+
+def random_codes(cfg, rng, shape, zero=0.05):
+    c = rng.integers(0, 1 << cfg.w_bits, size=shape, dtype=np.int64)
+    pick = rng.random(shape) < zero
+    c[pick] &= 1 << cfg.weight_exp_bits  # keep the sign: +0 or -0 weight
+    return c
+
+
+def pack_pairs(x_bits, pairs):
+    """Stream words: activation in bits [0, x_bits), second operand above."""
+    mask = (1 << x_bits) - 1
+    return [(int(a) & mask) | (int(b) << x_bits) for a, b in pairs]
+
+
+def unpack_scalars(cfg, words, frames, bits, signed, dtype):
+    if len(words) != frames:
+        raise ValueError(f"output stream: expected {frames} words, got {len(words)}")
+    if signed:
+        return _signed(words, bits).astype(dtype)
+    return np.array([int(w) for w in words], dtype=np.int64).astype(dtype)
+
+
+# expmul
+def expmul_check_params(cfg, params):
+    return _check_no_params(params)
+
+
+def expmul_random_params(cfg, rng):
+    return {}
+
+
+def expmul_check_inputs(cfg, x):
+    """(2,) or (N, 2) integers: [activation, weight code] per product; returns (N, 2) int64."""
+    return _check_pairs(cfg, x, lambda c: check_codes(cfg, "inputs[:, 1] (weight codes)", c),
+                        "weight code")
+
+
+def expmul_random_inputs(cfg, rng, frames=1):
+    return np.stack([random_acts(cfg, rng, frames), random_codes(cfg, rng, frames)], axis=1)
+
+
+def expmul_reference(cfg, params, x):
+    """``expmul`` outputs (N,): bit patterns (uint32/uint16) or fixed-point int32."""
+    x = expmul_check_inputs(cfg, x)
+    return expmul_ref(cfg, x[:, 0], x[:, 1]).astype(_out_dtype(cfg, np.int32))
+
+
+def expmul_pack_inputs(cfg, x):
+    return pack_pairs(cfg.x_bits, expmul_check_inputs(cfg, x))
+
+
+def expmul_unpack_outputs(cfg, words, frames):
+    return unpack_scalars(cfg, words, frames, cfg.x_bits, not cfg.is_float,
+                          _out_dtype(cfg, np.int32))
+
+
+# mulbase
+class _Int8View(_ActMixin):
+    act_format, act_bits = "fixed", 8
+
+
+class _FloatView(_ActMixin):
+    def __init__(self, name):
+        self.act_format, self.act_bits = name, 8
+
+
+def _mulbase_view(cfg):
+    return _FloatView(cfg.kind) if cfg.is_float else _Int8View()
+
+
+def mulbase_check_inputs(cfg, x):
+    """(2,) or (N, 2) integers: [a, b] bit patterns (float kinds) or int8 values."""
+    view = _mulbase_view(cfg)
+    return _check_pairs(view, x, lambda b: check_acts(view, "inputs[:, 1] (b)", b), "b")
+
+
+def mulbase_random_inputs(cfg, rng, frames=1):
+    view = _mulbase_view(cfg)
+    return np.stack([random_acts(view, rng, frames), random_acts(view, rng, frames)], axis=1)
+
+
+def mulbase_reference(cfg, params, x):
+    """Baseline products (N,): bit patterns (uint32/uint16) or int16."""
+    x = mulbase_check_inputs(cfg, x)
+    return mulbase_ref(cfg, x[:, 0], x[:, 1]).astype(_out_dtype(cfg, np.int16))
+
+
+def mulbase_pack_inputs(cfg, x):
+    return pack_pairs(cfg.x_bits, mulbase_check_inputs(cfg, x) & ((1 << cfg.x_bits) - 1))
+
+
+def mulbase_unpack_outputs(cfg, words, frames):
+    return unpack_scalars(cfg, words, frames, cfg.out_bits, not cfg.is_float,
+                          _out_dtype(cfg, np.int16))
+
+
+# expdot
+def expdot_check_params(cfg, params):
+    unknown = sorted(set(params) - {"weights"})
+    if unknown:
+        raise QhwInputError(f"weights file: unknown array {unknown[0]!r}; expected: weights")
+    if "weights" not in params:
+        raise QhwInputError(f"weights file: missing array 'weights' (shape ({cfg.lanes},), "
+                            f"weight codes)")
+    w = np.asarray(params["weights"])
+    if w.shape != (cfg.lanes,):
+        raise QhwInputError(f"weights: shape must be ({cfg.lanes},) (one code per lane), "
+                            f"got {w.shape}")
+    return {"weights": check_codes(cfg, "weights", w)}
+
+
+def expdot_random_params(cfg, rng):
+    return {"weights": random_codes(cfg, rng, cfg.lanes)}
+
+
+def expdot_check_inputs(cfg, x):
+    """(N,) or (V, N) activations; returns (V, N) int64."""
+    x = np.asarray(x)
+    if x.shape == (cfg.lanes,):
+        x = x[None]
+    if x.ndim != 2 or x.shape[1] != cfg.lanes or x.shape[0] < 1:
+        raise QhwInputError(f"inputs: shape must be ({cfg.lanes},) or (V, {cfg.lanes}), "
+                            f"got {x.shape}")
+    return check_acts(cfg, "inputs", x)
+
+
+def expdot_random_inputs(cfg, rng, frames=1):
+    return random_acts(cfg, rng, (frames, cfg.lanes), special=0.02)
+
+
+def expdot_reference(cfg, params, x):
+    """``expdot`` outputs (V,): bit patterns (uint32/uint16) or the exact fixed-point sum (int64)."""
+    x = expdot_check_inputs(cfg, x)
+    w = expdot_check_params(cfg, params)["weights"]
+    return expdot_ref(cfg, x, w).astype(_out_dtype(cfg, np.int64))
+
+
+def expdot_weight_memory(cfg, params):
+    """Weight memory: depth lanes/simd; word f holds lane f*simd + s at bits [s*(1+E), ...)."""
+    w = expdot_check_params(cfg, params)["weights"].reshape(cfg.fold, cfg.simd)
+    return [sum(int(c) << (s * cfg.w_bits) for s, c in enumerate(row)) for row in w]
+
+
+def expdot_pack_inputs(cfg, x):
+    """One word per fold: lanes f*simd .. f*simd+simd-1, lane s at bits [s*B, (s+1)*B)."""
+    x = expdot_check_inputs(cfg, x)
+    mask = (1 << cfg.x_bits) - 1
+    words = []
+    for row in x.reshape(-1, cfg.simd):
+        words.append(sum((int(v) & mask) << (s * cfg.x_bits) for s, v in enumerate(row)))
+    return words
+
+
+def expdot_unpack_outputs(cfg, words, frames):
+    return unpack_scalars(cfg, words, frames, cfg.out_bits, not cfg.is_float,
+                          _out_dtype(cfg, np.int64))

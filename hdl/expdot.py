@@ -1,0 +1,201 @@
+"""``expdot``: an N-lane dot product of exponent-adder products with exact accumulation.
+
+Weights (N sign-exponent-only codes) sit in an ``amaranth.lib.memory`` initialised from the
+weight file: lanes/simd words of simd codes. Each input transfer carries ``simd`` activations (one
+fold of a vector); a vector takes lanes/simd transfers and gives one output.
+
+Pipeline (one fold per cycle, one global enable as in :mod:`qhw.hdl.streampipe`)::
+
+    S0 input register + weight word  ->  S1 simd expmul products  ->  S2 alignment of each product
+    into the accumulator's fixed-point grid, sum of the simd lanes, special-value flags  ->
+    S3 accumulator (cleared by the first fold)  ->  S4 one rounding to the output format
+
+The accumulator is exact (Kulisch-style): ``acc_bits`` = product magnitude bits + ceil(log2 N) +
+1 (see :attr:`qhw.golden.expmul.ExpDotConfig.acc_bits`), so no sum of N products can overflow it
+and the only rounding is the last one (round to nearest even; below the smallest normal flush
+to a signed zero; beyond the largest finite value infinity or saturation). Fixed-point
+activations give the exact sum in ``acc_bits`` bits, with no rounding at all.
+"""
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import expmul as golden
+from ..registry import CycleEstimate
+from .expmul import expmul_logic
+
+__all__ = ["ExpDot", "cost_model", "STAGES"]
+
+STAGES = 5
+
+
+class ExpDot(wiring.Component):
+    """N-lane dot product; weights baked into the weight memory.
+
+    Members
+    -------
+    i : In(stream.Signature(simd * x_bits))
+        One fold per transfer: lane ``f*simd + s`` of the vector at bits [s*B, (s+1)*B).
+    o : Out(stream.Signature(out_bits))
+        One dot product per vector (activation format, or ``acc_bits`` signed for fixed point).
+    """
+
+    def __init__(self, cfg, params):
+        self.cfg = cfg
+        self.weight_words = self.weight_memory(cfg, params)
+        super().__init__({
+            "i": In(stream.Signature(cfg.simd * cfg.x_bits)),
+            "o": Out(stream.Signature(cfg.out_bits)),
+        })
+
+    #: Width of one weight in the weight memory (a subclass may store other weights).
+    def weight_bits(self):
+        return self.cfg.w_bits
+
+    def weight_memory(self, cfg, params):
+        return golden.expdot_weight_memory(cfg, params)
+
+    def product(self, m, x, w, name):
+        """One lane's product in the activation format: the exponent-adder multiplier."""
+        return expmul_logic(m, self.cfg, x, w, name=name)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        simd, xb, wb, acc_bits = cfg.simd, cfg.x_bits, self.weight_bits(), cfg.acc_bits
+
+        v = [Signal(name=f"v{k}") for k in range(STAGES)]
+        en = Signal()
+        m.d.comb += [en.eq(~v[-1] | self.o.ready), self.i.ready.eq(en),
+                     self.o.valid.eq(v[-1])]
+
+        # ---- S0: input register, weight word, fold position ------------------------------------
+        m.submodules.weights = wmem = memory.Memory(
+            shape=simd * wb, depth=cfg.fold, init=self.weight_words)
+        w_rd = wmem.read_port()
+        fold = Signal(range(cfg.fold))
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += fold.eq(Mux(fold == cfg.fold - 1, 0, fold + 1))
+        m.d.comb += [w_rd.addr.eq(fold), w_rd.en.eq(en)]
+        x0 = Signal(simd * xb, reset_less=True)
+        first0, last0 = Signal(reset_less=True), Signal(reset_less=True)
+        with m.If(en):
+            m.d.sync += [v[0].eq(self.i.valid), x0.eq(self.i.payload),
+                         first0.eq(fold == 0), last0.eq(fold == cfg.fold - 1)]
+
+        # ---- S1: products ------------------------------------------------------------------------
+        p1 = [Signal(xb, name=f"p1_{s}", reset_less=True) for s in range(simd)]
+        first1, last1 = Signal(reset_less=True), Signal(reset_less=True)
+        products = [self.product(m, x0[s * xb:(s + 1) * xb], w_rd.data[s * wb:(s + 1) * wb],
+                                 name=f"lane{s}")
+                    for s in range(simd)]
+        with m.If(en):
+            m.d.sync += [v[1].eq(v[0]), first1.eq(first0), last1.eq(last0)]
+            m.d.sync += [p1[s].eq(products[s]) for s in range(simd)]
+
+        # ---- S2: align into the accumulator grid, sum the lanes, flags ---------------------------
+        lane_vals = []
+        nan_l, pinf_l, ninf_l = [], [], []
+        for s in range(simd):
+            val = Signal(signed(acc_bits), name=f"aligned{s}")
+            if cfg.is_float:
+                fmt = cfg.fmt
+                sgn, e, man = p1[s][fmt.width - 1], p1[s][fmt.mbits:fmt.width - 1], p1[s][:fmt.mbits]
+                special = e == fmt.emask
+                nan_l.append(special & (man != 0))
+                pinf_l.append(special & (man == 0) & ~sgn)
+                ninf_l.append(special & (man == 0) & sgn)
+                mag = Signal(acc_bits - 1, name=f"mag{s}")
+                shift = Signal(fmt.ebits, name=f"shift{s}")
+                m.d.comb += shift.eq(e - 1)
+                with m.If((e == 0) | special):
+                    m.d.comb += mag.eq(0)
+                with m.Else():
+                    m.d.comb += mag.eq(Cat(man, Const(1, 1)) << shift)
+                m.d.comb += val.eq(Mux(sgn, -mag, mag))
+            else:
+                m.d.comb += val.eq(p1[s].as_signed())
+            lane_vals.append(val)
+        total = lane_vals[0]
+        for val in lane_vals[1:]:
+            total = total + val
+        sum2 = Signal(signed(acc_bits), reset_less=True)
+        flags2 = Signal(3, reset_less=True)  # nan, +inf, -inf seen in this fold
+        first2, last2 = Signal(reset_less=True), Signal(reset_less=True)
+        flags_now = (Cat(Cat(*nan_l).any(), Cat(*pinf_l).any(), Cat(*ninf_l).any())
+                     if cfg.is_float else Const(0, 3))
+        with m.If(en):
+            m.d.sync += [v[2].eq(v[1]), sum2.eq(total), flags2.eq(flags_now),
+                         first2.eq(first1), last2.eq(last1)]
+
+        # ---- S3: accumulator ----------------------------------------------------------------------
+        acc = Signal(signed(acc_bits), reset_less=True)
+        flags3 = Signal(3, reset_less=True)
+        with m.If(en):
+            m.d.sync += v[3].eq(v[2] & last2)
+            with m.If(v[2]):
+                m.d.sync += [acc.eq(Mux(first2, 0, acc) + sum2),
+                             flags3.eq(Mux(first2, 0, flags3) | flags2)]
+
+        # ---- S4: rounding to the output format -----------------------------------------------------
+        out = Signal(cfg.out_bits, reset_less=True)
+        result = self._round(m, acc, flags3) if cfg.is_float else acc
+        with m.If(en):
+            m.d.sync += [v[4].eq(v[3]), out.eq(result)]
+        m.d.comb += self.o.payload.eq(out)
+        return m
+
+    def _round(self, m, acc, flags):
+        """Round the exact sum ``acc`` (LSB 2^(1 - bias - mbits)) to the float format."""
+        cfg, fmt = self.cfg, self.cfg.fmt
+        a, mb = cfg.acc_bits, fmt.mbits
+        neg = acc[a - 1]
+        mag = Signal(a, name="r_mag")
+        m.d.comb += mag.eq(Mux(neg, -acc, acc))
+        lead = Signal(range(a), name="r_lead")
+        for i in range(a):
+            with m.If(mag[i]):
+                m.d.comb += lead.eq(i)
+        shift = Signal(range(a), name="r_shift")
+        m.d.comb += shift.eq(a - 1 - lead)
+        norm = Signal(a, name="r_norm")
+        m.d.comb += norm.eq(mag << shift)
+        sig = norm[a - 1 - mb:]
+        guard = norm[a - 2 - mb]
+        sticky = norm[:a - 2 - mb].any()
+        rounded = Signal(mb + 2, name="r_rounded")
+        m.d.comb += rounded.eq(sig + (guard & (sticky | sig[0])))
+        e = Signal(signed(len(lead) + 3), name="r_e")
+        m.d.comb += e.eq(lead - mb + 1 + rounded[mb + 1])
+        y = Signal(fmt.width, name="r_y")
+        inf_bits = Cat(Const(0, mb), Const(fmt.emask, fmt.ebits))
+        nan, pinf, ninf = flags[0], flags[1], flags[2]
+        with m.If(nan | (pinf & ninf)):
+            m.d.comb += y.eq(golden.qnan(fmt))
+        with m.Elif(pinf):
+            m.d.comb += y.eq(Cat(inf_bits, Const(0, 1)))
+        with m.Elif(ninf):
+            m.d.comb += y.eq(Cat(inf_bits, Const(1, 1)))
+        with m.Elif(mag == 0):
+            m.d.comb += y.eq(0)
+        with m.Elif(lead < mb):
+            m.d.comb += y.eq(Cat(Const(0, fmt.width - 1), neg))
+        with m.Elif(e >= fmt.emask):
+            if cfg.overflow == "inf":
+                m.d.comb += y.eq(Cat(inf_bits, neg))
+            else:
+                m.d.comb += y.eq(Cat(Const(fmt.mmask, mb), Const(fmt.emask - 1, fmt.ebits), neg))
+        with m.Else():
+            m.d.comb += y.eq(Cat(rounded[:mb], e[:fmt.ebits], neg))
+        return y
+
+
+def cost_model(cfg, frames=1):
+    """``frames`` vectors of lanes/simd transfers, one per cycle; latency 5 after the last fold."""
+    f = cfg.fold
+    return CycleEstimate(
+        formula=f * frames, latency=STAGES, expected=f * frames + STAGES, first_input=f - 1,
+        notes=(f"F = lanes/simd = {f} cycles per vector (one fold per cycle, folds of consecutive "
+               f"vectors back to back); latency {STAGES} from a vector's last fold: input register, "
+               f"products, alignment and lane sum, accumulator, rounding"))

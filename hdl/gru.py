@@ -1,0 +1,436 @@
+"""``gru``: mixed-precision integer GRU unit (one layer, streamed time steps).
+
+Structure per time step (docs/gru.md)::
+
+    i (x_t, reset, last) -> MAC array (MACS lanes, weights in memory) -> 6 row sums per hidden unit
+        -> element-wise pipeline (bias, 17 narrowings, sigmoid/tanh tables) -> h' -> FIFO -> o
+
+The folded matrix-product datapath walks, for every hidden unit i and gate g in (r, z, n), the
+row of W_ih (ceil(I/MACS) chunks over x) and then the row of W_hh (ceil(H/MACS) chunks over h),
+one chunk of MACS multiply-accumulates per cycle, so a step issues 3H(ceil(I/M) + ceil(H/M))
+chunks. The six row sums of a hidden unit go, as one bundle, into the element-wise pipeline,
+which adds the biases and narrows every operator into its own format with the rounding and
+saturation of :func:`qhw.golden.gru.narrow`, so its result is bit-exact to
+:func:`qhw.golden.gru.gru_step`. The new state is collected in a shift register and becomes the
+state of the next step when the last hidden unit is written.
+
+Back-pressure: a step starts only in the idle state and only while fewer emitting steps are in
+flight or waiting than the output FIFO holds, so the datapath never stalls mid-step; the input is
+taken in the cycle the step starts. ``o.valid`` is the FIFO's ``r_rdy``; it never depends on
+``o.ready``.
+"""
+
+from amaranth import C, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..golden import gru as golden
+from ..registry import CycleEstimate
+
+__all__ = ["Gru", "cost_model", "narrow_hw", "MAC_LATENCY", "act_latency", "step_overhead",
+           "FIFO_DEPTH", "weight_memory", "bias_memory"]
+
+#: Cycles from a chunk's issue to its accumulated sum in the accumulator register
+#: (weight memory read, product register, accumulate).
+MAC_LATENCY = 3
+
+#: Output FIFO depth: steps run one at a time, so two places let a ready consumer never wait.
+FIFO_DEPTH = 2
+
+ROWS = ("mm_ir", "mm_hr", "mm_iz", "mm_hz", "mm_in", "mm_hn")  # row order within a hidden unit
+
+
+def act_latency(cfg):
+    """Cycles of one activation: the table read (LUT), or segment read + interpolation (PWL)."""
+    return 1 if cfg.activation == "lut" else 2
+
+
+def elementwise_stages(cfg):
+    """Stage (cycles after the snapshot register) in which h' is written into the new state."""
+    la = act_latency(cfg)
+    # S1 products narrowed; sigmoids at 1 + la; products at +1; tanh at +la; mul_n at +1; write.
+    return (1 + la) + 1 + la + 1
+
+
+def step_overhead(cfg):
+    """Cycles of a step beyond its 3H(ceil(I/M)+ceil(H/M)) issue cycles.
+
+    start (1) + MAC pipeline (MAC_LATENCY) + snapshot (1) + element-wise stages + finish (1).
+    """
+    return 1 + MAC_LATENCY + 1 + elementwise_stages(cfg) + 1
+
+
+def issue_cycles(cfg):
+    return 3 * cfg.hidden_size * (cfg.chunks_i + cfg.chunks_h)
+
+
+def operand_bits(cfg):
+    return max(cfg.fmt("input").total, cfg.fmt("state").total)
+
+
+def mac_bits(cfg):
+    """Width of the MAC accumulator: the larger bare sum of products of the two sides."""
+    return max(golden.sum_bits(cfg, "i"), golden.sum_bits(cfg, "h"))
+
+
+def weight_memory(cfg, params):
+    """Weight memory words: for hidden unit i, gate g (r, z, n): ceil(I/M) chunks of W_ih's row
+    then ceil(H/M) chunks of W_hh's row; lane m of chunk c at bits [m*Bw, (m+1)*Bw) holds the
+    weight of column c*M + m (0 beyond the row)."""
+    h, m = cfg.hidden_size, cfg.macs
+    bw = cfg.fmt("weight").total
+    mask = (1 << bw) - 1
+    words = []
+    for i in range(h):
+        for g in range(3):
+            for w, chunks in ((params["weight_ih"], cfg.chunks_i), (params["weight_hh"], cfg.chunks_h)):
+                row = w[g * h + i]
+                for c in range(chunks):
+                    word = 0
+                    for lane in range(m):
+                        col = c * m + lane
+                        if col < len(row):
+                            word |= (int(row[col]) & mask) << (lane * bw)
+                    words.append(word)
+    return words
+
+
+def bias_memory(cfg, params):
+    """Bias memory words, one per hidden unit: b_ir, b_hr, b_iz, b_hz, b_in, b_hn (Bb bits each)."""
+    h = cfg.hidden_size
+    bb = cfg.fmt("bias").total
+    mask = (1 << bb) - 1
+    words = []
+    for i in range(h):
+        word = 0
+        for k, (g, side) in enumerate((g, s) for g in range(3) for s in ("bias_ih", "bias_hh")):
+            word |= (int(params[side][g * h + i]) & mask) << (k * bb)
+        words.append(word)
+    return words
+
+
+def narrow_hw(v, frac, fmt):
+    """Amaranth expression of :func:`qhw.golden.gru.narrow`: ``v`` (signed, ``frac`` fractional
+    bits) into ``fmt`` with its rounding and saturation; a signed(fmt.total) value."""
+    fmt = golden.Format(*fmt)
+    s = frac - fmt.frac
+    if s <= 0:
+        q = v << (-s) if s else v
+    else:
+        v = _sext(v, s + 1)
+        q = v >> s
+        if fmt.rounding == "nearest_even":
+            rem = v[:s]
+            half = 1 << (s - 1)
+            up = (rem > half) | ((rem == half) & q[0])
+            q = q + up
+    q = _sext(q, fmt.total)
+    return Mux(q > fmt.hi, C(fmt.hi, signed(fmt.total)),
+               Mux(q < fmt.lo, C(fmt.lo, signed(fmt.total)), q[:fmt.total].as_signed()))
+
+
+def _sext(v, width):
+    """``v`` (signed) sign-extended to at least ``width`` bits."""
+    if len(v) >= width:
+        return v
+    return Cat(v, v[-1].replicate(width - len(v))).as_signed()
+
+
+class Gru(wiring.Component):
+    """Mixed-precision integer GRU layer.
+
+    Parameters
+    ----------
+    cfg : GruConfig
+    params : dict
+        Weight-file arrays (checked here).
+
+    Members
+    -------
+    i : In(stream.Signature(I*Bx + 2))
+        One time step per transfer: x codes (element j at bits [j*Bx, (j+1)*Bx)), ``reset`` at
+        bit I*Bx (state zeroed before this step), ``last`` at bit I*Bx + 1.
+    o : Out(stream.Signature(H*Bh))
+        The state after a step (element i at bits [i*Bh, (i+1)*Bh)): after every step
+        ('sequence') or after steps flagged ``last`` ('last').
+    """
+
+    def __init__(self, cfg, params):
+        self.cfg = cfg
+        self.params = golden.check_params(cfg, params)
+        super().__init__({
+            "i": In(stream.Signature(golden.input_word_bits(cfg))),
+            "o": Out(stream.Signature(cfg.hidden_size * cfg.fmt("state").total)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        I, H, M = cfg.input_size, cfg.hidden_size, cfg.macs
+        CI, CH = cfg.chunks_i, cfg.chunks_h
+        fx, fw, fb, fh = (cfg.fmt(n) for n in ("input", "weight", "bias", "state"))
+        bx, bw, bb, bh = fx.total, fw.total, fb.total, fh.total
+        bo = operand_bits(cfg)
+
+        # ---- memories ---------------------------------------------------------------------------
+        m.submodules.weights = wmem = memory.Memory(
+            shape=M * bw, depth=3 * H * (CI + CH), init=weight_memory(cfg, self.params))
+        w_rd = wmem.read_port()
+        m.submodules.biases = bmem = memory.Memory(
+            shape=6 * bb, depth=H, init=bias_memory(cfg, self.params))
+        b_rd = bmem.read_port()
+
+        # ---- step control -----------------------------------------------------------------------
+        idle = Signal(init=1)
+        running = Signal()
+        pending = Signal(range(FIFO_DEPTH + 1))
+        emit = Signal()
+        finish = Signal()
+        m.d.comb += self.i.ready.eq(idle & (pending < FIFO_DEPTH))
+        start = Signal()
+        m.d.comb += start.eq(self.i.valid & self.i.ready)
+        x_in = self.i.payload[:I * bx]
+        reset_flag = self.i.payload[I * bx]
+        last_flag = self.i.payload[I * bx + 1]
+
+        x_rot = Signal(CI * M * bx)       # x, zero-padded; rotates by one chunk per W_ih chunk
+        h_rot = Signal(CH * M * bh)       # h, zero-padded; rotates by one chunk per W_hh chunk
+        h_cur = Signal(H * bh)            # h; rotates by one element per element-wise unit
+        h_new = Signal(H * bh)            # h'; shifted in from the top, element i last at i
+
+        unit = Signal(range(H))
+        gate = Signal(range(3))
+        side = Signal()                   # 0: W_ih x, 1: W_hh h
+        chunk = Signal(range(max(CI, CH)))
+        addr = Signal(range(3 * H * (CI + CH)))
+        m.d.comb += w_rd.addr.eq(addr)
+        last_chunk = Mux(side, chunk == CH - 1, chunk == CI - 1)
+        last_row = (gate == 2) & side
+        issue_done = running & last_chunk & last_row & (unit == H - 1)
+
+        with m.If(start):
+            m.d.sync += [idle.eq(0), running.eq(1), unit.eq(0), gate.eq(0), side.eq(0),
+                         chunk.eq(0), addr.eq(0), x_rot.eq(x_in),
+                         emit.eq((cfg.output == "sequence") | last_flag)]
+            with m.If(reset_flag):
+                m.d.sync += [h_rot.eq(0), h_cur.eq(0)]
+        with m.Elif(running):
+            m.d.sync += addr.eq(addr + 1)
+            with m.If(side):
+                m.d.sync += h_rot.eq(h_rot.rotate_right(M * bh))
+            with m.Else():
+                m.d.sync += x_rot.eq(x_rot.rotate_right(M * bx))
+            with m.If(last_chunk):
+                m.d.sync += [chunk.eq(0), side.eq(~side)]
+                with m.If(last_row):
+                    m.d.sync += gate.eq(0)
+                    with m.If(unit == H - 1):
+                        m.d.sync += running.eq(0)
+                    with m.Else():
+                        m.d.sync += unit.eq(unit + 1)
+                with m.Elif(side):
+                    m.d.sync += gate.eq(gate + 1)
+            with m.Else():
+                m.d.sync += chunk.eq(chunk + 1)
+
+        # ---- MAC pipeline -----------------------------------------------------------------------
+        def delay(value, cycles, name):
+            for k in range(cycles):
+                r = Signal.like(value, name=f"{name}_d{k + 1}")
+                m.d.sync += r.eq(value)
+                value = r
+            return value
+
+        row = Signal(range(6))
+        m.d.comb += row.eq(gate * 2 + side)
+        ctrl = Cat(running, chunk == 0, last_chunk, row)   # valid, first, last, row
+        ctrl1 = delay(ctrl, 1, "ctrl1")
+        operands = []
+        for lane in range(M):
+            o = Signal(signed(bo), name=f"opnd{lane}")
+            m.d.sync += o.eq(Mux(side, h_rot.word_select(lane, bh).as_signed(),
+                                 x_rot.word_select(lane, bx).as_signed()))
+            operands.append(o)
+        products = []
+        for lane in range(M):
+            p = Signal(signed(bw + bo), name=f"prod{lane}")
+            m.d.sync += p.eq(w_rd.data.word_select(lane, bw).as_signed() * operands[lane])
+            products.append(p)
+        ctrl2 = delay(ctrl1, 1, "ctrl2")
+        acc = Signal(signed(mac_bits(cfg)))
+        total = products[0]
+        for p in products[1:]:
+            total = total + p
+        with m.If(ctrl2[0]):
+            m.d.sync += acc.eq(Mux(ctrl2[1], 0, acc) + total)
+        ctrl3 = delay(ctrl2, 1, "ctrl3")
+        c3_valid, c3_last, c3_row = ctrl3[0], ctrl3[2], ctrl3[3:]
+
+        # ---- row sums of a hidden unit, snapshot into the element-wise pipeline ------------------
+        rows = [Signal(signed(mac_bits(cfg)), name=f"row_{ROWS[k]}") for k in range(5)]
+        for k in range(5):
+            with m.If(c3_valid & c3_last & (c3_row == k)):
+                m.d.sync += rows[k].eq(acc)
+        snap = Signal()
+        m.d.comb += snap.eq(c3_valid & c3_last & (c3_row == 5))
+        snap_unit = Signal(range(H))
+        m.d.comb += b_rd.addr.eq(snap_unit)
+        with m.If(start):
+            m.d.sync += snap_unit.eq(0)
+        with m.Elif(snap):
+            m.d.sync += [snap_unit.eq(snap_unit + 1), h_cur.eq(h_cur.rotate_right(bh))]
+        s0_valid = Signal()
+        s0_acc = [Signal(signed(mac_bits(cfg)), name=f"s0_{ROWS[k]}") for k in range(6)]
+        s0_h = Signal(signed(bh))
+        m.d.sync += s0_valid.eq(snap)
+        with m.If(snap):
+            m.d.sync += [s0_acc[k].eq(rows[k]) for k in range(5)]
+            m.d.sync += [s0_acc[5].eq(acc), s0_h.eq(h_cur[:bh].as_signed())]
+
+        # ---- element-wise pipeline -----------------------------------------------------------------
+        # Values are tagged with the stage (cycles after S0) in which they are registers; `at`
+        # delays a value to a later stage.
+        stage_of = {}
+
+        def reg(value, shape, stage, name):
+            r = Signal(shape, name=name)
+            m.d.sync += r.eq(value)
+            stage_of[name] = (r, stage)
+            return r
+
+        def at(name, stage):
+            r, s = stage_of[name]
+            return delay(r, stage - s, f"{name}_at{stage}")
+
+        def fr(name):
+            return cfg.fmt(name).frac
+
+        def sh(name):
+            return signed(cfg.fmt(name).total)
+
+        stage_of["h"] = (s0_h, 0)
+        stage_of["valid"] = (s0_valid, 0)
+        for k, name in enumerate(ROWS):
+            side_k = name[3]
+            bias = b_rd.data.word_select(k, bb).as_signed()
+            v, f = golden.mm_exact(cfg, side_k, s0_acc[k], bias)
+            reg(narrow_hw(v, f, cfg.fmt(name)), sh(name), 1, name)
+
+        def add(a, b, name, stage):
+            v, f = golden.add_exact(at(a, stage), fr(a), at(b, stage), fr(b))
+            return narrow_hw(v, f, cfg.fmt(name))
+
+        la = act_latency(cfg)
+
+        def act(name, value, frac, stage):
+            """Activation of a (combinational) value present in ``stage``; registered output in
+            stage + act_latency."""
+            in_fmt = golden.act_input_format(cfg, name)
+            out_fmt = cfg.fmt(name)
+            code = Signal(signed(in_fmt.total), name=f"{name}_in")
+            m.d.comb += code.eq(narrow_hw(value, frac, in_fmt))
+            tables = golden.activation_tables(cfg, name)
+            if cfg.activation == "lut":
+                mem = memory.Memory(shape=signed(out_fmt.total), depth=1 << in_fmt.total,
+                                    init=[int(v) for v in tables[0]])
+                m.submodules[f"{name}_lut"] = mem
+                rd = mem.read_port()
+                m.d.comb += rd.addr.eq(code.as_unsigned())
+                stage_of[name] = (rd.data, stage + 1)
+                return
+            a_tab, b_tab = tables
+            s = cfg.pwl_segments.bit_length() - 1
+            d = in_fmt.total - s
+            bt = out_fmt.total
+            mem = memory.Memory(shape=2 * bt + 1, depth=cfg.pwl_segments,
+                                init=[(int(a) & ((1 << bt) - 1)) | ((int(b) & ((1 << (bt + 1)) - 1)) << bt)
+                                      for a, b in zip(a_tab, b_tab)])
+            m.submodules[f"{name}_pwl"] = mem
+            rd = mem.read_port()
+            m.d.comb += rd.addr.eq(code.as_unsigned()[d:])
+            a_val = rd.data[:bt].as_signed()
+            b_val = rd.data[bt:].as_signed()
+            if d:
+                u = Signal(d, name=f"{name}_u")
+                m.d.sync += u.eq(code.as_unsigned()[:d])
+                y = narrow_hw((a_val << d) + b_val * u, out_fmt.frac + d, out_fmt)
+            else:
+                y = a_val
+            reg(y, signed(bt), stage + 2, name)
+
+        # Stage 1: add_r, add_z -> sigmoids (registered in stage sa).
+        act("sig_r", add("mm_ir", "mm_hr", "add_r", 1), fr("add_r"), 1)
+        act("sig_z", add("mm_iz", "mm_hz", "add_z", 1), fr("add_z"), 1)
+        sa = 1 + la
+        # Stage sa: r * (W_hn h + b_hn), 1 - z, z * h.
+        reg(narrow_hw(at("sig_r", sa) * at("mm_hn", sa), fr("sig_r") + fr("mm_hn"),
+                      cfg.fmt("mul_rn")), sh("mul_rn"), sa + 1, "mul_rn")
+        v, f = golden.one_minus_exact(at("sig_z", sa), fr("sig_z"))
+        reg(narrow_hw(v, f, cfg.fmt("sub_z")), sh("sub_z"), sa + 1, "sub_z")
+        reg(narrow_hw(at("sig_z", sa) * at("h", sa), fr("sig_z") + fh.frac, cfg.fmt("mul_zh")),
+            sh("mul_zh"), sa + 1, "mul_zh")
+        # Stage sa + 1: add_n -> tanh (registered in stage sb).
+        act("tanh_n", add("mm_in", "mul_rn", "add_n", sa + 1), fr("add_n"), sa + 1)
+        sb = sa + 1 + la
+        reg(narrow_hw(at("sub_z", sb) * at("tanh_n", sb), fr("sub_z") + fr("tanh_n"),
+                      cfg.fmt("mul_n")), sh("mul_n"), sb + 1, "mul_n")
+        # Stage sb + 1: add_h -> state, shifted into h_new.
+        sw = sb + 1
+        assert sw == elementwise_stages(cfg)
+        add_h = add("mul_n", "mul_zh", "add_h", sw)
+        h_val = narrow_hw(add_h, fr("add_h"), fh)
+        w_valid = delay(s0_valid, sw, "w_valid")
+        written = Signal(range(H + 1))
+        last_write = Signal()
+        m.d.comb += last_write.eq(w_valid & (written == H - 1))
+        with m.If(start):
+            m.d.sync += written.eq(0)
+        with m.Elif(w_valid):
+            m.d.sync += [written.eq(written + 1), h_new.eq(Cat(h_new[bh:], h_val))]
+        m.d.sync += finish.eq(last_write)
+
+        # ---- step end: the new state becomes h, goes out ------------------------------------------
+        with m.If(finish):
+            pad = CH * M * bh - H * bh
+            m.d.sync += [idle.eq(1), h_cur.eq(h_new),
+                         h_rot.eq(Cat(h_new, Const(0, pad)) if pad else h_new)]
+        m.submodules.out_fifo = out_fifo = fifo.SyncFIFO(width=H * bh, depth=FIFO_DEPTH)
+        m.d.comb += [
+            out_fifo.w_data.eq(h_new),
+            out_fifo.w_en.eq(finish & emit),
+            self.o.payload.eq(out_fifo.r_data),
+            self.o.valid.eq(out_fifo.r_rdy),
+            out_fifo.r_en.eq(self.o.ready),
+        ]
+        taken = self.o.valid & self.o.ready
+        inc = start & ((cfg.output == "sequence") | last_flag)
+        with m.If(inc & ~taken):
+            m.d.sync += pending.eq(pending + 1)
+        with m.Elif(~inc & taken):
+            m.d.sync += pending.eq(pending - 1)
+        return m
+
+
+def cost_model(cfg, frames=1):
+    """Cycles for ``frames`` (an int k: one sequence of k steps; or (N, T)), input always valid
+    and output always ready.
+
+    Steps run one after the other: a step takes its input, issues 3H(ceil(I/M) + ceil(H/M))
+    chunks, and ends when the element-wise pipeline has written its last hidden unit; its output
+    goes out, and the next step's input is taken, in the cycle after that. So the period P and
+    the latency from a step's input transfer to its output transfer are both
+    issue + :func:`step_overhead`.
+    """
+    n, t = golden.frames_shape(frames)
+    steps = n * t
+    issue = issue_cycles(cfg)
+    period = issue + step_overhead(cfg)
+    latency = period
+    expected = (steps - 1) * period + latency + 1
+    first_input = 0 if cfg.output == "sequence" else t - 1
+    notes = (f"{issue} issue cycles per step = 3H(ceil(I/M)+ceil(H/M)) "
+             f"(3H(I+H)/M = {cfg.macs_per_step / cfg.macs:g}) + {period - issue} overhead "
+             f"(start, MAC pipeline {MAC_LATENCY}, snapshot, element-wise "
+             f"{elementwise_stages(cfg)}, finish); steps do not overlap")
+    return CycleEstimate(formula=issue * steps, latency=latency, expected=expected,
+                         first_input=first_input, notes=notes)

@@ -1,0 +1,5 @@
+"""The built-in units. Each unit registers itself, exactly once, in its module here."""
+
+from . import binconv  # noqa: F401
+from . import expmul  # noqa: F401
+from . import gru  # noqa: F401

@@ -1,0 +1,161 @@
+"""Registration of the sign-exponent-only weight units: `expmul`, `expdot` and the `mulbase`
+baselines (docs/expmul.md)."""
+
+from ..golden import expmul as g
+from ..hdl import expdot as expdot_hdl
+from ..hdl import expmul as expmul_hdl
+from ..hdl import mulbase as mulbase_hdl
+from ..registry import Unit, register
+
+
+def _layout_text(cfg):
+    if cfg.is_float:
+        return f"{cfg.act_format} bit pattern"
+    return f"signed {cfg.act_bits}-bit fixed point (any binary point)"
+
+
+def _weight_text(cfg):
+    return (f"weight code: bit {cfg.weight_exp_bits} sign, bits [0, {cfg.weight_exp_bits}) "
+            f"exponent field f; f = 0 is zero, else 2^(f - {cfg.weight_bias})")
+
+
+def _expmul_describe(cfg):
+    return {
+        "derived": {"x_bits": cfg.x_bits, "w_bits": cfg.w_bits,
+                    "weight_exponents": list(cfg.d_range), "pipeline_stages": expmul_hdl.STAGES},
+        "streams": {
+            "i": {"direction": "in", "payload_bits": cfg.x_bits + cfg.w_bits,
+                  "layout": f"one product per transfer: activation ({_layout_text(cfg)}) at bits "
+                            f"[0, {cfg.x_bits}), {_weight_text(cfg)} at bits "
+                            f"[{cfg.x_bits}, {cfg.x_bits + cfg.w_bits})"},
+            "o": {"direction": "out", "payload_bits": cfg.x_bits,
+                  "layout": f"the product, {_layout_text(cfg)}"},
+        },
+        "memories": [],
+    }
+
+
+def _mulbase_describe(cfg):
+    what = (f"{cfg.kind} bit pattern" if cfg.is_float else "signed 8-bit integer")
+    return {
+        "derived": {"operand_bits": cfg.x_bits, "product_bits": cfg.out_bits,
+                    "pipeline_stages": mulbase_hdl.STAGES},
+        "streams": {
+            "i": {"direction": "in", "payload_bits": 2 * cfg.x_bits,
+                  "layout": f"a ({what}) at bits [0, {cfg.x_bits}), b above"},
+            "o": {"direction": "out", "payload_bits": cfg.out_bits,
+                  "layout": (f"the product, {cfg.kind} bit pattern (RNE, flush to zero)"
+                             if cfg.is_float else "the product, signed 16-bit integer")},
+        },
+        "memories": [],
+    }
+
+
+def _expdot_describe(cfg):
+    out = (f"the rounded sum, {cfg.act_format} bit pattern" if cfg.is_float else
+           f"the exact sum, signed {cfg.acc_bits}-bit integer (same binary point as the inputs)")
+    return {
+        "derived": {"x_bits": cfg.x_bits, "w_bits": cfg.w_bits, "fold": cfg.fold,
+                    "acc_bits": cfg.acc_bits, "product_magnitude_bits": cfg.product_mag_bits,
+                    "weight_exponents": list(cfg.d_range),
+                    "pipeline_stages": expdot_hdl.STAGES},
+        "streams": {
+            "i": {"direction": "in", "payload_bits": cfg.simd * cfg.x_bits,
+                  "layout": f"one fold of {cfg.simd} activations ({_layout_text(cfg)}) per "
+                            f"transfer; lane f*{cfg.simd}+s at bits [s*{cfg.x_bits}, "
+                            f"(s+1)*{cfg.x_bits}); {cfg.fold} transfers per vector"},
+            "o": {"direction": "out", "payload_bits": cfg.out_bits,
+                  "layout": f"one dot product per vector: {out}"},
+        },
+        "memories": [{"name": "weights", "depth": cfg.fold, "width": cfg.simd * cfg.w_bits,
+                      "layout": _weight_text(cfg)}],
+    }
+
+
+# Covers every activation format, both overflow modes, E = 2 and 8, negative and large biases,
+# and fixed-point widths 2, 8, 32.
+EXPMUL_REGRESSION = {
+    "fp32_e5_sat": dict(act_format="fp32", weight_exp_bits=5, weight_bias=31),
+    "fp32_e8_inf": dict(act_format="fp32", weight_exp_bits=8, weight_bias=127, overflow="inf"),
+    "fp16_e5_inf": dict(act_format="fp16", weight_exp_bits=5, weight_bias=15, overflow="inf"),
+    "bf16_e3_sat_negbias": dict(act_format="bf16", weight_exp_bits=3, weight_bias=-2),
+    "fixed8_e4": dict(act_format="fixed", act_bits=8, weight_exp_bits=4, weight_bias=8),
+    "fixed32_e2": dict(act_format="fixed", act_bits=32, weight_exp_bits=2, weight_bias=1),
+    "fixed2_e6": dict(act_format="fixed", act_bits=2, weight_exp_bits=6, weight_bias=32),
+}
+
+EXPMUL = register(Unit(
+    name="expmul",
+    summary="exponent-adder multiplier: float/fixed activation x sign-exponent-only weight",
+    config=g.ExpMulConfig,
+    generator=expmul_hdl.ExpMul,
+    golden=g.expmul_reference,
+    testbench="qhw.cosim.tb_expmul",
+    cost_model=expmul_hdl.cost_model,
+    check_params=g.expmul_check_params,
+    random_params=g.expmul_random_params,
+    check_inputs=g.expmul_check_inputs,
+    random_inputs=g.expmul_random_inputs,
+    pack_inputs=lambda cfg, x: {"i": g.expmul_pack_inputs(cfg, x)},
+    unpack_outputs=lambda cfg, words, frames: g.expmul_unpack_outputs(cfg, words["o"], frames),
+    output_words=lambda cfg, frames: {"o": frames},
+    output_axes=("product",),
+    describe=_expmul_describe,
+    default_config={"act_format": "fp32", "act_bits": 8, "weight_exp_bits": 5,
+                    "weight_bias": 31, "overflow": "saturate"},
+    regression=EXPMUL_REGRESSION,
+))
+
+MULBASE = register(Unit(
+    name="mulbase",
+    summary="baseline multipliers: IEEE fp32 / bf16 (RNE, flush to zero), signed int8 x int8",
+    config=g.MulBaseConfig,
+    generator=mulbase_hdl.MulBase,
+    golden=g.mulbase_reference,
+    testbench="qhw.cosim.tb_mulbase",
+    cost_model=mulbase_hdl.cost_model,
+    check_params=g.expmul_check_params,
+    random_params=g.expmul_random_params,
+    check_inputs=g.mulbase_check_inputs,
+    random_inputs=g.mulbase_random_inputs,
+    pack_inputs=lambda cfg, x: {"i": g.mulbase_pack_inputs(cfg, x)},
+    unpack_outputs=lambda cfg, words, frames: g.mulbase_unpack_outputs(cfg, words["o"], frames),
+    output_words=lambda cfg, frames: {"o": frames},
+    output_axes=("product",),
+    describe=_mulbase_describe,
+    default_config={"kind": "fp32"},
+    regression={"fp32": {"kind": "fp32"}, "bf16": {"kind": "bf16"}, "int8": {"kind": "int8"}},
+))
+
+EXPDOT_REGRESSION = {
+    "fp32_n8_simd2_sat": dict(lanes=8, simd=2, act_format="fp32", weight_exp_bits=5,
+                              weight_bias=31),
+    "fp16_n6_simd3_inf": dict(lanes=6, simd=3, act_format="fp16", weight_exp_bits=4,
+                              weight_bias=8, overflow="inf"),
+    "bf16_n4_simd1_sat": dict(lanes=4, simd=1, act_format="bf16", weight_exp_bits=3,
+                              weight_bias=3),
+    "fixed8_n5_simd5": dict(lanes=5, simd=5, act_format="fixed", act_bits=8,
+                            weight_exp_bits=3, weight_bias=4),
+}
+
+EXPDOT = register(Unit(
+    name="expdot",
+    summary="N-lane dot product of exponent-adder products, exact accumulation, one rounding",
+    config=g.ExpDotConfig,
+    generator=expdot_hdl.ExpDot,
+    golden=g.expdot_reference,
+    testbench="qhw.cosim.tb_expdot",
+    cost_model=expdot_hdl.cost_model,
+    check_params=g.expdot_check_params,
+    random_params=g.expdot_random_params,
+    check_inputs=g.expdot_check_inputs,
+    random_inputs=g.expdot_random_inputs,
+    pack_inputs=lambda cfg, x: {"i": g.expdot_pack_inputs(cfg, x)},
+    unpack_outputs=lambda cfg, words, frames: g.expdot_unpack_outputs(cfg, words["o"], frames),
+    output_words=lambda cfg, frames: {"o": frames},
+    output_axes=("vector",),
+    describe=_expdot_describe,
+    default_config={"lanes": 16, "simd": 4, "act_format": "fp32", "act_bits": 8,
+                    "weight_exp_bits": 5, "weight_bias": 31, "overflow": "saturate"},
+    regression=EXPDOT_REGRESSION,
+))
