@@ -25,6 +25,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_binconv.py
+	$(VENV)/bin/python bench/bench_bamconv.py
 	$(VENV)/bin/python bench/bench_gru.py
 	$(VENV)/bin/python bench/bench_expmul.py
 

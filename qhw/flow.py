@@ -42,14 +42,17 @@ def read_params(unit, cfg, path=None, seed=0):
 
 
 def read_inputs(unit, cfg, path):
-    """Inputs from a .npy file, validated; returns the batched array (frames first)."""
+    """Inputs from a .npy file (or an .npz of named arrays), validated and batched."""
     path = Path(path)
     if not path.is_file():
         raise QhwInputError(f"--inputs: file not found: {path}")
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise QhwInputError(f"--inputs: {path} is not a readable .npy file ({e})") from None
+        if isinstance(x, np.lib.npyio.NpzFile):  # several input arrays (activations, gates)
+            with x:
+                x = {name: x[name] for name in x.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise QhwInputError(f"--inputs: {path} is not a readable .npy/.npz file ({e})") from None
     return unit.check_inputs(cfg, x)
 
 

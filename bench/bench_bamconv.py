@@ -1,0 +1,153 @@
+"""Benchmarks of ``bamconv`` against its int MAC baseline ``macconv``: area at equal PE, SIMD and
+throughput; cycles against gate density (dynamic channel pruning); memory of a DNSMOS P.808-sized
+layer stack in binary-activation form against fp32.
+
+Run: ``.venv/bin/python bench/bench_bamconv.py [--skip area cycles memory]``; writes
+``build/bench/bamconv.{json,md}``. docs/benchmarks_bamconv.md records a run.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from qhw import flow, registry, synth_flow
+from qhw.config import config_from_dict
+
+# Three sizes at equal folding for both units (8-bit weights; macconv 8 x 8).
+SIZES = {
+    "small (C 8->8, PE 2, SIMD 8)": dict(c_in=8, c_out=8, height=8, width=8, kernel=[3, 3],
+                                         padding="same", pe=2, simd=8),
+    "medium (C 16->16, PE 4, SIMD 16)": dict(c_in=16, c_out=16, height=8, width=8,
+                                             kernel=[3, 3], padding="same", pe=4, simd=16),
+    "large (C 32->32, PE 8, SIMD 32)": dict(c_in=32, c_out=32, height=8, width=8,
+                                            kernel=[3, 3], padding="same", pe=8, simd=32),
+}
+DENSITIES = (0.1, 0.25, 0.5, 0.75, 1.0)
+# DNSMOS P.808 convolutions (../shared/REFERENCE.md, 3): (C_in, C_out, H, W), 3x3, pad 1.
+DNSMOS_P808 = [(1, 32, 900, 120), (32, 32, 450, 60), (32, 32, 225, 30), (32, 32, 225, 30),
+               (32, 64, 112, 15)]
+
+
+def area_rows():
+    rows = []
+    for label, geometry in SIZES.items():
+        row = {"size": label}
+        for unit_name, extra in (("bamconv", {"weight_bits": 8}),
+                                 ("macconv", {"act_bits": 8, "weight_bits": 8})):
+            unit = registry.get(unit_name)
+            cfg = config_from_dict(unit.config, {**geometry, **extra})
+            params = flow.read_params(unit, cfg, None, seed=0)
+            figures = {}
+            for target in ("generic", "xc7", "ecp5"):
+                r = synth_flow.synthesize_unit(unit, cfg, params, target, fmax=False)
+                figures[target] = r["figures"]
+            row[unit_name] = figures
+            print(f"  {label} {unit_name}: {figures['generic']['transistors']} transistors",
+                  flush=True)
+        rows.append(row)
+    return rows
+
+
+def cycle_rows():
+    unit = registry.get("bamconv")
+    cfg = config_from_dict(unit.config, dict(c_in=8, c_out=16, height=6, width=8,
+                                             kernel=[3, 3], padding="same", pe=2, simd=24,
+                                             weight_bits=8, gating="mask"))
+    params = flow.read_params(unit, cfg, None, seed=0)
+    full = unit.cost_model(cfg, 1)
+    rows = []
+    for density in DENSITIES:
+        rng = np.random.default_rng(1)
+        inputs = unit.check_inputs(cfg, unit.random_inputs(cfg, rng, 1, density))
+        run = flow.rtlsim(unit, cfg, params, inputs)
+        model = unit.cost_model(cfg, 1, inputs)
+        exact = flow.first_mismatch(unit, run.outputs, unit.golden(cfg, params, inputs)) is None
+        active = float(np.mean(inputs["gates"]))
+        rows.append({"density": density, "active_channels": active, "measured": run.cycles,
+                     "model": model.expected, "ungated": full.expected,
+                     "saving": 1 - run.cycles / full.expected, "bit_exact": exact})
+        print(f"  density {density}: {run.cycles} cycles (model {model.expected}, ungated "
+              f"{full.expected})", flush=True)
+    return {"config": cfg.__dict__, "rows": rows}
+
+
+def memory_rows():
+    rows = []
+    for c_in, c_out, h, w in DNSMOS_P808:
+        weights = c_out * c_in * 9
+        # Line buffer: (kh-1) rows of W pixels of C_in values (+ the window's 3x3 pixels).
+        linebuf = 2 * w * c_in
+        rows.append({"layer": f"{c_in}->{c_out} @{h}x{w}", "weights": weights,
+                     "bias": c_out, "linebuf_values": linebuf,
+                     "bam_bits": weights * 8 + c_out * 32 + linebuf * 1,
+                     "fp32_bits": (weights + c_out) * 32 + linebuf * 32})
+    total_bam = sum(r["bam_bits"] for r in rows)
+    total_fp32 = sum(r["fp32_bits"] for r in rows)
+    return {"rows": rows, "total_bam_bits": total_bam, "total_fp32_bits": total_fp32,
+            "ratio": total_fp32 / total_bam}
+
+
+def markdown(res):
+    out = []
+    if "area" in res:
+        out += ["### Area, bamconv (8-bit weights) against macconv (8 x 8), equal PE/SIMD", "",
+                "| size | bamconv transistors | macconv transistors | ratio | bamconv xc7 LUT/FF/DSP "
+                "| macconv xc7 LUT/FF/DSP | bamconv ECP5 LUT4/FF | macconv ECP5 LUT4/FF/MULT18 |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in res["area"]:
+            b, m = r["bamconv"], r["macconv"]
+            out.append(
+                f"| {r['size']} | {b['generic']['transistors']} | {m['generic']['transistors']} | "
+                f"{m['generic']['transistors'] / b['generic']['transistors']:.2f}x | "
+                f"{b['xc7']['LUT']}/{b['xc7']['FF']}/{b['xc7']['DSP']} | "
+                f"{m['xc7']['LUT']}/{m['xc7']['FF']}/{m['xc7']['DSP']} | "
+                f"{b['ecp5']['LUT4']}/{b['ecp5']['FF']} | "
+                f"{m['ecp5']['LUT4']}/{m['ecp5']['FF']}/{m['ecp5']['MULT18X18D']} |")
+    if "cycles" in res:
+        out += ["", "### Cycles against gate density (mask gating, one frame, no stalls)", "",
+                f"Config: `{json.dumps(res['cycles']['config'], default=list)}`", "",
+                "| density | active channels | measured | model | ungated | saving | bit-exact |",
+                "|---|---|---|---|---|---|---|"]
+        for r in res["cycles"]["rows"]:
+            out.append(f"| {r['density']} | {r['active_channels']:.3f} | {r['measured']} | "
+                       f"{r['model']} | {r['ungated']} | {r['saving']:.1%} | {r['bit_exact']} |")
+    if "memory" in res:
+        mem = res["memory"]
+        out += ["", "### Memory of the DNSMOS P.808 convolution stack: BAM form against fp32", "",
+                "| layer | weights | line-buffer values | BAM bits | fp32 bits |",
+                "|---|---|---|---|---|"]
+        for r in mem["rows"]:
+            out.append(f"| {r['layer']} | {r['weights']} | {r['linebuf_values']} | "
+                       f"{r['bam_bits']} | {r['fp32_bits']} |")
+        out.append(f"| total | | | {mem['total_bam_bits']} | {mem['total_fp32_bits']} "
+                   f"(ratio {mem['ratio']:.1f}x) |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--skip", nargs="*", default=[], choices=["area", "cycles", "memory"])
+    p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
+    args = p.parse_args(argv)
+    res = {}
+    if "memory" not in args.skip:
+        res["memory"] = memory_rows()
+    if "cycles" not in args.skip:
+        print("cycles against gate density:", flush=True)
+        res["cycles"] = cycle_rows()
+    if "area" not in args.skip:
+        print("area:", flush=True)
+        res["area"] = area_rows()
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "bamconv.json").write_text(json.dumps(res, indent=2, default=list) + "\n")
+    md = markdown(res)
+    (args.output / "bamconv.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

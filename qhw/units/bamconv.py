@@ -1,0 +1,115 @@
+"""Registration of ``bamconv`` (binary activations, k-bit weights, channel gating) and its int MAC
+baseline ``macconv``."""
+
+from ..golden import bamconv as golden
+from ..hdl import bamconv as hdl
+from ..registry import Unit, register
+
+
+def _describe(cfg):
+    a, n = cfg.act_bits, golden.out_element_bits(cfg)
+    streams = {
+        "i": {"direction": "in", "payload_bits": cfg.c_in * a,
+              "layout": f"one input pixel per transfer, row-major; channel c at bits "
+                        f"[{a}*c, {a}*c+{a})" + (", bits {0,1}" if not cfg.act_signed
+                                                 else ", signed")},
+        "o": {"direction": "out", "payload_bits": cfg.c_out * n,
+              "layout": (f"one output pixel per transfer, row-major; channel c at bits "
+                         f"[{n}*c, {n}*c+{n}), signed sum" if cfg.output == "sum" else
+                         "one output pixel per transfer, row-major; bit c = channel c")},
+    }
+    if cfg.gating == "mask":
+        streams["g"] = {"direction": "in", "payload_bits": cfg.c_out,
+                        "layout": "one per output position, row-major; bit c enables channel c"}
+    elif cfg.gating == "count":
+        streams["g"] = {"direction": "in", "payload_bits": cfg.c_out.bit_length(),
+                        "layout": "one per output position: the number n of leading active channels"}
+    lo, hi = golden.acc_range(cfg)
+    return {
+        "derived": {"k": cfg.k, "out_height": cfg.out_height, "out_width": cfg.out_width,
+                    "neuron_fold": cfg.neuron_fold, "synapse_fold": cfg.synapse_fold,
+                    "acc_range": [lo, hi], "acc_bits": golden.acc_bits(cfg),
+                    "sum_bits": golden.sum_bits(cfg),
+                    "partial_latency": hdl.partial_latency(cfg)},
+        "streams": streams,
+        "memories": [
+            {"name": "weights", "depth": cfg.neuron_fold * cfg.synapse_fold,
+             "width": cfg.pe * cfg.simd * cfg.weight_bits},
+            {"name": "bias" if cfg.output == "sum" else "thresholds", "depth": cfg.neuron_fold},
+            {"name": "line_buffer", "depth": cfg.width,
+             "width": (cfg.kernel[0] - 1) * cfg.c_in * a},
+        ],
+    }
+
+
+def _output_words(cfg, frames):
+    return {"o": frames * cfg.out_height * cfg.out_width}
+
+
+def _frames(cfg, inputs):
+    return golden.check_inputs(cfg, inputs)["activations"].shape[0]
+
+
+BAMCONV_REGRESSION = {
+    "2d_k3_same_w8_sum_pe2_simd3": dict(c_in=3, c_out=4, height=4, width=5, kernel=[3, 3],
+                                        padding="same", pe=2, simd=3, weight_bits=8),
+    "2d_k3_valid_w2_thr_unfolded": dict(c_in=2, c_out=3, height=4, width=5, kernel=[3, 3],
+                                        pe=3, simd=18, weight_bits=2, output="threshold"),
+    "1d_k3_same_w4_sum_mask": dict(c_in=4, c_out=6, height=1, width=9, kernel=[1, 3],
+                                   padding="same", pe=2, simd=6, weight_bits=4, gating="mask"),
+    "2d_k2_valid_w5_thr_count_simd1": dict(c_in=2, c_out=6, height=3, width=4, kernel=[2, 2],
+                                           pe=3, simd=1, weight_bits=5, output="threshold",
+                                           gating="count"),
+    "2d_k1_same_w8_sum_mask_pe1": dict(c_in=5, c_out=4, height=3, width=3, kernel=[1, 1],
+                                       padding="same", pe=1, simd=5, weight_bits=8,
+                                       gating="mask"),
+}
+MACCONV_REGRESSION = {
+    "2d_k3_same_8x8_pe2_simd3": dict(c_in=3, c_out=4, height=4, width=5, kernel=[3, 3],
+                                     padding="same", pe=2, simd=3),
+    "1d_k3_valid_4x3_simd1": dict(c_in=2, c_out=2, height=1, width=7, kernel=[1, 3], pe=1,
+                                  simd=1, act_bits=4, weight_bits=3),
+    "2d_k2_same_12x6_unfolded": dict(c_in=2, c_out=3, height=3, width=3, kernel=[2, 2],
+                                     padding="same", pe=3, simd=8, act_bits=12, weight_bits=6),
+}
+
+_COMMON = dict(
+    golden=golden.reference,
+    cost_model=hdl.cost_model,
+    check_params=golden.check_params,
+    random_params=golden.random_params,
+    check_inputs=golden.check_inputs,
+    random_inputs=golden.random_inputs,
+    pack_inputs=golden.pack_inputs,
+    unpack_outputs=golden.unpack_outputs,
+    output_words=_output_words,
+    output_axes=("frame", "row", "column", "channel"),
+    describe=_describe,
+    frames=_frames,
+)
+
+BAMCONV = register(Unit(
+    name="bamconv",
+    summary="binary-activation convolution: {0,1} maps, signed k-bit weights as conditional "
+            "adds, channel gating",
+    config=golden.BamConvConfig,
+    generator=hdl.BamConv,
+    testbench="qhw.cosim.tb_bamconv",
+    default_config={"c_in": 16, "c_out": 16, "height": 8, "width": 12, "kernel": [3, 3],
+                    "padding": "same", "pe": 4, "simd": 48, "weight_bits": 8,
+                    "output": "threshold", "gating": "none"},
+    regression=BAMCONV_REGRESSION,
+    **_COMMON,
+))
+
+MACCONV = register(Unit(
+    name="macconv",
+    summary="conventional signed multiply-accumulate convolution (the area baseline, 8 x 8)",
+    config=golden.MacConvConfig,
+    generator=hdl.MacConv,
+    testbench="qhw.cosim.tb_macconv",
+    default_config={"c_in": 16, "c_out": 16, "height": 8, "width": 12, "kernel": [3, 3],
+                    "padding": "same", "pe": 4, "simd": 48, "act_bits": 8, "weight_bits": 8},
+    regression=MACCONV_REGRESSION,
+    **_COMMON,
+))
