@@ -80,14 +80,20 @@ def memory_rows():
         weights = c_out * c_in * 9
         # Line buffer: (kh-1) rows of W pixels of C_in values (+ the window's 3x3 pixels).
         linebuf = 2 * w * c_in
+        fmap = c_in * h * w  # the whole input feature map, as a layer-by-layer engine keeps it
         rows.append({"layer": f"{c_in}->{c_out} @{h}x{w}", "weights": weights,
-                     "bias": c_out, "linebuf_values": linebuf,
+                     "bias": c_out, "linebuf_values": linebuf, "fmap_values": fmap,
                      "bam_bits": weights * 8 + c_out * 32 + linebuf * 1,
-                     "fp32_bits": (weights + c_out) * 32 + linebuf * 32})
-    total_bam = sum(r["bam_bits"] for r in rows)
-    total_fp32 = sum(r["fp32_bits"] for r in rows)
-    return {"rows": rows, "total_bam_bits": total_bam, "total_fp32_bits": total_fp32,
-            "ratio": total_fp32 / total_bam}
+                     "fp32_bits": (weights + c_out) * 32 + linebuf * 32,
+                     "bam_fmap_bits": weights * 8 + c_out * 32 + fmap * 1,
+                     "fp32_fmap_bits": (weights + c_out + fmap) * 32})
+    total = {k: sum(r[k] for r in rows)
+             for k in ("bam_bits", "fp32_bits", "bam_fmap_bits", "fp32_fmap_bits")}
+    return {"rows": rows, "total_bam_bits": total["bam_bits"],
+            "total_fp32_bits": total["fp32_bits"], "ratio": total["fp32_bits"] / total["bam_bits"],
+            "total_bam_fmap_bits": total["bam_fmap_bits"],
+            "total_fp32_fmap_bits": total["fp32_fmap_bits"],
+            "ratio_fmap": total["fp32_fmap_bits"] / total["bam_fmap_bits"]}
 
 
 def markdown(res):
@@ -117,13 +123,18 @@ def markdown(res):
     if "memory" in res:
         mem = res["memory"]
         out += ["", "### Memory of the DNSMOS P.808 convolution stack: BAM form against fp32", "",
-                "| layer | weights | line-buffer values | BAM bits | fp32 bits |",
-                "|---|---|---|---|---|"]
+                "Streaming (line buffers only) and layer-by-layer (whole input feature maps "
+                "stored); weights 8-bit vs 32-bit, bias 32-bit, activations 1-bit vs 32-bit.", "",
+                "| layer | weights | line-buffer values | feature-map values | BAM bits, streaming "
+                "| fp32 bits, streaming | BAM bits, feature maps | fp32 bits, feature maps |",
+                "|---|---|---|---|---|---|---|---|"]
         for r in mem["rows"]:
             out.append(f"| {r['layer']} | {r['weights']} | {r['linebuf_values']} | "
-                       f"{r['bam_bits']} | {r['fp32_bits']} |")
-        out.append(f"| total | | | {mem['total_bam_bits']} | {mem['total_fp32_bits']} "
-                   f"(ratio {mem['ratio']:.1f}x) |")
+                       f"{r['fmap_values']} | {r['bam_bits']} | {r['fp32_bits']} | "
+                       f"{r['bam_fmap_bits']} | {r['fp32_fmap_bits']} |")
+        out.append(f"| total | | | | {mem['total_bam_bits']} | {mem['total_fp32_bits']} "
+                   f"(**{mem['ratio']:.1f}x**) | {mem['total_bam_fmap_bits']} | "
+                   f"{mem['total_fp32_fmap_bits']} (**{mem['ratio_fmap']:.1f}x**) |")
     return "\n".join(out) + "\n"
 
 
