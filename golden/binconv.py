@@ -19,12 +19,13 @@ import dataclasses
 
 import numpy as np
 
-from ..config import check_choice, check_divides, check_int, check_pair
+from ..config import check_choice, check_int
 from ..errors import QhwInputError
+from .conv import ConvGeometry, sliding_windows, window_order
 
 
 @dataclasses.dataclass(frozen=True)
-class BinConvConfig:
+class BinConvConfig(ConvGeometry):
     """Configuration of one XNOR-popcount convolution layer.
 
     Parameters
@@ -64,55 +65,10 @@ class BinConvConfig:
     counter: str = "gpc63"
 
     def __post_init__(self):
-        for name in ("c_in", "c_out", "height", "width"):
-            check_int(name, getattr(self, name), low=1, high=1 << 16)
-        check_pair("kernel", self.kernel)
-        check_choice("padding", self.padding, ("valid", "same"))
+        self.check_geometry()
         check_int("pad_bit", self.pad_bit, low=0, high=1)
         check_choice("output", self.output, ("popcount", "threshold"))
         check_choice("counter", self.counter, ("fa", "gpc63"))
-        kh, kw = self.kernel
-        if self.padding == "valid" and (kh > self.height or kw > self.width):
-            raise QhwInputError(
-                f"kernel: {kh}x{kw} does not fit a {self.height}x{self.width} input with padding "
-                f"'valid' (kernel must be <= input size, or use padding 'same')")
-        check_int("pe", self.pe)
-        check_int("simd", self.simd)
-        check_divides("pe", self.pe, self.c_out, "c_out")
-        check_divides("simd", self.simd, self.k, "c_in*kh*kw")
-
-    # Derived sizes -----------------------------------------------------------------------------
-
-    @property
-    def k(self):
-        """Synapses per output: C_in*kh*kw (FINN's MW)."""
-        return self.c_in * self.kernel[0] * self.kernel[1]
-
-    @property
-    def pads(self):
-        """(top, bottom, left, right) padding."""
-        if self.padding == "valid":
-            return (0, 0, 0, 0)
-        kh, kw = self.kernel
-        return ((kh - 1) // 2, kh - 1 - (kh - 1) // 2, (kw - 1) // 2, kw - 1 - (kw - 1) // 2)
-
-    @property
-    def out_height(self):
-        top, bottom, _, _ = self.pads
-        return self.height + top + bottom - self.kernel[0] + 1
-
-    @property
-    def out_width(self):
-        _, _, left, right = self.pads
-        return self.width + left + right - self.kernel[1] + 1
-
-    @property
-    def neuron_fold(self):
-        return self.c_out // self.pe
-
-    @property
-    def synapse_fold(self):
-        return self.k // self.simd
 
     @property
     def popcount_bits(self):
@@ -132,14 +88,6 @@ class BinConvConfig:
     @property
     def out_element_bits(self):
         return self.dot_bits if self.output == "popcount" else 1
-
-    def input_shape(self, frames=None):
-        shape = (self.height, self.width, self.c_in)
-        return shape if frames is None else (frames,) + shape
-
-    def output_shape(self, frames=None):
-        shape = (self.out_height, self.out_width, self.c_out)
-        return shape if frames is None else (frames,) + shape
 
 
 # Parameters (the weight file) ---------------------------------------------------------------------
@@ -229,8 +177,7 @@ def random_inputs(cfg, rng, frames=1):
 
 def window_weights(cfg, params):
     """Weights as (C_out, K) bits in the unit's window order k = (ky*kw + kx)*C_in + ci."""
-    w = np.asarray(params["weights"], dtype=np.uint8)
-    return w.transpose(0, 2, 3, 1).reshape(cfg.c_out, cfg.k)
+    return window_order(cfg, np.asarray(params["weights"], dtype=np.uint8))
 
 
 def popcount_thresholds(cfg, params):
@@ -306,13 +253,7 @@ def unpack_outputs(cfg, words, frames):
 
 def windows(cfg, x):
     """Sliding windows as (N, H_out, W_out, K) bits in window order, padding applied."""
-    top, bottom, left, right = cfg.pads
-    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=cfg.pad_bit)
-    kh, kw = cfg.kernel
-    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
-    # (N, H_out, W_out, C_in, kh, kw) -> (N, H_out, W_out, kh, kw, C_in)
-    win = win.transpose(0, 1, 2, 4, 5, 3)
-    return win.reshape(x.shape[0], cfg.out_height, cfg.out_width, cfg.k)
+    return sliding_windows(cfg, x, cfg.pad_bit)
 
 
 def popcounts(cfg, params, x):
