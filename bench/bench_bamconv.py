@@ -18,12 +18,12 @@ from qhw.config import config_from_dict
 
 # Three sizes at equal folding for both units (8-bit weights; macconv 8 x 8).
 SIZES = {
+    "tiny (C 4->4, PE 1, SIMD 4)": dict(c_in=4, c_out=4, height=8, width=8, kernel=[3, 3],
+                                        padding="same", pe=1, simd=4),
     "small (C 8->8, PE 2, SIMD 8)": dict(c_in=8, c_out=8, height=8, width=8, kernel=[3, 3],
                                          padding="same", pe=2, simd=8),
-    "medium (C 16->16, PE 4, SIMD 16)": dict(c_in=16, c_out=16, height=8, width=8,
-                                             kernel=[3, 3], padding="same", pe=4, simd=16),
-    "large (C 32->32, PE 8, SIMD 32)": dict(c_in=32, c_out=32, height=8, width=8,
-                                            kernel=[3, 3], padding="same", pe=8, simd=32),
+    "demo-sized (C 8->8, PE 2, SIMD 24)": dict(c_in=8, c_out=8, height=8, width=8,
+                                               kernel=[3, 3], padding="same", pe=2, simd=24),
 }
 DENSITIES = (0.1, 0.25, 0.5, 0.75, 1.0)
 # DNSMOS P.808 convolutions (../shared/REFERENCE.md, 3): (C_in, C_out, H, W), 3x3, pad 1.
