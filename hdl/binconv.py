@@ -23,7 +23,6 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import binconv as golden
-from ..registry import CycleEstimate
 from . import mvu
 from .popcount import PopCount, tree_levels
 from .window import SlidingWindow
