@@ -51,14 +51,6 @@ class BamConvConfig(ConvGeometry):
         output position.
     """
 
-    c_in: int
-    c_out: int
-    height: int
-    width: int
-    kernel: tuple = (3, 3)
-    padding: str = "valid"
-    pe: int = 1
-    simd: int = 1
     weight_bits: int = 8
     output: str = "sum"
     gating: str = "none"
@@ -85,14 +77,6 @@ class MacConvConfig(ConvGeometry):
         Signed activation and weight widths, 2..16 (default 8 x 8).
     """
 
-    c_in: int
-    c_out: int
-    height: int
-    width: int
-    kernel: tuple = (3, 3)
-    padding: str = "valid"
-    pe: int = 1
-    simd: int = 1
     act_bits: int = 8
     weight_bits: int = 8
 

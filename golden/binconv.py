@@ -52,15 +52,7 @@ class BinConvConfig(ConvGeometry):
         output bit) after a first level of full adders.
     """
 
-    c_in: int
-    c_out: int
-    height: int
-    width: int
-    kernel: tuple = (3, 3)
-    padding: str = "valid"
     pad_bit: int = 0
-    pe: int = 1
-    simd: int = 1
     output: str = "popcount"
     counter: str = "gpc63"
 

@@ -1,17 +1,29 @@
 """Geometry, data formats and integer arithmetic shared by the convolution units' golden models."""
 
+import dataclasses
+
 import numpy as np
 
 from ..config import check_choice, check_divides, check_int, check_pair
 from ..errors import QhwInputError
 
 
+@dataclasses.dataclass(frozen=True)
 class ConvGeometry:
-    """Mixin for conv config dataclasses with c_in, c_out, height, width, kernel, padding, pe, simd.
+    """Base of the convolution configs: the geometry and folding fields every conv unit has.
 
     Provides the derived sizes and the shared validation (call :meth:`check_geometry` from
-    ``__post_init__``).
+    ``__post_init__``). Subclasses add their own fields, all with defaults.
     """
+
+    c_in: int
+    c_out: int
+    height: int
+    width: int
+    kernel: tuple = (3, 3)
+    padding: str = "valid"
+    pe: int = 1
+    simd: int = 1
 
     def check_geometry(self):
         for name in ("c_in", "c_out", "height", "width"):
