@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from qhw import cli, registry
+from clihelp import assert_usage_error, run
+from qhw import registry
 from qhw.golden import binconv as golden
 
 CFG = {"c_in": 3, "c_out": 4, "height": 4, "width": 5, "kernel": [3, 3], "padding": "same",
@@ -25,21 +26,6 @@ def files(tmp_path):
     x = golden.random_inputs(cfg, rng, 3)
     np.save(tmp_path / "x.npy", x)
     return tmp_path, cfg, params, x
-
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_usage_error(code, err, *words):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("qhw: error: ")
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_units_lists_binconv(capsys):

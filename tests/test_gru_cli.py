@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from qhw import cli, flow, registry
+from clihelp import assert_usage_error, run
+from qhw import registry
 from qhw.golden import gru as g
 
 CFG = {"input_size": 3, "hidden_size": 4, "bits": 6, "macs": 2,
@@ -22,20 +23,6 @@ def files(tmp_path):
     x = g.random_inputs(cfg, rng, (2, 5))
     np.save(tmp_path / "x.npy", x)
     return tmp_path, cfg, params, x
-
-
-def run(argv, capsys):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_usage_error(code, err, *words):
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("qhw: error: "), err
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_generate_writes_verilog_and_manifest(files, capsys):
