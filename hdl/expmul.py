@@ -139,7 +139,7 @@ def stream_cost_model(frames, stages, notes):
                          first_input=0, notes=notes)
 
 
-def cost_model(cfg, frames=1):
+def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on data
     """``frames`` products: one per cycle, latency 2 (input and output registers)."""
     return stream_cost_model(frames, STAGES, "one product per cycle; latency 2 (input register, "
                                              "exponent adder, output register)")

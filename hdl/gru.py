@@ -411,7 +411,7 @@ class Gru(wiring.Component):
         return m
 
 
-def cost_model(cfg, frames=1):
+def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on data
     """Cycles for ``frames`` (an int k: one sequence of k steps; or (N, T)), input always valid
     and output always ready.
 

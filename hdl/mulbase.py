@@ -111,6 +111,6 @@ class MulBase(wiring.Component):
         return m
 
 
-def cost_model(cfg, frames=1):
+def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on data
     return stream_cost_model(frames, STAGES, "one product per cycle; latency 2 (input register, "
                                              "multiplier, output register)")

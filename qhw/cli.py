@@ -104,7 +104,7 @@ def _run(args):
             run = flow.rtlsim(unit, cfg, params, x, stall_in=args.stall_in,
                               stall_out=args.stall_out, seed=args.seed, waves=args.waves)
             y = run.outputs
-            model = unit.cost_model(cfg, flow.frames_of(unit, cfg, x))
+            model = unit.cost_model(cfg, flow.frames_of(unit, cfg, x), x)
             print(f"cycles {run.cycles} (model {model.expected} with no stalls; "
                   f"formula {model.formula}), latency {run.latency}")
         with flow.atomic_file(args.output) as tmp:

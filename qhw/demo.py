@@ -42,13 +42,13 @@ def run_unit(unit, outdir, *, fmax=True):
     clean = flow.rtlsim(unit, cfg, params, x)
     _say(f"{unit.name}: cosimulating with {STALL:.0%} input stalls and output back-pressure")
     stalled = flow.rtlsim(unit, cfg, params, x, stall_in=STALL, stall_out=STALL, seed=1)
-    model = unit.cost_model(cfg, FRAMES)
+    model = unit.cost_model(cfg, flow.frames_of(unit, cfg, x), x)
     cosim = {
         "frames": FRAMES,
-        "bit_exact": flow.first_mismatch(unit, clean.outputs, expected) is None,
-        "bit_exact_under_stalls": flow.first_mismatch(unit, stalled.outputs, expected) is None,
-        "mismatch": (flow.first_mismatch(unit, clean.outputs, expected)
-                     or flow.first_mismatch(unit, stalled.outputs, expected)),
+        "bit_exact": flow.first_mismatch(unit, clean.outputs, expected, cfg) is None,
+        "bit_exact_under_stalls": flow.first_mismatch(unit, stalled.outputs, expected, cfg) is None,
+        "mismatch": (flow.first_mismatch(unit, clean.outputs, expected, cfg)
+                     or flow.first_mismatch(unit, stalled.outputs, expected, cfg)),
         "cycles_measured": clean.cycles,
         "cycles_model": model.expected,
         "cycles_formula": model.formula,

@@ -106,12 +106,16 @@ class Generated:
     manifest: dict
 
 
-def generate(unit, cfg, params, frames=1):
-    """Build the unit and describe it: Verilog text and the manifest (nothing is written)."""
+def generate(unit, cfg, params, frames=1, inputs=None):
+    """Build the unit and describe it: Verilog text and the manifest (nothing is written).
+
+    ``inputs`` (batched), when given, makes the manifest's cycle estimate exact for units whose
+    cycles depend on the data.
+    """
     component = unit.generator(cfg, params)
     top = unit.name
     verilog = to_verilog(component, top)
-    estimate = unit.cost_model(cfg, frames)
+    estimate = unit.cost_model(cfg, frames, inputs)
     manifest = {
         "unit": unit.name,
         "top": top,
@@ -144,7 +148,7 @@ def write_generated(unit, cfg, params, outdir):
 
 # Simulation ---------------------------------------------------------------------------------------
 
-def first_mismatch(unit, got, expected):
+def first_mismatch(unit, got, expected, cfg=None):
     """None if equal, else a message naming the position, the expected and the obtained value."""
     if got.shape != expected.shape:
         return f"output shape {got.shape} differs from the reference's {expected.shape}"
@@ -152,7 +156,8 @@ def first_mismatch(unit, got, expected):
     if diff.size == 0:
         return None
     pos = tuple(int(i) for i in diff[0])
-    where = ", ".join(f"{name} {i}" for name, i in zip(unit.output_axes, pos))
+    axes = unit.axes(cfg) if cfg is not None or not callable(unit.output_axes) else ()
+    where = ", ".join(f"{name} {i}" for name, i in zip(axes, pos)) or f"index {pos}"
     return (f"mismatch at {where}: expected {expected[pos]}, got {got[pos]} "
             f"({len(diff)} of {expected.size} outputs differ)")
 
@@ -181,7 +186,7 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
     from .cosim import runner
 
     frames = frames_of(unit, cfg, x)
-    gen = generate(unit, cfg, params, frames=frames)
+    gen = generate(unit, cfg, params, frames=frames, inputs=x)
     inputs, words = unit.pack_inputs(cfg, x), unit.output_words(cfg, frames)
     # A deadlock guard that also covers units with many cycles per word (a folded GRU step).
     timeout = runner.default_timeout(inputs, words, stall_in, stall_out) + int(
@@ -197,13 +202,13 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
         raise AssertionError("simulation timed out before all outputs arrived "
                              f"({ {k: len(v) for k, v in sim.outputs.items()} } words)")
     outputs = unit.unpack_outputs(cfg, sim.outputs, frames)
-    latency = first_output_latency(unit, cfg, sim, frames)
+    latency = first_output_latency(unit, cfg, sim, frames, x)
     return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim)
 
 
-def first_output_latency(unit, cfg, sim, frames=1):
+def first_output_latency(unit, cfg, sim, frames=1, inputs=None):
     """Cycles from the input transfer that completes the first output's inputs to that output."""
-    first_input = unit.cost_model(cfg, frames).first_input
+    first_input = unit.cost_model(cfg, frames, inputs).first_input
     in_times = next(iter(sim.in_times.values()))
     out_times = next(iter(sim.out_times.values()))
     return out_times[0] - in_times[first_input]

@@ -57,7 +57,10 @@ class Unit:
         The bit-exact reference.
     testbench : str
         The cocotb test module that drives the unit's streams in Verilator.
-    cost_model : callable(config, frames) -> CycleEstimate
+    cost_model : callable(config, frames, inputs=None) -> CycleEstimate
+        ``inputs`` (the batched input array) makes the estimate exact for units whose cycles
+        depend on the data (gated convolutions skip gated-off channels); without it, the
+        estimate is the data-independent upper bound.
     check_params, random_params : callables
         Validate a weight-file mapping; draw random parameters from a ``numpy.random.Generator``.
     check_inputs, random_inputs : callables
@@ -67,8 +70,9 @@ class Unit:
     unpack_outputs : callable(config, dict[str, list[int]], frames) -> numpy.ndarray
     output_words : callable(config, frames) -> dict[str, int]
         How many words each output stream carries for ``frames`` frames.
-    output_axes : tuple of str
-        Names of the output array's axes, for mismatch messages.
+    output_axes : tuple of str, or callable(config) -> tuple of str
+        Names of the output array's axes, for mismatch messages (a callable when the output's
+        shape depends on the config).
     describe : callable(config) -> dict
         Unit-specific manifest entries: derived sizes, stream payload layouts, memories.
     default_config : dict
@@ -100,6 +104,11 @@ class Unit:
     default_config: dict = dataclasses.field(default_factory=dict)
     regression: dict = dataclasses.field(default_factory=dict)
     frames: Callable = None
+
+
+    def axes(self, cfg):
+        """The output array's axis names for ``cfg``."""
+        return self.output_axes(cfg) if callable(self.output_axes) else self.output_axes
 
 
 _UNITS: dict = {}

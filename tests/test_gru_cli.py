@@ -102,3 +102,15 @@ def test_bad_inputs(files, capsys, make_x, words):
                         "--inputs", tmp / "bad.npy", "-o", tmp / "y.npy"], capsys)
     assert_usage_error(code, err, *words)
     assert not (tmp / "y.npy").exists()
+
+
+@pytest.mark.parametrize("output, where", [("sequence", "sequence 1, step 3, hidden 2"),
+                                           ("last", "sequence 1, hidden 2")])
+def test_mismatch_message_names_the_axes_of_the_output_mode(output, where):
+    from qhw import flow
+    unit = registry.get("gru")
+    cfg = g.GruConfig(**dict(CFG, output=output))
+    expected = np.zeros((2, 5, 4) if output == "sequence" else (2, 4), dtype=np.int64)
+    got = expected.copy()
+    got[(1, 3, 2) if output == "sequence" else (1, 2)] = 7
+    assert flow.first_mismatch(unit, got, expected, cfg).startswith(f"mismatch at {where}:")

@@ -48,7 +48,8 @@ def case(name, seed, frames=(2, 6)):
 
 def check(cfg, params, x, expected, **stalls):
     got, cycles, latency, model = rtlsim(cfg, params, x, **stalls)
-    assert flow.first_mismatch(UNIT, got, expected) is None, flow.first_mismatch(UNIT, got, expected)
+    message = flow.first_mismatch(UNIT, got, expected, cfg)
+    assert message is None, message
     if not stalls:
         assert cycles == model.expected, f"measured {cycles} cycles, model {model.expected}"
         assert latency == model.latency, f"measured latency {latency}, model {model.latency}"
@@ -99,7 +100,7 @@ def test_regression_detects_a_wrong_weight():
     bad = dict(params, weight_hh=params["weight_hh"].copy())
     bad["weight_hh"][2 * 4 + 1, 0] ^= 0x10  # W_hn, hidden unit 1
     got, *_ = rtlsim(cfg, bad, x)
-    assert flow.first_mismatch(UNIT, got, expected) is not None
+    assert flow.first_mismatch(UNIT, got, expected, cfg) is not None
 
 
 @pytest.mark.slow

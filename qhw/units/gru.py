@@ -50,6 +50,11 @@ def frames(cfg, x):
     return (int(x.shape[0]), int(x.shape[1]))
 
 
+def output_axes(cfg):
+    """(N, T, H) for ``sequence`` output, (N, H) for ``last``."""
+    return ("sequence", "step", "hidden") if cfg.output == "sequence" else ("sequence", "hidden")
+
+
 MIXED_A = {  # narrow matrix products and gates, 8-bit state
     "input": [6, 3], "weight": [4, 2], "bias": [6, 3], "state": [8, 7],
     "mm_ir": [6, 2], "mm_hr": [6, 2], "mm_iz": [6, 2], "mm_hz": [6, 2], "mm_in": [6, 2],
@@ -113,7 +118,7 @@ GRU = register(Unit(
     pack_inputs=lambda cfg, x: {"i": g.pack_inputs(cfg, x)},
     unpack_outputs=lambda cfg, words, fr: g.unpack_outputs(cfg, words["o"], fr),
     output_words=lambda cfg, fr: {"o": g.output_count(cfg, fr)},
-    output_axes=("sequence", "step", "hidden"),
+    output_axes=output_axes,
     describe=_describe,
     default_config={"input_size": 16, "hidden_size": 16, "bits": 8, "macs": 4},
     regression=GRU_REGRESSION,
