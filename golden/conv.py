@@ -25,6 +25,11 @@ class ConvGeometry:
     pe: int = 1
     simd: int = 1
 
+    def geometry(self):
+        """The geometry and folding fields as a JSON-ready dict (for a baseline of the same shape)."""
+        return {f.name: list(v) if isinstance(v, tuple) else v
+                for f in dataclasses.fields(ConvGeometry) for v in [getattr(self, f.name)]}
+
     def check_geometry(self):
         for name in ("c_in", "c_out", "height", "width"):
             check_int(name, getattr(self, name), low=1, high=1 << 16)

@@ -80,6 +80,10 @@ class Unit:
     regression : dict
         Named configurations (JSON-style dicts) that the cosimulation regression and the cycle
         benchmark run.
+    baseline : callable(config) -> (unit name, config dict) or None, optional
+        The conventional design this one is compared with in sweeps and reports (a bamconv
+        against the 8 x 8 MAC convolution of the same geometry and folding, an exponent-adder
+        multiplier against the IEEE multiplier of its activation format, ...).
     frames : callable(config, batched inputs) -> frames, optional
         The ``frames`` value that ``cost_model``, ``output_words`` and ``unpack_outputs`` get for
         an input array; default ``inputs.shape[0]`` (a GRU gives (sequences, steps)).
@@ -104,6 +108,7 @@ class Unit:
     default_config: dict = dataclasses.field(default_factory=dict)
     regression: dict = dataclasses.field(default_factory=dict)
     frames: Callable = None
+    baseline: Callable = None
 
 
     def axes(self, cfg):

@@ -73,6 +73,11 @@ MACCONV_REGRESSION = {
                                      padding="same", pe=3, simd=8, act_bits=12, weight_bits=6),
 }
 
+def int8_mac_baseline(cfg):
+    """The conventional design of the same geometry and folding: an 8 x 8 MAC convolution."""
+    return "macconv", {**cfg.geometry(), "act_bits": 8, "weight_bits": 8}
+
+
 _COMMON = dict(
     golden=golden.reference,
     cost_model=hdl.cost_model,
@@ -99,6 +104,7 @@ BAMCONV = register(Unit(
                     "padding": "same", "pe": 2, "simd": 24, "weight_bits": 8,
                     "output": "threshold", "gating": "none"},
     regression=BAMCONV_REGRESSION,
+    baseline=int8_mac_baseline,
     **_COMMON,
 ))
 

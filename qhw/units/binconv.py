@@ -3,6 +3,7 @@
 from ..golden import binconv as binconv_golden
 from ..hdl import binconv as binconv_hdl
 from ..registry import Unit, register
+from .bamconv import int8_mac_baseline
 
 
 def _binconv_describe(cfg):
@@ -84,4 +85,5 @@ BINCONV = register(Unit(
                     "padding": "same", "pad_bit": 0, "pe": 4, "simd": 48,
                     "output": "threshold", "counter": "gpc63"},
     regression=BINCONV_REGRESSION,
+    baseline=int8_mac_baseline,
 ))

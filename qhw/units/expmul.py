@@ -84,6 +84,16 @@ EXPMUL_REGRESSION = {
     "fixed2_e6": dict(act_format="fixed", act_bits=2, weight_exp_bits=6, weight_bias=32),
 }
 
+#: The IEEE (or integer) multiplier an exponent-adder multiplier of each activation format replaces.
+_MULTIPLIER_OF = {"fp32": "fp32", "bf16": "bf16", "fixed": "int8"}
+
+
+def multiplier_baseline(cfg):
+    """The conventional multiplier for the activation format (none is generated for fp16)."""
+    kind = _MULTIPLIER_OF.get(cfg.act_format)
+    return None if kind is None else ("mulbase", {"kind": kind})
+
+
 EXPMUL = register(Unit(
     name="expmul",
     summary="exponent-adder multiplier: float/fixed activation x sign-exponent-only weight",
@@ -104,6 +114,7 @@ EXPMUL = register(Unit(
     default_config={"act_format": "fp32", "act_bits": 8, "weight_exp_bits": 5,
                     "weight_bias": 31, "overflow": "saturate"},
     regression=EXPMUL_REGRESSION,
+    baseline=multiplier_baseline,
 ))
 
 MULBASE = register(Unit(

@@ -1,6 +1,7 @@
 """Registration of the `gru` unit: mixed-precision integer GRU (docs/gru.md)."""
 
 
+from ..config import config_to_dict
 from ..golden import gru as g
 from ..hdl import gru as gru_hdl
 from ..registry import Unit, register
@@ -103,6 +104,11 @@ GRU_REGRESSION = {
                              macs=4),
 }
 
+def homogeneous_8bit_baseline(cfg):
+    """The same GRU (sizes, folding, activations) with every format at the 8-bit preset."""
+    return "gru", {**config_to_dict(cfg), "bits": 8, "formats": {}}
+
+
 GRU = register(Unit(
     name="gru",
     summary="mixed-precision integer GRU layer: a fixed-point format per operator, folded MACs",
@@ -123,4 +129,5 @@ GRU = register(Unit(
     default_config={"input_size": 16, "hidden_size": 16, "bits": 8, "macs": 4},
     regression=GRU_REGRESSION,
     frames=frames,
+    baseline=homogeneous_8bit_baseline,
 ))

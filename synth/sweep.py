@@ -1,0 +1,589 @@
+"""Design-space sweeps: ``qhw sweep SWEEP.toml -o RESULTS/`` (docs/sweeps.md).
+
+A sweep file names one unit kind (or several ``[[sweep]]`` tables) with a base config and lists
+or ranges per config field; their cartesian product, plus any explicit points, are the design
+points. Every point is generated, cosimulated against the golden model, synthesized and given an
+energy estimate in a process of its own, several at a time; each result is written the moment it
+is known, so an interrupted sweep resumes where it stopped and an unchanged sweep does no work.
+
+Results folder::
+
+    RESULTS/points/<key>.json   one record per point (the cache; key hashes what determines it)
+    RESULTS/results.json        the sweep, the tools and every record, in sweep order
+    RESULTS/results.csv         the same records, one flat row per point
+    RESULTS/sweep.toml          the sweep file that produced them
+"""
+
+import concurrent.futures
+import csv
+import dataclasses
+import functools
+import hashlib
+import io
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from .. import flow, registry, synth_flow, toolchain
+from ..config import config_from_dict, config_to_dict
+from ..errors import QhwInputError, QhwToolError
+
+TARGETS = ("generic", "ecp5", "xc7")
+
+#: Settings of a sweep (top level or per ``[[sweep]]``) and their defaults.
+DEFAULT_SETTINGS = {
+    "frames": 2,            # batch items per simulation (frames, vectors, sequences)
+    "steps": 4,             # time steps per sequence, for units whose inputs are sequences
+    "seed": 0,              # seed of the random weights and inputs
+    "stall": 0.3,           # probability of input stalls and output back-pressure (0: skip)
+    "targets": list(TARGETS),
+    "fmax": True,           # ECP5 place and route for Fmax
+    "fmax_lut_limit": 4000,  # ... only below this many LUT4 (place and route time grows fast)
+    "energy": True,         # toggle-based and operation-count energy estimates
+    "baselines": True,      # add each point's baseline design (registry) as a point
+    "timeout_s": 1800,      # per point, all stages together
+}
+
+#: Error kinds of a failed point. ``tool`` and ``timeout`` may be passing troubles (a full disk,
+#: a loaded machine): they are tried again when the sweep is run again; the others are final.
+FINAL_ERRORS = ("config", "mismatch", "error")
+RETRIED_ERRORS = ("tool", "timeout")
+
+#: Settings that do not change a point's result, so not part of its cache key.
+_NOT_IN_KEY = {"timeout_s", "baselines"}
+
+#: Sources whose change does not change any result (presentation only).
+_PRESENTATION = {"cli.py", "demo.py", "report.py", "plots.py"}
+
+
+# The sweep file ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One design point: a unit, its config as given, and the settings that shape its result."""
+    unit: str
+    config: dict
+    settings: dict
+    origin: str = "grid"     # "grid", "points" or "baseline"
+
+    @functools.cached_property
+    def key(self):
+        shaping = {k: v for k, v in self.settings.items() if k not in _NOT_IN_KEY}
+        return _hash([self.unit, _canonical(self.unit, self.config), shaping,
+                      toolchain.versions(), code_version()])[:20]
+
+
+def _hash(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _canonical(unit_name, config):
+    """The validated config with defaults filled in (so equal designs share a key), or as given."""
+    try:
+        return config_to_dict(config_from_dict(registry.get(unit_name).config, config))
+    except QhwInputError:
+        return config
+
+
+@functools.cache
+def code_version():
+    """Hash of qhw's sources that determine a result (generators, models, flows, cosim)."""
+    import importlib
+    digest = hashlib.sha256()
+    for package in ("qhw", "qhw.units", "qhw.hdl", "qhw.golden", "qhw.cosim", "qhw.synth"):
+        for folder in map(Path, importlib.import_module(package).__path__):
+            for path in sorted(folder.rglob("*")):
+                if (path.suffix in (".py", ".ys", ".h") and "__pycache__" not in path.parts
+                        and path.parent.name not in ("tests", "bench")
+                        and path.name not in _PRESENTATION):
+                    digest.update(f"{package}/{path.relative_to(folder)}".encode())
+                    digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _expand_values(where, spec):
+    """A grid entry: a list of values, or an inclusive range {start, stop, step}."""
+    if isinstance(spec, list):
+        if not spec:
+            raise QhwInputError(f"{where}: empty list of values")
+        return spec
+    if isinstance(spec, dict):
+        unknown = set(spec) - {"start", "stop", "step"}
+        if unknown or not {"start", "stop"} <= set(spec):
+            raise QhwInputError(f"{where}: a range is {{start = A, stop = B, step = S}} "
+                                f"(stop included, step default 1), got {spec}")
+        start, stop, step = spec["start"], spec["stop"], spec.get("step", 1)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, stop, step)) \
+                or step == 0:
+            raise QhwInputError(f"{where}: range bounds and step must be integers, step != 0")
+        values = list(range(start, stop + (1 if step > 0 else -1), step))
+        if not values:
+            raise QhwInputError(f"{where}: range {spec} is empty")
+        return values
+    raise QhwInputError(f"{where}: expected a list of values or a range table, got {spec!r}")
+
+
+def _set_field(config, dotted, value):
+    """Set ``a.b`` in a nested config dict (GRU formats: ``"formats.weight" = [[4, 2], ...]``)."""
+    head, *rest = dotted.split(".")
+    if not rest:
+        config[head] = value
+    else:
+        config[head] = dict(config.get(head) or {})
+        _set_field(config[head], ".".join(rest), value)
+
+
+def _check_settings(where, settings):
+    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise QhwInputError(f"{where}: unknown setting {unknown[0]!r}; allowed: "
+                            f"{', '.join(DEFAULT_SETTINGS)}")
+    for name, value in settings.items():
+        default = DEFAULT_SETTINGS[name]
+        if name == "targets":
+            if not isinstance(value, list) or any(t not in TARGETS for t in value):
+                raise QhwInputError(f"{where}.targets: a list of {', '.join(TARGETS)}, got {value!r}")
+        elif name == "stall":
+            if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                    or not 0 <= value <= 0.95:
+                raise QhwInputError(f"{where}.stall: a probability in [0, 0.95], got {value!r}")
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise QhwInputError(f"{where}.{name}: true or false, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < (
+                0 if name == "seed" else 1):
+            raise QhwInputError(f"{where}.{name}: an integer >= {0 if name == 'seed' else 1}, "
+                                f"got {value!r}")
+
+
+def _section_points(where, section, settings):
+    allowed = {"unit", "from_default", "base", "grid", "points", "settings"}
+    unknown = sorted(set(section) - allowed)
+    if unknown:
+        raise QhwInputError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    if "unit" not in section:
+        raise QhwInputError(f"{where}: missing key 'unit' (one of {', '.join(registry.names())})")
+    unit = registry.get(section["unit"])
+    own = dict(section.get("settings", {}))
+    _check_settings(f"{where}.settings", own)
+    settings = {**settings, **own}
+    fields = {f.name for f in dataclasses.fields(unit.config)}
+
+    def check_fields(part, names):
+        for name in names:
+            if name.split(".")[0] not in fields:
+                raise QhwInputError(f"{where}.{part}: {unit.name} has no config field "
+                                    f"{name.split('.')[0]!r}; fields: {', '.join(sorted(fields))}")
+
+    base = section.get("base", {})
+    from_default = section.get("from_default", False)
+    if not isinstance(from_default, bool):
+        raise QhwInputError(f"{where}.from_default: true or false, got {from_default!r}")
+    grid = section.get("grid", {})
+    explicit = section.get("points", [])
+    if not isinstance(base, dict) or not isinstance(grid, dict) or not isinstance(explicit, list):
+        raise QhwInputError(f"{where}: base and grid are tables, points an array of tables")
+    check_fields("base", base)
+    check_fields("grid", grid)
+    if from_default:  # the unit's demo configuration, with base's fields over it
+        base = {**json.loads(json.dumps(unit.default_config)), **base}
+    axes = {name: _expand_values(f"{where}.grid.{name}", spec) for name, spec in grid.items()}
+    configs = []
+    if axes or not explicit:
+        for values in itertools.product(*axes.values()):
+            config = json.loads(json.dumps(base))  # deep copy
+            for name, value in zip(axes, values):
+                _set_field(config, name, value)
+            configs.append(("grid", config))
+    for i, extra in enumerate(explicit):
+        if not isinstance(extra, dict):
+            raise QhwInputError(f"{where}.points[{i}]: expected a table of config fields")
+        check_fields(f"points[{i}]", extra)
+        config = json.loads(json.dumps(base))
+        for name, value in extra.items():
+            _set_field(config, name, value)
+        configs.append(("points", config))
+    return [Point(unit.name, config, settings, origin) for origin, config in configs], list(axes)
+
+
+@dataclasses.dataclass
+class Sweep:
+    """A parsed sweep file: its points in order, the grid axes per unit, and the raw text."""
+    name: str
+    points: list
+    axes: dict          # unit name -> grid field names (for plots)
+    text: str
+
+
+def load_sweep(path):
+    """Parse and check a sweep file; errors name the key and what is allowed (exit status 2)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise QhwInputError(f"sweep: file not found: {path}") from None
+    return parse_sweep(text, name=path.stem)
+
+
+def parse_sweep(text, name="sweep"):
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise QhwInputError(f"sweep: not valid TOML ({e})") from None
+    settings = dict(DEFAULT_SETTINGS)
+    own = data.pop("settings", {})
+    _check_settings("settings", own)
+    settings.update(own)
+    name = data.pop("name", name)
+    if "sweep" in data:
+        sections = data.pop("sweep")
+        if data:
+            raise QhwInputError(f"sweep: with [[sweep]] tables, only 'name' and [settings] may be "
+                                f"at the top level, not {sorted(data)[0]!r}")
+        if not isinstance(sections, list) or not sections:
+            raise QhwInputError("sweep: [[sweep]] must be an array of tables")
+    else:
+        sections = [data]
+    points, axes = [], {}
+    for i, section in enumerate(sections):
+        where = f"sweep[{i}]" if len(sections) > 1 else "sweep"
+        found, section_axes = _section_points(where, section, settings)
+        points += found
+        axes.setdefault(found[0].unit if found else section["unit"], [])
+        for axis in section_axes:
+            if axis not in axes[found[0].unit]:
+                axes[found[0].unit].append(axis)
+    unique = {}
+    for point in _with_baselines(points):
+        unique.setdefault(point.key, point)  # a design asked for twice runs once
+    unique = list(unique.values())
+    return Sweep(name=name, points=unique, axes=axes, text=text)
+
+
+def _with_baselines(points):
+    """Each point followed by its baseline design (the registry's ``baseline``), if asked."""
+    out = []
+    for point in points:
+        out.append(point)
+        unit = registry.get(point.unit)
+        if not point.settings["baselines"] or unit.baseline is None:
+            continue
+        try:
+            cfg = config_from_dict(unit.config, point.config)
+        except QhwInputError:
+            continue  # the point itself will be recorded as a config failure
+        found = unit.baseline(cfg)
+        if found is not None:
+            name, config = found
+            out.append(Point(name, config, point.settings, "baseline"))
+    return out
+
+
+# One point, in a process of its own -------------------------------------------------------------
+
+def _fail(kind, message, record):
+    record.update(status="failed", error_kind=kind, error=message)
+    return record
+
+
+def run_point(point):
+    """Every stage of one point; returns its record (failures are recorded, not raised)."""
+    started = time.monotonic()
+    record = {"key": point.key, "unit": point.unit, "config": point.config,
+              "origin": point.origin, "settings": point.settings, "status": "ok",
+              "error_kind": None, "error": None, "tools": toolchain.versions(),
+              "code": code_version(), "seconds": {}}
+    s = point.settings
+    unit = registry.get(point.unit)
+    try:
+        cfg = config_from_dict(unit.config, point.config, where=f"{unit.name} config")
+    except QhwInputError as e:
+        return _fail("config", str(e), record)
+    record["config"] = config_to_dict(cfg)
+    try:
+        _measure(unit, cfg, s, record)
+    except QhwInputError as e:
+        _fail("config", str(e), record)
+    except QhwToolError as e:
+        _fail("tool", f"{type(e).__name__}: {e}", record)
+    except AssertionError as e:  # the simulation's own checks: protocol, surplus, deadlock
+        _fail("mismatch", str(e), record)
+    except Exception as e:  # noqa: BLE001 - recorded with its traceback, the sweep goes on
+        _fail("error", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}", record)
+    record["seconds"]["total"] = round(time.monotonic() - started, 2)
+    return record
+
+
+def _timed(record, stage):
+    class _Timer:
+        def __enter__(self):
+            self.t = time.monotonic()
+
+        def __exit__(self, *exc):
+            record["seconds"][stage] = round(time.monotonic() - self.t, 2)
+    return _Timer()
+
+
+def random_inputs(unit, cfg, rng, settings):
+    """Random inputs of a point: ``frames`` items; sequences of ``steps`` when the unit's cost
+    model counts (sequences, steps), as the registry's ``frames`` rule says."""
+    x = unit.check_inputs(cfg, unit.random_inputs(cfg, rng, settings["frames"]))
+    if isinstance(flow.frames_of(unit, cfg, x), tuple):
+        x = unit.check_inputs(cfg, unit.random_inputs(cfg, rng, (settings["frames"],
+                                                                  settings["steps"])))
+    return x
+
+
+def _measure(unit, cfg, s, record):
+    rng = np.random.default_rng(s["seed"])
+    params = unit.check_params(cfg, unit.random_params(cfg, rng))
+    x = random_inputs(unit, cfg, rng, s)
+    frames = flow.frames_of(unit, cfg, x)
+    inferences = frames[0] if isinstance(frames, tuple) else frames
+    with _timed(record, "generate"):
+        gen = flow.generate(unit, cfg, params, frames=frames, inputs=x)
+        expected = unit.golden(cfg, params, x)
+    model = unit.cost_model(cfg, frames, x)
+    record["inferences"] = inferences
+    record["cycles_model"] = model.expected
+    record["cycles_formula"] = model.formula
+    record["latency_model"] = model.latency
+
+    with _timed(record, "cosim"):
+        run = flow.rtlsim(unit, cfg, params, x)
+        mismatch = flow.first_mismatch(unit, run.outputs, expected, cfg)
+        record.update(bit_exact=mismatch is None, cycles_measured=run.cycles,
+                      latency_measured=run.latency,
+                      cycles_per_inference=run.cycles / inferences)
+        if mismatch is None and s["stall"] > 0:
+            stalled = flow.rtlsim(unit, cfg, params, x, stall_in=s["stall"],
+                                  stall_out=s["stall"], seed=s["seed"] + 1)
+            mismatch = flow.first_mismatch(unit, stalled.outputs, expected, cfg)
+            record.update(bit_exact_under_stalls=mismatch is None,
+                          cycles_under_stalls=stalled.cycles)
+    if mismatch is not None:
+        _fail("mismatch", mismatch, record)
+
+    for target in s["targets"]:
+        with _timed(record, target):
+            result = synth_flow.synthesize_verilog(gen.verilog, gen.top, target, fmax=False)
+            if target == "ecp5" and s["fmax"]:
+                luts = result["figures"].get("LUT4", 0)
+                if luts <= s["fmax_lut_limit"]:
+                    result = synth_flow.synthesize_verilog(gen.verilog, gen.top, target, fmax=True)
+                else:
+                    record.setdefault("notes", []).append(
+                        f"ecp5 Fmax skipped: {luts} LUT4 > fmax_lut_limit {s['fmax_lut_limit']}")
+        record[target] = result["figures"]
+        record.setdefault("synth_tools", {}).update(result["tools"])
+
+    if s["energy"]:
+        from . import energy
+        with _timed(record, "energy"):
+            record["energy_toggle"] = energy.toggle_energy(unit, cfg, params, x)
+            record["energy_ops"] = energy.operation_energy(unit, cfg, frames, x)
+
+
+def _point_main(job_path, out_path):
+    """Entry of the point's own process: read the point, write its record."""
+    point = Point(**json.loads(Path(job_path).read_text()))
+    flow.write_json(out_path, run_point(point))
+
+
+# Running a sweep --------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class SweepSummary:
+    total: int
+    computed: int
+    cached: int
+    failed: int
+    interrupted: bool
+    records: list
+
+
+def _load_cached(path):
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("status") == "failed" and record.get("error_kind") in RETRIED_ERRORS:
+        return None
+    return record
+
+
+def _run_in_process(point, points_dir, stop, running):
+    """Run one point in a child process; a crash or timeout becomes a failed record."""
+    if stop.is_set():
+        return None
+    timeout_s = point.settings["timeout_s"]
+    job = points_dir / f".{point.key}.job.json"
+    out = points_dir / f"{point.key}.json"
+    job.write_text(json.dumps(dataclasses.asdict(point)))
+    record = None
+    started = time.monotonic()
+    with subprocess.Popen([sys.executable, "-m", "qhw.synth.sweep", str(job), str(out)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          start_new_session=True) as proc:
+        running.add(proc)
+        try:
+            log, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            proc.communicate()
+            record = _fail("timeout", f"point did not finish within timeout_s = {timeout_s} s",
+                           _base_record(point))
+        running.discard(proc)
+        if stop.is_set():
+            return None  # interrupted: leave no record, the point reruns next time
+        if record is None and proc.returncode != 0:
+            tail = log.decode(errors="replace")[-3000:]
+            record = _fail("error", f"point process exited with status {proc.returncode}: {tail}",
+                           _base_record(point))
+    job.unlink(missing_ok=True)
+    if record is not None:
+        record["seconds"] = {"total": round(time.monotonic() - started, 2)}
+        flow.write_json(out, record)
+        return record
+    return json.loads(out.read_text())
+
+
+def _base_record(point):
+    return {"key": point.key, "unit": point.unit, "config": point.config, "origin": point.origin,
+            "settings": point.settings, "status": "failed", "tools": toolchain.versions(),
+            "code": code_version()}
+
+
+def _kill(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_sweep(sweep, outdir, *, jobs=None, progress=True):
+    """Run every point not already in ``outdir`` and write the results (CSV and JSON)."""
+    outdir = Path(outdir)
+    points_dir = outdir / "points"
+    points_dir.mkdir(parents=True, exist_ok=True)
+    (outdir / "sweep.toml").write_text(sweep.text)
+    jobs = jobs or os.cpu_count() or 1
+    records = {}
+    for point in sweep.points:
+        cached = _load_cached(points_dir / f"{point.key}.json")
+        if cached is not None:
+            records[point.key] = cached
+    cached_count = len(records)
+    todo = [p for p in sweep.points if p.key not in records]
+    write_results(sweep, outdir, records)
+
+    from tqdm import tqdm
+    bar = tqdm(total=len(sweep.points), initial=cached_count, desc=f"sweep {sweep.name}",
+               unit="point", disable=not progress, file=sys.stderr, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30)
+    failed = sum(r["status"] == "failed" for r in records.values())
+    bar.set_postfix(failed=failed, cached=cached_count)
+    stop, running = threading.Event(), set()
+    interrupted = False
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = {pool.submit(_run_in_process, p, points_dir, stop, running): p for p in todo}
+        for future in concurrent.futures.as_completed(futures):
+            record = future.result()
+            if record is None:
+                continue
+            record["key"] = futures[future].key
+            records[record["key"]] = record
+            failed += record["status"] == "failed"
+            bar.update(1)
+            bar.set_postfix(failed=failed, cached=cached_count)
+            if record["status"] == "failed":
+                bar.write(f"[qhw sweep] {record['unit']} {json.dumps(record['config'])}: "
+                          f"{record['error_kind']}: {_first_line(record['error'], 300)}")
+            write_results(sweep, outdir, records)
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        for proc in list(running):  # children have sessions of their own: Ctrl-C missed them
+            _kill(proc)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+        write_results(sweep, outdir, records)
+    ordered = [records[p.key] for p in sweep.points if p.key in records]
+    return SweepSummary(total=len(sweep.points), computed=len(records) - cached_count,
+                        cached=cached_count, failed=sum(r["status"] == "failed" for r in ordered),
+                        interrupted=interrupted, records=ordered)
+
+
+# Results ----------------------------------------------------------------------------------------
+
+def _first_line(text, limit):
+    return (text or "").strip().split("\n")[0][:limit] or None
+
+
+def flat_row(record):
+    """One CSV row: identity, status, config fields (``config.<name>``) and figures."""
+    row = {"unit": record["unit"], "key": record["key"], "origin": record.get("origin"),
+           "status": record["status"], "error_kind": record.get("error_kind"),
+           "error": _first_line(record.get("error"), 500)}
+    for name, value in record["config"].items():
+        row[f"config.{name}"] = json.dumps(value) if isinstance(value, (list, dict)) else value
+    for name in ("bit_exact", "bit_exact_under_stalls", "inferences", "cycles_measured",
+                 "cycles_model", "cycles_formula", "cycles_per_inference", "latency_measured",
+                 "latency_model", "cycles_under_stalls"):
+        row[name] = record.get(name)
+    for target in TARGETS:
+        for name, value in (record.get(target) or {}).items():
+            row[f"{target}.{name}"] = value
+    for kind in ("energy_toggle", "energy_ops"):
+        if record.get(kind):
+            row[f"{kind}.pj_per_inference"] = record[kind].get("pj_per_inference")
+    row["seconds"] = (record.get("seconds") or {}).get("total")
+    return row
+
+
+def write_results(sweep, outdir, records):
+    """Rewrite results.json and results.csv from the records known so far (atomically)."""
+    ordered = [records[p.key] for p in sweep.points if p.key in records]
+    pending = [dataclasses.asdict(p) | {"key": p.key} for p in sweep.points if p.key not in records]
+    flow.write_json(Path(outdir) / "results.json", {
+        "sweep": sweep.name, "axes": sweep.axes, "tools": toolchain.versions(),
+        "code": code_version(), "points": ordered, "pending": pending})
+    rows = [flat_row(r) for r in ordered]
+    seen = list(dict.fromkeys(k for row in rows for k in row))
+    identity = ["unit", "key", "origin", "status", "error_kind", "error"]
+    columns = identity + [k for k in seen if k.startswith("config.")] + [
+        k for k in seen if k not in identity and not k.startswith("config.")]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    with flow.atomic_file(Path(outdir) / "results.csv") as tmp:
+        tmp.write_text(buffer.getvalue())
+
+
+def load_results(path):
+    """The records of a results folder (or its results.json)."""
+    path = Path(path)
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise QhwInputError(f"results: no results.json in {path}")
+    try:
+        return json.loads(file.read_text())
+    except ValueError as e:
+        raise QhwInputError(f"results: {file} is not valid JSON ({e})") from None
+
+
+if __name__ == "__main__":
+    _point_main(*sys.argv[1:])
