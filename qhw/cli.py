@@ -27,6 +27,16 @@ def _probability(text):
     return value
 
 
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _parser():
     p = argparse.ArgumentParser(
         prog="qhw", description="Verified, synthesizable hardware for compressed speech networks.")
@@ -65,10 +75,30 @@ def _parser():
     sp.add_argument("--json", required=True, type=Path, help="result file (JSON)")
     sp.add_argument("--no-fmax", action="store_true", help="skip place and route on ECP5")
 
-    sp = sub.add_parser("demo", help="generate, cosimulate and synthesize the default units; "
-                                     "write build/report/")
-    sp.add_argument("-o", "--output", type=Path, default=Path("build/report"))
-    sp.add_argument("--quick", action="store_true", help="skip place and route")
+    sp = sub.add_parser("sweep", help="run a design-space sweep (TOML) into a results folder",
+                        description="Generate, cosimulate, synthesize and estimate the energy of "
+                                    "every point of a sweep file, in parallel; points already in "
+                                    "the results folder are not redone (docs/sweeps.md).")
+    sp.add_argument("sweep", type=Path, help="sweep file (TOML)")
+    sp.add_argument("-o", "--output", required=True, type=Path, help="results folder")
+    sp.add_argument("-j", "--jobs", type=_positive, default=None,
+                    help="points run at once (default: the number of cores)")
+    sp.add_argument("--report", type=Path, help="also write the report into this folder")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sp = sub.add_parser("report", help="write a Markdown and HTML report with plots from results",
+                        description="Read one or more sweep results folders and write "
+                                    "report.md, report.html (self-contained) and figures/.")
+    sp.add_argument("results", nargs="+", type=Path, help="results folders of 'qhw sweep'")
+    sp.add_argument("-o", "--output", required=True, type=Path, help="report folder")
+    sp.add_argument("--title", help="report title")
+
+    sp = sub.add_parser("demo", help="run the default sweep over every unit and write its report "
+                                     "(build/demo/)")
+    sp.add_argument("-o", "--output", type=Path, default=Path("build/demo"))
+    sp.add_argument("-j", "--jobs", type=_positive, default=None)
+    sp.add_argument("--quick", action="store_true",
+                    help="skip place and route and the energy estimates")
 
     sub.add_parser("units", help="list the registered units")
     return p
@@ -81,7 +111,26 @@ def _run(args):
         return 0
     if args.command == "demo":
         from . import demo
-        return demo.run(args.output, fmax=not args.quick)
+        return demo.run(args.output, jobs=args.jobs, quick=args.quick)
+    if args.command == "sweep":
+        from .synth import report, sweep
+        spec = sweep.load_sweep(args.sweep)  # all checks before any file is written
+        summary = sweep.run_sweep(spec, args.output, jobs=args.jobs,
+                                  progress=not args.no_progress)
+        print(f"{summary.total} points: {summary.computed} computed, {summary.cached} from the "
+              f"cache, {summary.failed} failed; results in {args.output}/results.csv and "
+              f"results.json")
+        if summary.interrupted:
+            print("interrupted: run the same command again to finish the sweep", file=sys.stderr)
+            return 130
+        if args.report is not None:
+            print(f"wrote {report.write_report([args.output], args.report)} and report.html")
+        return 1 if summary.failed else 0
+    if args.command == "report":
+        from .synth import report
+        print(f"wrote {report.write_report(args.results, args.output, title=args.title)} "
+              f"and report.html")
+        return 0
 
     unit = registry.get(args.unit)
     cfg = flow.read_config(unit, args.config)

@@ -33,6 +33,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import flow, registry, synth_flow, toolchain
 from ..config import config_from_dict, config_to_dict
@@ -166,7 +167,7 @@ def _check_settings(where, settings):
                                 f"got {value!r}")
 
 
-def _section_points(where, section, settings):
+def _section_points(where, section, settings, overrides):
     allowed = {"unit", "from_default", "base", "grid", "points", "settings"}
     unknown = sorted(set(section) - allowed)
     if unknown:
@@ -176,7 +177,7 @@ def _section_points(where, section, settings):
     unit = registry.get(section["unit"])
     own = dict(section.get("settings", {}))
     _check_settings(f"{where}.settings", own)
-    settings = {**settings, **own}
+    settings = {**settings, **own, **overrides}
     fields = {f.name for f in dataclasses.fields(unit.config)}
 
     def check_fields(part, names):
@@ -225,17 +226,22 @@ class Sweep:
     text: str
 
 
-def load_sweep(path):
+def load_sweep(path, *, overrides=None):
     """Parse and check a sweep file; errors name the key and what is allowed (exit status 2)."""
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise QhwInputError(f"sweep: file not found: {path}") from None
-    return parse_sweep(text, name=path.stem)
+    except OSError as e:
+        raise QhwInputError(f"sweep: cannot read {path}: {e.strerror}") from None
+    return parse_sweep(text, name=path.stem, overrides=overrides)
 
 
-def parse_sweep(text, name="sweep"):
+def parse_sweep(text, name="sweep", *, overrides=None):
+    """Parse sweep-file text; ``overrides`` are settings that win over the file's own."""
+    overrides = dict(overrides or {})
+    _check_settings("overrides", overrides)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -257,7 +263,7 @@ def parse_sweep(text, name="sweep"):
     points, axes = [], {}
     for i, section in enumerate(sections):
         where = f"sweep[{i}]" if len(sections) > 1 else "sweep"
-        found, section_axes = _section_points(where, section, settings)
+        found, section_axes = _section_points(where, section, settings, overrides)
         points += found
         axes.setdefault(found[0].unit if found else section["unit"], [])
         for axis in section_axes:
@@ -436,6 +442,8 @@ def _run_in_process(point, points_dir, stop, running):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           start_new_session=True) as proc:
         running.add(proc)
+        if stop.is_set():  # interrupted while this one was starting
+            _kill(proc)
         try:
             log, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -472,8 +480,25 @@ def _kill(proc):
 
 
 def run_sweep(sweep, outdir, *, jobs=None, progress=True):
-    """Run every point not already in ``outdir`` and write the results (CSV and JSON)."""
-    outdir = Path(outdir)
+    """Run every point not already in ``outdir`` and write the results (CSV and JSON).
+
+    Ctrl-C or SIGTERM stops it: running points are killed (they run again next time), the
+    results so far are written, and the summary says ``interrupted``.
+    """
+    # A polite kill (SIGTERM) stops the sweep as Ctrl-C does.
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
+    try:
+        return _run_sweep(sweep, Path(outdir), jobs, progress)
+    except KeyboardInterrupt:  # before any point started: nothing to keep
+        return SweepSummary(total=len(sweep.points), computed=0, cached=0, failed=0,
+                            interrupted=True, records=[])
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_sweep(sweep, outdir, jobs, progress):
     points_dir = outdir / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
     (outdir / "sweep.toml").write_text(sweep.text)
@@ -487,7 +512,6 @@ def run_sweep(sweep, outdir, *, jobs=None, progress=True):
     todo = [p for p in sweep.points if p.key not in records]
     write_results(sweep, outdir, records)
 
-    from tqdm import tqdm
     bar = tqdm(total=len(sweep.points), initial=cached_count, desc=f"sweep {sweep.name}",
                unit="point", disable=not progress, file=sys.stderr, dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30)
