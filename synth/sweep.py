@@ -104,7 +104,7 @@ def code_version():
     for package in ("qhw", "qhw.units", "qhw.hdl", "qhw.golden", "qhw.cosim", "qhw.synth"):
         for folder in map(Path, importlib.import_module(package).__path__):
             for path in sorted(folder.rglob("*")):
-                if (path.suffix in (".py", ".ys", ".h") and "__pycache__" not in path.parts
+                if (path.suffix in (".py", ".ys", ".v", ".h") and "__pycache__" not in path.parts
                         and path.parent.name not in ("tests", "bench")
                         and path.name not in _PRESENTATION):
                     digest.update(f"{package}/{path.relative_to(folder)}".encode())
