@@ -1,8 +1,9 @@
 """Synthesis of a registered unit: generate its Verilog, run one target, cache the figures.
 
 Results are cached under ``$QHW_CACHE_DIR/synth`` (default ``~/.cache/qhw/synth``) by a hash of
-the Verilog text, the target, the Fmax switch and the tool versions, so a report or sweep that asks
-again for the same design does no work. The cache holds the tools' logs too.
+the Verilog text, the target, the Fmax switch, the tool versions and the text of the flow's scripts
+(``flows.TARGET_SCRIPTS``), so a report or sweep that asks again for the same design does no work.
+The cache holds the tools' logs too.
 """
 
 import hashlib
@@ -22,8 +23,11 @@ def cache_root():
 
 def synthesize_verilog(verilog, top, target, *, fmax=True):
     """Run (or fetch from the cache) one target on Verilog text; returns the flows result dict."""
+    # The flow's own scripts are part of the key: a fix to a script must not be hidden by
+    # figures cached before it.
+    scripts = [flows.SCRIPTS[name].read_text() for name in flows.TARGET_SCRIPTS.get(target, ())]
     key = hashlib.sha256(json.dumps(
-        [verilog, top, target, bool(fmax), toolchain.versions()], sort_keys=True).encode()
+        [verilog, top, target, bool(fmax), toolchain.versions(), scripts], sort_keys=True).encode()
     ).hexdigest()[:24]
     workdir = cache_root() / key
     done = workdir / f"{target}.result.json"

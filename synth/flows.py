@@ -34,6 +34,7 @@ from qhw.toolchain import python_tool, versions
 
 __all__ = [
     "TARGETS",
+    "TARGET_SCRIPTS",
     "ECP5_DEVICES",
     "synthesize",
     "parse_stat_json",
@@ -59,6 +60,14 @@ SCRIPTS = {
     "xc7": SCRIPTS_DIR / "xc7.ys",
     "ports": SCRIPTS_DIR / "ports.ys",
     "ecp5_fmax": SCRIPTS_DIR / "ecp5_fmax.ys",
+    # Not a script: techmap rules that ecp5.ys and ecp5_fmax.ys apply before synth_ecp5.
+    "signed_cmp": SCRIPTS_DIR / "signed_cmp.v",
+}
+#: The SCRIPTS entries each target's run reads (its figures depend on their text).
+TARGET_SCRIPTS = {
+    "generic": ("generic",),
+    "ecp5": ("ecp5", "ports", "ecp5_fmax", "signed_cmp"),
+    "xc7": ("xc7",),
 }
 
 #: ECP5 parts tried for Fmax, smallest first: nextpnr flag, part name, and capacities
@@ -175,7 +184,8 @@ def check_yosys_log(log, *, target):
 
 
 def _run_yosys(script_key, fields, *, workdir, prefix, target, deadline):
-    script = SCRIPTS[script_key].read_text().format(**fields)
+    # {scripts}: the folder of the map files a script may name (absolute, the run's cwd is workdir).
+    script = SCRIPTS[script_key].read_text().format(scripts=SCRIPTS_DIR.resolve(), **fields)
     script_path = workdir / f"{prefix}.ys"
     script_path.write_text(script)
     log = workdir / f"{prefix}.yosys.log"

