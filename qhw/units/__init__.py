@@ -4,3 +4,4 @@ from . import binconv  # noqa: F401
 from . import expmul  # noqa: F401
 from . import gru  # noqa: F401
 from . import bamconv  # noqa: F401
+from . import fpdot  # noqa: F401

@@ -1,0 +1,58 @@
+"""Registration of `fpdot`, the conventional float dot product that `expdot` is compared with
+(docs/expmul.md)."""
+
+from ..golden import fpdot as g
+from ..hdl import fpdot as fpdot_hdl
+from ..registry import Unit, register
+
+
+def _describe(cfg):
+    return {
+        "derived": {"x_bits": cfg.x_bits, "fold": cfg.fold, "tree_levels": cfg.tree_levels,
+                    "pipeline_stages": fpdot_hdl.stages(cfg),
+                    "order": (f"products; per fold a pairwise tree over its {cfg.simd} products "
+                              f"(v0+v1, v2+v3, ..., odd last passed up); acc = tree(fold 0), "
+                              f"then acc = acc + tree(fold f); every operation rounds to nearest "
+                              f"even, subnormals flushed")},
+        "streams": {
+            "i": {"direction": "in", "payload_bits": cfg.simd * cfg.x_bits,
+                  "layout": f"one fold of {cfg.simd} activations ({cfg.act_format} bit patterns) "
+                            f"per transfer; lane f*{cfg.simd}+s at bits [s*{cfg.x_bits}, "
+                            f"(s+1)*{cfg.x_bits}); {cfg.fold} transfers per vector"},
+            "o": {"direction": "out", "payload_bits": cfg.x_bits,
+                  "layout": f"one dot product per vector, {cfg.act_format} bit pattern"},
+        },
+        "memories": [{"name": "weights", "depth": cfg.fold, "width": cfg.simd * cfg.x_bits,
+                      "layout": f"{cfg.simd} {cfg.act_format} weights per word, lane "
+                                f"f*{cfg.simd}+s at bits [s*{cfg.x_bits}, (s+1)*{cfg.x_bits})"}],
+    }
+
+
+# Every format, tree depths 0..2 with an odd level (simd 3), and folds of 1 and several.
+FPDOT_REGRESSION = {
+    "fp32_n8_simd4": dict(lanes=8, simd=4, act_format="fp32"),
+    "fp16_n6_simd3": dict(lanes=6, simd=3, act_format="fp16"),
+    "bf16_n4_simd1": dict(lanes=4, simd=1, act_format="bf16"),
+    "fp16_n2_simd2": dict(lanes=2, simd=2, act_format="fp16"),
+}
+
+FPDOT = register(Unit(
+    name="fpdot",
+    summary="conventional float dot product: IEEE multipliers, rounding adder tree and accumulator",
+    config=g.FpDotConfig,
+    generator=fpdot_hdl.FpDot,
+    golden=g.fpdot_reference,
+    testbench="qhw.cosim.tb_fpdot",
+    cost_model=fpdot_hdl.cost_model,
+    check_params=g.fpdot_check_params,
+    random_params=g.fpdot_random_params,
+    check_inputs=g.fpdot_check_inputs,
+    random_inputs=g.fpdot_random_inputs,
+    pack_inputs=lambda cfg, x: {"i": g.fpdot_pack_inputs(cfg, x)},
+    unpack_outputs=lambda cfg, words, frames: g.fpdot_unpack_outputs(cfg, words["o"], frames),
+    output_words=lambda cfg, frames: {"o": frames},
+    output_axes=("vector",),
+    describe=_describe,
+    default_config={"lanes": 16, "simd": 4, "act_format": "fp32"},
+    regression=FPDOT_REGRESSION,
+))
