@@ -14,6 +14,7 @@ Job JSON (written by :func:`simulate`, read by the testbench through env var ``Q
     seed            int                    seed of the testbench's random stalls and garbage
     timeout_cycles  int                    give up after this many cycles after reset
     extra_cycles    int                    cycles run after the last expected word (surplus)
+    idle_payload    str                    optional: "random" (default) or "hold", see simulate
     result          str                    path of the result JSON
 
 Result JSON (written by the testbench)::
@@ -114,12 +115,14 @@ def _objcache_dir(root: Path) -> Path:
     return Path(env) if env else root / "objcache"
 
 
-def _key(verilog_text: str, top: str, waves: bool) -> str:
+def _key(verilog_text: str, top: str, waves: bool, extra_args: tuple = ()) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps({"top": top, "waves": bool(waves), "recipe": _RECIPE,
-                         "lz4shim": bool(waves) and _lz4_missing(),
-                         "args": _VERILATOR_ARGS, "versions": versions()},
-                        sort_keys=True).encode())
+    fields = {"top": top, "waves": bool(waves), "recipe": _RECIPE,
+              "lz4shim": bool(waves) and _lz4_missing(),
+              "args": _VERILATOR_ARGS, "versions": versions()}
+    if extra_args:  # only then: the keys of ordinary builds stay what they were
+        fields["extra_args"] = list(extra_args)
+    h.update(json.dumps(fields, sort_keys=True).encode())
     h.update(b"\0")
     h.update(verilog_text.encode())
     return h.hexdigest()[:24]
@@ -160,7 +163,8 @@ def _tail(path: Path) -> str:
         return "(no log)"
 
 
-def build(verilog_text: str, top: str, *, waves: bool = False) -> Path:
+def build(verilog_text: str, top: str, *, waves: bool = False,
+          extra_args: tuple | list = ()) -> Path:
     """Build a Verilator model of ``verilog_text`` for cocotb, or reuse a cached one.
 
     The model lives in ``cache_root()/<key>``, where the key hashes the Verilog text, ``top``,
@@ -178,6 +182,9 @@ def build(verilog_text: str, top: str, *, waves: bool = False) -> Path:
         Name of the top module in ``verilog_text``.
     waves:
         Build with FST tracing support (``--trace-fst``), needed for ``simulate(waves=...)``.
+    extra_args:
+        More Verilator arguments (for example ``--coverage-toggle``), after the standard ones;
+        part of the cache key when not empty.
 
     Returns
     -------
@@ -191,7 +198,8 @@ def build(verilog_text: str, top: str, *, waves: bool = False) -> Path:
     """
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    key = _key(verilog_text, top, waves)
+    extra_args = tuple(str(a) for a in extra_args)
+    key = _key(verilog_text, top, waves, extra_args)
     final = root / key
     marker = final / "qhw-built.json"
     if marker.exists():  # fast path: no lock needed, the folder appears atomically (rename)
@@ -222,15 +230,18 @@ def build(verilog_text: str, top: str, *, waves: bool = False) -> Path:
                 try:
                     runner.build(
                         sources=[src], hdl_toplevel=top, build_dir=tmp / "sim_build",
-                        build_args=_VERILATOR_ARGS + (_trace_args(root) if waves else []),
+                        build_args=(_VERILATOR_ARGS + (_trace_args(root) if waves else [])
+                                    + list(extra_args)),
                         waves=waves, log_file=log, timescale=("1ns", "1ps"),
                     )
                 except (RuntimeError, SystemExit, OSError) as exc:
                     raise CosimError(f"Verilator build of {top!r} failed ({exc}); log tail:\n"
                                      f"{_tail(log)}") from None
-            (tmp / "qhw-built.json").write_text(json.dumps({
-                "top": top, "waves": waves, "build_s": round(time.perf_counter() - start, 2),
-                "versions": versions()}, indent=1))
+            info = {"top": top, "waves": waves, "build_s": round(time.perf_counter() - start, 2),
+                    "versions": versions()}
+            if extra_args:
+                info["extra_args"] = list(extra_args)
+            (tmp / "qhw-built.json").write_text(json.dumps(info, indent=1))
             # The runner's build folder has absolute paths only in make's dependency files, which
             # are never used again; the executable itself does not depend on where it lies.
             os.rename(tmp, final)
@@ -314,7 +325,9 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
              inputs: dict[str, list[int]], expected_words: dict[str, int], *,
              stall_in: float = 0.0, stall_out: float = 0.0, seed: int = 0,
              timeout_cycles: int | None = None, waves: Path | None = None,
-             workdir: Path | None = None, extra_cycles: int = 16) -> SimResult:
+             workdir: Path | None = None, extra_cycles: int = 16,
+             build_args: tuple | list = (), plusargs: tuple | list = (),
+             idle_payload: str = "random") -> SimResult:
     """Run one stream job on a (cached) Verilator model and return what it observed.
 
     Checking the words against a reference is the caller's business; this function only raises
@@ -349,6 +362,14 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
         afterwards (kept when the run fails, and named in the error).
     extra_cycles:
         Cycles run after the last expected word, to detect surplus words.
+    build_args:
+        Extra Verilator arguments of the model (``extra_args`` of :func:`build`).
+    plusargs:
+        Plusargs of the simulator run (for example ``+verilator+coverage+file+PATH``).
+    idle_payload:
+        What an input payload carries while its valid is low: ``"random"`` garbage (the
+        default, to catch designs that read it), or ``"hold"`` (zero during reset, then the
+        last word stays: no spurious switching activity, for energy measurements).
 
     Returns
     -------
@@ -363,9 +384,11 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
     for name, words in inputs.items():
         if any((not isinstance(w, int)) or w < 0 for w in words):
             raise ValueError(f"inputs[{name!r}]: words must be non-negative ints")
+    if idle_payload not in ("random", "hold"):
+        raise ValueError(f"idle_payload: must be 'random' or 'hold', got {idle_payload!r}")
     if timeout_cycles is None:
         timeout_cycles = default_timeout(inputs, expected_words, stall_in, stall_out)
-    build_dir = build(verilog_text, top, waves=waves is not None)
+    build_dir = build(verilog_text, top, waves=waves is not None, extra_args=build_args)
 
     own_dir = workdir is None
     wd = Path(tempfile.mkdtemp(prefix="qhw-cosim-")) if own_dir else Path(workdir)
@@ -379,6 +402,8 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
         "timeout_cycles": int(timeout_cycles), "extra_cycles": int(extra_cycles),
         "result": str(result_path),
     }
+    if idle_payload != "random":  # the testbench's default; ordinary jobs stay as they were
+        job["idle_payload"] = idle_payload
     job_path.write_text(json.dumps(job))
 
     from cocotb_tools.runner import get_runner
@@ -391,8 +416,8 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
             runner.test(
                 test_module=testbench_module, hdl_toplevel=top, hdl_toplevel_lang="verilog",
                 build_dir=build_dir / "sim_build", test_dir=wd, waves=waves is not None,
-                test_args=test_args, log_file=log, results_xml=str(wd / "results.xml"),
-                seed=seed,
+                test_args=test_args, plusargs=list(plusargs), log_file=log,
+                results_xml=str(wd / "results.xml"), seed=seed,
             )
         except (RuntimeError, SystemExit, OSError) as exc:
             # Under pytest the runner calls sys.exit() when the cocotb test failed.
