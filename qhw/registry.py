@@ -87,6 +87,12 @@ class Unit:
     frames : callable(config, batched inputs) -> frames, optional
         The ``frames`` value that ``cost_model``, ``output_words`` and ``unpack_outputs`` get for
         an input array; default ``inputs.shape[0]`` (a GRU gives (sequences, steps)).
+    operations : callable(config, frames, inputs=None) -> dict, optional
+        Operation counts for ``frames`` (priced by :func:`qhw.synth.energy.operation_energy` with
+        the Horowitz 45 nm table): ``{"inferences": int, "inference": str, "ops": [{"op": kind,
+        "bits": int or [a, b], "count": int, "what": str}, ...], "notes": [str, ...]}``, kinds
+        ``add``, ``mul``, ``fadd``, ``fmul``, ``bitop``, ``shift``, ``sram_read`` (docs/energy.md).
+        ``inputs`` (batched) makes data-dependent counts exact (gated channels).
     """
 
     name: str
@@ -109,6 +115,7 @@ class Unit:
     regression: dict = dataclasses.field(default_factory=dict)
     frames: Callable = None
     baseline: Callable = None
+    operations: Callable = None
 
 
     def axes(self, cfg):

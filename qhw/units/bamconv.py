@@ -4,6 +4,7 @@ baseline ``macconv``."""
 from ..golden import bamconv as golden
 from ..hdl import bamconv as hdl
 from ..registry import Unit, register
+from . import opcount
 
 
 def _describe(cfg):
@@ -78,6 +79,48 @@ def int8_mac_baseline(cfg):
     return "macconv", {**cfg.geometry(), "act_bits": 8, "weight_bits": 8}
 
 
+def conv_operations(cfg, frames, inputs=None):
+    """Operation counts of ``frames`` frames (docs/energy.md), per computed output (channel and
+    position): K-1 additions at the accumulator width (bamconv: of the weights its activation
+    bits select, the conditional adds; macconv: of the K products, plus K multiplies), the bias
+    add (sum output) or the threshold compare, and the reads of K weights and a bias or threshold.
+
+    With gating and ``inputs``, only the channels the gates enable are counted (without them:
+    every channel, the upper bound)."""
+    n = opcount.batch_size(inputs["activations"]) if inputs is not None \
+        else opcount.frames_count(frames)
+    notes = ["activations come from the line buffer and registers: not counted"]
+    if inputs is not None and cfg.gating != "none":
+        outs = int(golden.channel_mask(cfg, inputs).sum())
+        notes.append(f"gated: {outs} of {n * cfg.out_height * cfg.out_width * cfg.c_out} "
+                     f"channel outputs enabled (the hardware skips neuron folds whose {cfg.pe} "
+                     f"channels are all off, so its work is between the two)")
+    else:
+        outs = n * cfg.out_height * cfg.out_width * cfg.c_out
+        if cfg.gating != "none":
+            notes.append("gated unit without inputs: every channel counted (upper bound)")
+    k, acc = cfg.k, golden.acc_bits(cfg)
+    ops = []
+    if cfg.act_signed:  # macconv
+        ops.append(opcount.op("mul", [cfg.act_bits, cfg.weight_bits], outs * k,
+                              "activation x weight"))
+        ops.append(opcount.op("add", acc, outs * (k - 1), "accumulate K products"))
+    else:
+        ops.append(opcount.op("add", acc, outs * (k - 1),
+                              "accumulate the weights of active inputs (conditional adds)"))
+    if cfg.output == "sum":
+        ops.append(opcount.op("add", golden.sum_bits(cfg), outs, "bias"))
+    else:
+        ops.append(opcount.op("add", golden.threshold_bits(cfg), outs, "threshold compare"))
+    ops.append(opcount.op("sram_read", k * cfg.weight_bits, outs,
+                          "weights of one output channel"))
+    aux = acc if cfg.output == "sum" else golden.threshold_bits(cfg) + 1
+    ops.append(opcount.op("sram_read", aux, outs,
+                          "bias" if cfg.output == "sum" else "threshold and direction"))
+    return opcount.counts(n, "one frame (H x W x C_in input, H_out x W_out x C_out output)", ops,
+                          notes)
+
+
 _COMMON = dict(
     golden=golden.reference,
     cost_model=hdl.cost_model,
@@ -91,6 +134,7 @@ _COMMON = dict(
     output_axes=("frame", "row", "column", "channel"),
     describe=_describe,
     frames=_frames,
+    operations=conv_operations,
 )
 
 BAMCONV = register(Unit(

@@ -3,6 +3,7 @@
 from ..golden import binconv as binconv_golden
 from ..hdl import binconv as binconv_hdl
 from ..registry import Unit, register
+from . import opcount
 from .bamconv import int8_mac_baseline
 
 
@@ -36,6 +37,28 @@ def _binconv_describe(cfg):
              "width": (cfg.kernel[0] - 1) * cfg.c_in},
         ],
     }
+
+
+def binconv_operations(cfg, frames, inputs=None):
+    """Operation counts of ``frames`` frames (docs/energy.md): per output channel and position,
+    K XNORs (1-bit operations), a popcount of K bits as K-1 one-bit additions (the full adders
+    of a compressor tree, REFERENCE.md 2), then 2P-K (an add of the dot width) or the threshold
+    compare (an add of the threshold width), and the reads of K weight bits (and a threshold)."""
+    n = opcount.batch_size(inputs) if inputs is not None else opcount.frames_count(frames)
+    outs = n * cfg.out_height * cfg.out_width * cfg.c_out
+    k, ops = cfg.k, []
+    ops.append(opcount.op("bitop", 1, outs * k, "XNOR of activation and weight bits"))
+    ops.append(opcount.op("add", 1, outs * (k - 1), "popcount: K-1 one-bit additions per output"))
+    if cfg.output == "popcount":
+        ops.append(opcount.op("add", cfg.dot_bits, outs, "dot product 2P - K"))
+    else:
+        ops.append(opcount.op("add", cfg.threshold_bits, outs, "threshold compare"))
+    ops.append(opcount.op("sram_read", k, outs, "weight bits of one output channel"))
+    if cfg.output == "threshold":
+        ops.append(opcount.op("sram_read", cfg.threshold_bits + 1, outs,
+                              "threshold and direction of one output channel"))
+    return opcount.counts(n, "one frame (H x W x C_in input, H_out x W_out x C_out output)", ops,
+                          ["activations come from the line buffer and registers: not counted"])
 
 
 # Covers: 1-D and 2-D; kernels 1, 2x3 and 3; PE = 1 and PE = C_out; SIMD = 1 and SIMD = K; both
@@ -86,4 +109,5 @@ BINCONV = register(Unit(
                     "output": "threshold", "counter": "gpc63"},
     regression=BINCONV_REGRESSION,
     baseline=int8_mac_baseline,
+    operations=binconv_operations,
 ))

@@ -6,6 +6,7 @@ from ..hdl import expdot as expdot_hdl
 from ..hdl import expmul as expmul_hdl
 from ..hdl import mulbase as mulbase_hdl
 from ..registry import Unit, register
+from . import opcount
 
 
 def _layout_text(cfg):
@@ -72,6 +73,53 @@ def _expdot_describe(cfg):
     }
 
 
+def _exponent_product_ops(cfg, count, where=""):
+    """One exponent-adder product per count (docs/energy.md): float, an integer add of the
+    exponent width (the wider of the activation's exponent field and the weight's) and the sign
+    XOR; fixed point, the shift by the exponent and the negation for a negative weight."""
+    if cfg.is_float:
+        return [opcount.op("add", max(cfg.fmt.ebits, cfg.weight_exp_bits), count,
+                           f"exponent add{where}"),
+                opcount.op("bitop", 1, count, f"sign XOR{where}")]
+    return [opcount.op("shift", cfg.act_bits, count, f"x * 2^d as a shift{where}"),
+            opcount.op("add", cfg.act_bits, count, f"negation for a negative weight{where}")]
+
+
+def expmul_operations(cfg, frames, inputs=None):
+    n = opcount.batch_size(inputs) if inputs is not None else opcount.frames_count(frames)
+    return opcount.counts(n, "one product", _exponent_product_ops(cfg, n),
+                          ["special values (zero, infinity, NaN, overflow) not counted"])
+
+
+def mulbase_operations(cfg, frames, inputs=None):
+    n = opcount.batch_size(inputs) if inputs is not None else opcount.frames_count(frames)
+    if cfg.is_float:
+        ops = [opcount.op("fmul", cfg.fmt.width, n, f"{cfg.kind} multiply")]
+        notes = ["bf16 multiply priced as fp16 (Horowitz gives fp16 and fp32)"] \
+            if cfg.kind == "bf16" else []
+    else:
+        ops, notes = [opcount.op("mul", [8, 8], n, "int8 multiply")], []
+    return opcount.counts(n, "one product", ops, notes)
+
+
+def expdot_operations(cfg, frames, inputs=None):
+    """Per vector: N exponent-adder products, N alignments into the exact accumulator (a shift of
+    its width), N-1 additions at its width, the final rounding (float: a normalising shift and a
+    rounding add), and the reads of N weight codes."""
+    v = opcount.batch_size(inputs) if inputs is not None else opcount.frames_count(frames)
+    n, acc = cfg.lanes, cfg.acc_bits
+    ops = _exponent_product_ops(cfg, v * n, " (per lane)")
+    if cfg.is_float:
+        ops.append(opcount.op("shift", acc, v * n, "alignment into the accumulator"))
+    ops.append(opcount.op("add", acc, v * (n - 1), "exact accumulation"))
+    if cfg.is_float:
+        ops.append(opcount.op("shift", acc, v, "normalisation of the sum"))
+        ops.append(opcount.op("add", cfg.fmt.mbits + 2, v, "rounding to the output format"))
+    ops.append(opcount.op("sram_read", cfg.w_bits * n, v, "the N weight codes"))
+    return opcount.counts(v, "one dot-product vector", ops,
+                          ["special values not counted"])
+
+
 # Covers every activation format, both overflow modes, E = 2 and 8, negative and large biases,
 # and fixed-point widths 2, 8, 32.
 EXPMUL_REGRESSION = {
@@ -115,6 +163,7 @@ EXPMUL = register(Unit(
                     "weight_bias": 31, "overflow": "saturate"},
     regression=EXPMUL_REGRESSION,
     baseline=multiplier_baseline,
+    operations=expmul_operations,
 ))
 
 MULBASE = register(Unit(
@@ -136,6 +185,7 @@ MULBASE = register(Unit(
     describe=_mulbase_describe,
     default_config={"kind": "fp32"},
     regression={"fp32": {"kind": "fp32"}, "bf16": {"kind": "bf16"}, "int8": {"kind": "int8"}},
+    operations=mulbase_operations,
 ))
 
 EXPDOT_REGRESSION = {
@@ -169,4 +219,5 @@ EXPDOT = register(Unit(
     default_config={"lanes": 16, "simd": 4, "act_format": "fp32", "act_bits": 8,
                     "weight_exp_bits": 5, "weight_bias": 31, "overflow": "saturate"},
     regression=EXPDOT_REGRESSION,
+    operations=expdot_operations,
 ))

@@ -4,6 +4,7 @@
 from ..golden import fpdot as g
 from ..hdl import fpdot as fpdot_hdl
 from ..registry import Unit, register
+from . import opcount
 
 
 def _describe(cfg):
@@ -26,6 +27,19 @@ def _describe(cfg):
                       "layout": f"{cfg.simd} {cfg.act_format} weights per word, lane "
                                 f"f*{cfg.simd}+s at bits [s*{cfg.x_bits}, (s+1)*{cfg.x_bits})"}],
     }
+
+
+def fpdot_operations(cfg, frames, inputs=None):
+    """Per vector: N float multiplies, N-1 float additions (the trees and the accumulator), and
+    the reads of N weights (docs/energy.md)."""
+    v = opcount.batch_size(inputs) if inputs is not None else opcount.frames_count(frames)
+    n = cfg.lanes
+    ops = [opcount.op("fmul", cfg.x_bits, v * n, f"{cfg.act_format} multiply"),
+           opcount.op("fadd", cfg.x_bits, v * (n - 1), f"{cfg.act_format} add"),
+           opcount.op("sram_read", cfg.x_bits * n, v, "the N weights")]
+    notes = ["bf16 priced as fp16 (Horowitz gives fp16 and fp32)"] \
+        if cfg.act_format == "bf16" else []
+    return opcount.counts(v, "one dot-product vector", ops, notes)
 
 
 # Every format, tree depths 0..2 with an odd level (simd 3), and folds of 1 and several.
@@ -55,4 +69,5 @@ FPDOT = register(Unit(
     describe=_describe,
     default_config={"lanes": 16, "simd": 4, "act_format": "fp32"},
     regression=FPDOT_REGRESSION,
+    operations=fpdot_operations,
 ))

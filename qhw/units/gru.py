@@ -5,6 +5,7 @@ from ..config import config_to_dict
 from ..golden import gru as g
 from ..hdl import gru as gru_hdl
 from ..registry import Unit, register
+from . import opcount
 
 
 def _describe(cfg):
@@ -109,6 +110,54 @@ def homogeneous_8bit_baseline(cfg):
     return "gru", {**config_to_dict(cfg), "bits": 8, "formats": {}}
 
 
+def gru_operations(cfg, frames, inputs=None):
+    """Operation counts of ``frames`` ((N, T) or an int T: one sequence), docs/energy.md.
+
+    Per step: the six matrix products (3H rows of I and of H multiplies at the weight x vector
+    widths, and as many additions at the accumulator width: K-1 to accumulate, 1 for the bias),
+    the element-wise operators at their exact widths (adds with aligned binary points, the
+    products mul_rn, mul_n, mul_zh, 1 - z), the three activations per hidden unit (a table read;
+    PWL: a read of A and B, a multiply and an add), and the reads of every weight and bias.
+    Narrowing (rounding, saturation) is not counted."""
+    if inputs is not None:
+        n, t = int(inputs.shape[0]), int(inputs.shape[1])
+    else:
+        n, t = g.frames_shape(frames)
+    steps = n * t
+    i, h = cfg.input_size, cfg.hidden_size
+    fmt = {name: (cfg.fmt(name).total, cfg.fmt(name).frac) for name in g.FORMAT_NAMES}
+    tw = fmt["weight"][0]
+    ops = []
+    for side, k, vec in (("i", i, "input"), ("h", h, "state")):
+        ops.append(opcount.op("mul", [tw, fmt[vec][0]], steps * 3 * h * k,
+                              f"W_{side}* x {vec} (matrix products)"))
+        ops.append(opcount.op("add", g.acc_bits(cfg, side), steps * 3 * h * k,
+                              f"accumulate W_{side}* products and bias"))
+        ops.append(opcount.op("sram_read", tw, steps * 3 * h * k, f"weight_{side}h element"))
+        ops.append(opcount.op("sram_read", fmt["bias"][0], steps * 3 * h, f"bias_{side}h element"))
+    for name, a, b in (("add_r", "mm_ir", "mm_hr"), ("add_z", "mm_iz", "mm_hz"),
+                       ("add_n", "mm_in", "mul_rn"), ("add_h", "mul_n", "mul_zh")):
+        ops.append(opcount.op("add", opcount.aligned_add_bits(fmt[a], fmt[b]), steps * h,
+                              f"{name} = {a} + {b}"))
+    ops.append(opcount.op("add", opcount.aligned_add_bits((2, 0), fmt["sig_z"]), steps * h,
+                          "sub_z = 1 - sig_z"))
+    for name, a, b in (("mul_rn", "sig_r", "mm_hn"), ("mul_n", "sub_z", "tanh_n"),
+                       ("mul_zh", "sig_z", "state")):
+        ops.append(opcount.op("mul", [fmt[a][0], fmt[b][0]], steps * h, f"{name} = {a} x {b}"))
+    for name in ("sig_r", "sig_z", "tanh_n"):
+        out = fmt[name][0]
+        if cfg.activation == "lut":
+            ops.append(opcount.op("sram_read", out, steps * h, f"{name} table entry"))
+        else:
+            d = cfg.lut_bits - (cfg.pwl_segments.bit_length() - 1)
+            ops.append(opcount.op("sram_read", 2 * out + 1, steps * h, f"{name} segment (A, B)"))
+            ops.append(opcount.op("mul", [out + 1, d], steps * h, f"{name} slope x offset"))
+            ops.append(opcount.op("add", out + d, steps * h, f"{name} A + slope x offset"))
+    return opcount.counts(n, "one sequence (all of its T steps)", ops,
+                          [f"{n} sequence(s) of {t} step(s)",
+                           "narrowing (rounding, saturation) and the state register not counted"])
+
+
 GRU = register(Unit(
     name="gru",
     summary="mixed-precision integer GRU layer: a fixed-point format per operator, folded MACs",
@@ -130,4 +179,5 @@ GRU = register(Unit(
     regression=GRU_REGRESSION,
     frames=frames,
     baseline=homogeneous_8bit_baseline,
+    operations=gru_operations,
 ))
