@@ -12,7 +12,10 @@ chunks. The six row sums of a hidden unit go, as one bundle, into the element-wi
 which adds the biases and narrows every operator into its own format with the rounding and
 saturation of :func:`qhw.golden.gru.narrow`, so its result is bit-exact to
 :func:`qhw.golden.gru.gru_step`. The new state is collected in a shift register and becomes the
-state of the next step when the last hidden unit is written.
+state of the next step when the last hidden unit is written. For clock speed every slow element
+(block RAM output, multiplier, adder tree, aligned sum, narrowing) is followed by a register and no
+stage holds two of them in series: a MAC pipeline of MAC_LATENCY cycles and an element-wise
+pipeline of :func:`elementwise_stages` stages.
 
 Back-pressure: a step starts only in the idle state and only while fewer emitting steps are in
 flight or waiting than the output FIFO holds, so the datapath never stalls mid-step; the input is
@@ -30,9 +33,9 @@ from ..registry import CycleEstimate
 __all__ = ["Gru", "cost_model", "narrow_hw", "MAC_LATENCY", "act_latency", "step_overhead",
            "FIFO_DEPTH", "weight_memory", "bias_memory"]
 
-#: Cycles from a chunk's issue to its accumulated sum in the accumulator register
-#: (weight memory read, product register, accumulate).
-MAC_LATENCY = 3
+#: Cycles from a chunk's issue to its accumulated sum in the accumulator register: weight memory
+#: read, weight word and operand registers, product register, adder-tree register, accumulate.
+MAC_LATENCY = 5
 
 #: Output FIFO depth: steps run one at a time, so two places let a ready consumer never wait.
 FIFO_DEPTH = 2
@@ -41,21 +44,28 @@ ROWS = ("mm_ir", "mm_hr", "mm_iz", "mm_hz", "mm_in", "mm_hn")  # row order withi
 
 
 def act_latency(cfg):
-    """Cycles of one activation: the table read (LUT), or segment read + interpolation (PWL)."""
-    return 1 if cfg.activation == "lut" else 2
+    """Cycles of one activation, from its narrowed pre-activation to its registered output: the
+    narrowing into the table-address format (1), then the table read (LUT: 1), or the segment
+    read, B_k*u beside A_k << d, their sum and the narrowing (PWL: 4)."""
+    return 2 if cfg.activation == "lut" else 5
 
 
 def elementwise_stages(cfg):
-    """Stage (cycles after the snapshot register) in which h' is written into the new state."""
-    la = act_latency(cfg)
-    # S1 products narrowed; sigmoids at 1 + la; products at +1; tanh at +la; mul_n at +1; write.
-    return (1 + la) + 1 + la + 1
+    """Stage (cycles after the snapshot register S0) in which h' is written into the new state.
+
+    Every operator takes two stages, its exact value then its narrowing: mm_* (2), add_r/add_z
+    (2), sigmoid (act_latency), mul_rn/sub_z/mul_zh (2), add_n (2), tanh (act_latency), mul_n
+    (2), add_h (2); the write stage narrows add_h into the state format. 16 with tables, 22 with
+    PWL.
+    """
+    return 2 + 2 + act_latency(cfg) + 2 + 2 + act_latency(cfg) + 2 + 2
 
 
 def step_overhead(cfg):
     """Cycles of a step beyond its 3H(ceil(I/M)+ceil(H/M)) issue cycles.
 
-    start (1) + MAC pipeline (MAC_LATENCY) + snapshot (1) + element-wise stages + finish (1).
+    start (1) + MAC pipeline (MAC_LATENCY) + snapshot (1) + element-wise stages + finish (1):
+    24 with tables, 30 with PWL.
     """
     return 1 + MAC_LATENCY + 1 + elementwise_stages(cfg) + 1
 
@@ -111,7 +121,14 @@ def bias_memory(cfg, params):
 
 def narrow_hw(v, frac, fmt):
     """Amaranth expression of :func:`qhw.golden.gru.narrow`: ``v`` (signed, ``frac`` fractional
-    bits) into ``fmt`` with its rounding and saturation; a signed(fmt.total) value."""
+    bits) into ``fmt`` with its rounding and saturation; a signed(fmt.total) value.
+
+    Rounding and saturation are written as bit tests, not comparisons against constants: the
+    round-up condition (dropped bits above half, or at half with q odd) is the half bit and (any
+    lower dropped bit or q's LSB); q is out of range exactly when its bits from fmt.total - 1 up
+    are not all equal to its sign. The same values as the comparisons, in LUT logic instead of
+    carry chains, so the round-up adder is the only carry chain of a narrowing.
+    """
     fmt = golden.Format(*fmt)
     s = frac - fmt.frac
     if s <= 0:
@@ -120,13 +137,15 @@ def narrow_hw(v, frac, fmt):
         v = _sext(v, s + 1)
         q = v >> s
         if fmt.rounding == "nearest_even":
-            rem = v[:s]
-            half = 1 << (s - 1)
-            up = (rem > half) | ((rem == half) & q[0])
-            q = q + up
+            lower = v[:s - 1].any() if s > 1 else C(0, 1)
+            q = q + (v[s - 1] & (lower | q[0]))
     q = _sext(q, fmt.total)
-    return Mux(q > fmt.hi, C(fmt.hi, signed(fmt.total)),
-               Mux(q < fmt.lo, C(fmt.lo, signed(fmt.total)), q[:fmt.total].as_signed()))
+    if len(q) == fmt.total:               # fits: nothing to saturate
+        return q.as_signed()
+    top, sign = q[fmt.total - 1:], q[-1]
+    over = Mux(sign, ~top.all(), top.any())
+    return Mux(over, Mux(sign, C(fmt.lo, signed(fmt.total)), C(fmt.hi, signed(fmt.total))),
+               q[:fmt.total].as_signed())
 
 
 def _sext(v, width):
@@ -234,6 +253,10 @@ class Gru(wiring.Component):
                 m.d.sync += chunk.eq(chunk + 1)
 
         # ---- MAC pipeline -----------------------------------------------------------------------
+        # One register after every slow element, so that no path holds more than one of them:
+        # t+1 weight word out of the block RAM, lane operands registered; t+2 both registered
+        # again (a RAM's clock-to-output delay followed by a multiplier is the slowest path
+        # otherwise); t+3 products; t+4 adder tree; t+5 accumulator.
         def delay(value, cycles, name):
             for k in range(cycles):
                 r = Signal.like(value, name=f"{name}_d{k + 1}")
@@ -244,35 +267,37 @@ class Gru(wiring.Component):
         row = Signal(range(6))
         m.d.comb += row.eq(gate * 2 + side)
         ctrl = Cat(running, chunk == 0, last_chunk, row)   # valid, first, last, row
-        ctrl1 = delay(ctrl, 1, "ctrl1")
         operands = []
         for lane in range(M):
             o = Signal(signed(bo), name=f"opnd{lane}")
             m.d.sync += o.eq(Mux(side, h_rot.word_select(lane, bh).as_signed(),
                                  x_rot.word_select(lane, bx).as_signed()))
-            operands.append(o)
+            operands.append(delay(o, 1, f"opnd{lane}"))
+        w_word = delay(w_rd.data, 1, "w_word")
         products = []
         for lane in range(M):
             p = Signal(signed(bw + bo), name=f"prod{lane}")
-            m.d.sync += p.eq(w_rd.data.word_select(lane, bw).as_signed() * operands[lane])
+            m.d.sync += p.eq(w_word.word_select(lane, bw).as_signed() * operands[lane])
             products.append(p)
-        ctrl2 = delay(ctrl1, 1, "ctrl2")
+        while len(products) > 1:          # balanced: log2(M) adder levels, not M - 1
+            products = [a + b for a, b in zip(products[0::2], products[1::2])] + \
+                       products[len(products) & ~1:]
+        tree = Signal(products[0].shape(), name="tree")
+        m.d.sync += tree.eq(products[0])
+        ctrl4 = delay(ctrl, MAC_LATENCY - 1, "ctrl")
         acc = Signal(signed(mac_bits(cfg)))
-        total = products[0]
-        for p in products[1:]:
-            total = total + p
-        with m.If(ctrl2[0]):
-            m.d.sync += acc.eq(Mux(ctrl2[1], 0, acc) + total)
-        ctrl3 = delay(ctrl2, 1, "ctrl3")
-        c3_valid, c3_last, c3_row = ctrl3[0], ctrl3[2], ctrl3[3:]
+        with m.If(ctrl4[0]):
+            m.d.sync += acc.eq(Mux(ctrl4[1], 0, acc) + tree)
+        ctrl5 = delay(ctrl4, 1, "ctrl5")
+        c5_valid, c5_last, c5_row = ctrl5[0], ctrl5[2], ctrl5[3:]
 
         # ---- row sums of a hidden unit, snapshot into the element-wise pipeline ------------------
         rows = [Signal(signed(mac_bits(cfg)), name=f"row_{ROWS[k]}") for k in range(5)]
         for k in range(5):
-            with m.If(c3_valid & c3_last & (c3_row == k)):
+            with m.If(c5_valid & c5_last & (c5_row == k)):
                 m.d.sync += rows[k].eq(acc)
         snap = Signal()
-        m.d.comb += snap.eq(c3_valid & c3_last & (c3_row == 5))
+        m.d.comb += snap.eq(c5_valid & c5_last & (c5_row == 5))
         snap_unit = Signal(range(H))
         m.d.comb += b_rd.addr.eq(snap_unit)
         with m.If(start):
@@ -288,55 +313,60 @@ class Gru(wiring.Component):
             m.d.sync += [s0_acc[5].eq(acc), s0_h.eq(h_cur[:bh].as_signed())]
 
         # ---- element-wise pipeline -----------------------------------------------------------------
-        # Values are tagged with the stage (cycles after S0) in which they are registers; `at`
-        # delays a value to a later stage.
+        # Every value is a register tagged with its stage (cycles after S0) and fractional bits.
+        # Each stage holds one exact operation (an aligned sum or a product, registered as
+        # `<name>_x`) or one narrowing (round and saturate, registered as `<name>`), never both:
+        # the two in series were the slowest paths. `at` delays a value to a later stage.
         stage_of = {}
+        delayed = {}
 
-        def reg(value, shape, stage, name):
-            r = Signal(shape, name=name)
+        def reg(name, value, stage, frac, shape=None):
+            r = Signal(value.shape() if shape is None else shape, name=name)
             m.d.sync += r.eq(value)
-            stage_of[name] = (r, stage)
+            stage_of[name] = (r, stage, frac)
             return r
 
         def at(name, stage):
-            r, s = stage_of[name]
-            return delay(r, stage - s, f"{name}_at{stage}")
+            r, s, _ = stage_of[name]
+            assert stage >= s, (name, stage, s)
+            if (name, stage) not in delayed:
+                delayed[name, stage] = delay(r, stage - s, f"{name}_at{stage}")
+            return delayed[name, stage]
 
         def fr(name):
-            return cfg.fmt(name).frac
+            return stage_of[name][2]
 
-        def sh(name):
-            return signed(cfg.fmt(name).total)
+        def narrowed(name, src, fmt, stage):
+            """``src`` (registered in stage - 1) narrowed into ``fmt``, registered in ``stage``."""
+            r, s, f = stage_of[src]
+            assert s == stage - 1, (name, src, s, stage)
+            return reg(name, narrow_hw(r, f, fmt), stage, fmt.frac, signed(fmt.total))
 
-        stage_of["h"] = (s0_h, 0)
-        stage_of["valid"] = (s0_valid, 0)
+        stage_of["h"] = (s0_h, 0, fh.frac)
+        # S1: each matrix product plus its bias, exact; S2: narrowed into mm_*.
         for k, name in enumerate(ROWS):
-            side_k = name[3]
             bias = b_rd.data.word_select(k, bb).as_signed()
-            v, f = golden.mm_exact(cfg, side_k, s0_acc[k], bias)
-            reg(narrow_hw(v, f, cfg.fmt(name)), sh(name), 1, name)
-
-        def add(a, b, name, stage):
-            v, f = golden.add_exact(at(a, stage), fr(a), at(b, stage), fr(b))
-            return narrow_hw(v, f, cfg.fmt(name))
+            v, f = golden.mm_exact(cfg, name[3], s0_acc[k], bias)
+            reg(f"{name}_x", v, 1, f)
+            narrowed(name, f"{name}_x", cfg.fmt(name), 2)
 
         la = act_latency(cfg)
 
-        def act(name, value, frac, stage):
-            """Activation of a (combinational) value present in ``stage``; registered output in
-            stage + act_latency."""
+        def act(name, src, stage):
+            """Activation ``name`` of ``src`` (registered in ``stage``); registered output in
+            stage + act_latency: the narrowing into the table-address format, then the table read
+            (LUT), or the segment read, B_k*u (with A_k << d), their sum, the narrowing (PWL)."""
             in_fmt = golden.act_input_format(cfg, name)
             out_fmt = cfg.fmt(name)
-            code = Signal(signed(in_fmt.total), name=f"{name}_in")
-            m.d.comb += code.eq(narrow_hw(value, frac, in_fmt))
+            code = narrowed(f"{name}_in", src, in_fmt, stage + 1).as_unsigned()
             tables = golden.activation_tables(cfg, name)
             if cfg.activation == "lut":
                 mem = memory.Memory(shape=signed(out_fmt.total), depth=1 << in_fmt.total,
                                     init=[int(v) for v in tables[0]])
                 m.submodules[f"{name}_lut"] = mem
                 rd = mem.read_port()
-                m.d.comb += rd.addr.eq(code.as_unsigned())
-                stage_of[name] = (rd.data, stage + 1)
+                m.d.comb += rd.addr.eq(code)
+                stage_of[name] = (rd.data, stage + 2, out_fmt.frac)
                 return
             a_tab, b_tab = tables
             s = cfg.pwl_segments.bit_length() - 1
@@ -347,38 +377,54 @@ class Gru(wiring.Component):
                                       for a, b in zip(a_tab, b_tab)])
             m.submodules[f"{name}_pwl"] = mem
             rd = mem.read_port()
-            m.d.comb += rd.addr.eq(code.as_unsigned()[d:])
+            m.d.comb += rd.addr.eq(code[d:])
             a_val = rd.data[:bt].as_signed()
             b_val = rd.data[bt:].as_signed()
             if d:
-                u = Signal(d, name=f"{name}_u")
-                m.d.sync += u.eq(code.as_unsigned()[:d])
-                y = narrow_hw((a_val << d) + b_val * u, out_fmt.frac + d, out_fmt)
+                u = delay(code[:d], 1, f"{name}_u")                    # beside the read
+                reg(f"{name}_bu", b_val * u, stage + 3, out_fmt.frac + d)
             else:
-                y = a_val
-            reg(y, signed(bt), stage + 2, name)
+                reg(f"{name}_bu", C(0, signed(1)), stage + 3, out_fmt.frac)
+            reg(f"{name}_a", a_val << d, stage + 3, out_fmt.frac + d)
+            v, f = golden.add_exact(at(f"{name}_a", stage + 3), fr(f"{name}_a"),
+                                    at(f"{name}_bu", stage + 3), fr(f"{name}_bu"))
+            reg(f"{name}_x", v, stage + 4, f)
+            narrowed(name, f"{name}_x", out_fmt, stage + 5)
 
-        # Stage 1: add_r, add_z -> sigmoids (registered in stage sa).
-        act("sig_r", add("mm_ir", "mm_hr", "add_r", 1), fr("add_r"), 1)
-        act("sig_z", add("mm_iz", "mm_hz", "add_z", 1), fr("add_z"), 1)
-        sa = 1 + la
-        # Stage sa: r * (W_hn h + b_hn), 1 - z, z * h.
-        reg(narrow_hw(at("sig_r", sa) * at("mm_hn", sa), fr("sig_r") + fr("mm_hn"),
-                      cfg.fmt("mul_rn")), sh("mul_rn"), sa + 1, "mul_rn")
+        def add(name, a, b, stage):
+            """a + b (both present in ``stage``) exact in stage + 1, narrowed in stage + 2."""
+            v, f = golden.add_exact(at(a, stage), fr(a), at(b, stage), fr(b))
+            reg(f"{name}_x", v, stage + 1, f)
+            narrowed(name, f"{name}_x", cfg.fmt(name), stage + 2)
+
+        def mul(name, a, b, stage):
+            """a * b (both present in ``stage``) exact in stage + 1, narrowed in stage + 2."""
+            reg(f"{name}_x", at(a, stage) * at(b, stage), stage + 1, fr(a) + fr(b))
+            narrowed(name, f"{name}_x", cfg.fmt(name), stage + 2)
+
+        # S3-S4: add_r, add_z; sigmoids registered in sa.
+        add("add_r", "mm_ir", "mm_hr", 2)
+        add("add_z", "mm_iz", "mm_hz", 2)
+        act("sig_r", "add_r", 4)
+        act("sig_z", "add_z", 4)
+        sa = 4 + la
+        # sa+1, sa+2: r * (W_hn h + b_hn), 1 - z, z * h.
+        mul("mul_rn", "sig_r", "mm_hn", sa)
         v, f = golden.one_minus_exact(at("sig_z", sa), fr("sig_z"))
-        reg(narrow_hw(v, f, cfg.fmt("sub_z")), sh("sub_z"), sa + 1, "sub_z")
-        reg(narrow_hw(at("sig_z", sa) * at("h", sa), fr("sig_z") + fh.frac, cfg.fmt("mul_zh")),
-            sh("mul_zh"), sa + 1, "mul_zh")
-        # Stage sa + 1: add_n -> tanh (registered in stage sb).
-        act("tanh_n", add("mm_in", "mul_rn", "add_n", sa + 1), fr("add_n"), sa + 1)
-        sb = sa + 1 + la
-        reg(narrow_hw(at("sub_z", sb) * at("tanh_n", sb), fr("sub_z") + fr("tanh_n"),
-                      cfg.fmt("mul_n")), sh("mul_n"), sb + 1, "mul_n")
-        # Stage sb + 1: add_h -> state, shifted into h_new.
-        sw = sb + 1
+        reg("sub_z_x", v, sa + 1, f)
+        narrowed("sub_z", "sub_z_x", cfg.fmt("sub_z"), sa + 2)
+        mul("mul_zh", "sig_z", "h", sa)
+        # sa+3, sa+4: add_n; tanh registered in sb.
+        add("add_n", "mm_in", "mul_rn", sa + 2)
+        act("tanh_n", "add_n", sa + 4)
+        sb = sa + 4 + la
+        # sb+1 .. sb+4: mul_n, add_h; in the write stage add_h is narrowed into the state format
+        # (a no-op when the formats agree) and shifted into h_new.
+        mul("mul_n", "sub_z", "tanh_n", sb)
+        add("add_h", "mul_n", "mul_zh", sb + 2)
+        sw = sb + 4
         assert sw == elementwise_stages(cfg)
-        add_h = add("mul_n", "mul_zh", "add_h", sw)
-        h_val = narrow_hw(add_h, fr("add_h"), fh)
+        h_val = narrow_hw(stage_of["add_h"][0], fr("add_h"), fh)
         w_valid = delay(s0_valid, sw, "w_valid")
         written = Signal(range(H + 1))
         last_write = Signal()

@@ -6,10 +6,8 @@ back-pressure, where only the values are checked. Directed cases saturate every 
 (test_golden_gru.py checks that they do); trained weights come from the fake-quantized PyTorch
 module. Long sequences and the larger configurations are marked slow.
 
-The run goes through :func:`rtlsim` below rather than ``qhw.flow.rtlsim``: the flow passes
-``inputs.shape[0]`` as ``frames``, while a GRU run needs (sequences, steps), and its default
-timeout (50 cycles per word) is shorter than a folded step. docs/gru.md gives the flow change
-that removes this helper.
+Runs go through ``qhw.flow.rtlsim``, which takes (sequences, steps) from ``Unit.frames`` and
+sizes its timeout from the cost model (docs/gru.md, "Flow hooks").
 """
 
 import numpy as np
