@@ -142,6 +142,14 @@ def multiplier_baseline(cfg):
     return None if kind is None else ("mulbase", {"kind": kind})
 
 
+def dot_baseline(cfg):
+    """The conventional float dot product (IEEE multipliers, rounding adder tree) of the same
+    lanes and folding; none for fixed-point activations."""
+    if cfg.act_format == "fixed":
+        return None
+    return "fpdot", {"lanes": cfg.lanes, "simd": cfg.simd, "act_format": cfg.act_format}
+
+
 EXPMUL = register(Unit(
     name="expmul",
     summary="exponent-adder multiplier: float/fixed activation x sign-exponent-only weight",
@@ -220,4 +228,5 @@ EXPDOT = register(Unit(
                     "weight_exp_bits": 5, "weight_bias": 31, "overflow": "saturate"},
     regression=EXPDOT_REGRESSION,
     operations=expdot_operations,
+    baseline=dot_baseline,
 ))
