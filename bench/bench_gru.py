@@ -91,16 +91,16 @@ def markdown(res):
     out = [f"### Area and Fmax, I = {SIZE['input_size']}, H = {SIZE['hidden_size']}, "
            f"MACS = {SIZE['macs']}", "",
            "| config | formats | transistors (generic) | vs 8-bit | ECP5 LUT4 | CCU2C | FF | DP16KD "
-           "| LUTRAM | ECP5 Fmax MHz | xc7 LUT | xc7 FF | CARRY4 | BRAM | DSP |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| LUTRAM | MULT18X18D | ECP5 Fmax MHz | xc7 LUT | xc7 FF | CARRY4 | BRAM | DSP48E1 |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     base = res["synth"]["homogeneous_8"]["generic"]["transistors"] if "synth" in res else None
     for name, row in res.get("synth", {}).items():
         gen, e, x = row["generic"], row["ecp5"], row["xc7"]
         out.append(f"| {name} | {_fmt_summary(CONFIGS[name])} | {gen['transistors']} | "
                    f"{gen['transistors'] / base:.2f} | {e['LUT4']} | {e['CCU2C']} | {e['FF']} | "
-                   f"{e['DP16KD']} | {e['LUTRAM']} | {e.get('fmax_mhz', float('nan')):.1f} | "
-                   f"{x['LUT']} | {x['FF']} | {x['CARRY4']} | {x.get('BRAM', 0)} | "
-                   f"{x.get('DSP48E1', 0)} |")
+                   f"{e['DP16KD']} | {e['LUTRAM']} | {e['MULT18X18D']} | "
+                   f"{e.get('fmax_mhz', float('nan')):.1f} | "
+                   f"{x['LUT']} | {x['FF']} | {x['CARRY4']} | {x['BRAM']} | {x['DSP']} |")
     if res.get("cycles"):
         out += ["", f"### Cycles, {STEPS[0]} sequences x {STEPS[1]} steps, no stalls", "",
                 "| config | measured | model | measured per step | model per step | "
