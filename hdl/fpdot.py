@@ -37,6 +37,18 @@ def stages(cfg):
     return 3 + cfg.tree_levels
 
 
+def leading_one(bits):
+    """(any, index of the highest set bit) of ``bits``, as a balanced tree of muxes (log depth,
+    where a priority chain over the bits would be as deep as the word is wide)."""
+    if len(bits) == 1:
+        return bits[0], Const(0, 1)
+    half = 1 << ((len(bits) - 1).bit_length() - 1)  # the low part: the largest power of 2 < len
+    lo_any, lo_pos = leading_one(bits[:half])
+    hi_any, hi_pos = leading_one(bits[half:])
+    width = (half - 1).bit_length()
+    return lo_any | hi_any, Mux(hi_any, hi_pos + half, lo_pos)[:width + 1]
+
+
 def fp_add_logic(m, fmt, a, b, name="fa"):
     """Combinational float sum of bit patterns ``a`` and ``b``: round to nearest even, DAZ/FTZ,
     overflow to infinity, canonical NaN (:func:`qhw.golden.fpdot.fp_add_ref`, whose algorithm
@@ -77,9 +89,7 @@ def fp_add_logic(m, fmt, a, b, name="fa"):
     # Normalise: one place right on a carry (sticky kept), else left to put the leading one at
     # bit mb + 3.
     lead = Signal(range(w), name=f"{name}_lead")
-    for i in range(w):
-        with m.If(r[i]):
-            m.d.comb += lead.eq(i)
+    m.d.comb += lead.eq(leading_one(r)[1])
     carry = r[w - 1]
     lshift = Signal(range(w), name=f"{name}_lshift")
     with m.If(~carry & (r != 0)):
