@@ -300,6 +300,7 @@ def _prune_model(build_dir):
         for path in Path(build_dir, "sim_build").glob(pattern):
             path.unlink(missing_ok=True)
 
+
 _HEX_ESCAPE = re.compile(r"__0([0-9A-Fa-f]{2})")
 _TOGGLE_POINT = re.compile(r"^(?P<name>.+?)(?:\[(?P<index>-?\d+)\])?:(?P<dir>[01]->[01])$")
 
@@ -343,7 +344,7 @@ def parse_coverage(path):
 @dataclasses.dataclass
 class NetLoads:
     """Per net bit of a JSON netlist: its driver and the capacitance a transition switches."""
-    driver: dict         # net id -> cell type, "$input" or "$const"
+    driver: dict         # net id -> driving cell type, or "$input" (a port)
     cap_ff: dict         # net id -> switched capacitance (fF)
     fanout: dict         # net id -> number of load pins
     names: dict          # (verilog name, index or None) -> net id
