@@ -267,9 +267,9 @@ def gate_netlist(verilog_text, top, *, timeout=None):
             for name in ("netlist.v", "netlist.json"):
                 if not (tmp / name).is_file():
                     raise QhwToolError(f"energy netlist: Yosys wrote no {name}; log: {log}")
-            (tmp / "netlist.done.json").write_text(json.dumps(
-                {"top": top, "cells": stat["cells"], "seconds": round(seconds, 2),
-                 "tools": toolchain.versions()}, indent=1))
+        # Written last, atomically: a concurrent reader that sees it finds every file in place.
+        flow.write_json(done, {"top": top, "cells": stat["cells"], "seconds": round(seconds, 2),
+                               "tools": toolchain.versions()})
     info = json.loads(done.read_text())
     return Netlist(verilog=(folder / "netlist.v").read_text(),
                    json=json.loads((folder / "netlist.json").read_text()), top=top,
