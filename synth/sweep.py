@@ -59,13 +59,12 @@ DEFAULT_SETTINGS = {
 #: Error kinds of a failed point. ``tool`` and ``timeout`` may be passing troubles (a full disk,
 #: a loaded machine): they are tried again when the sweep is run again; the others are final.
 FINAL_ERRORS = ("config", "mismatch", "error")
-RETRIED_ERRORS = ("tool", "timeout")
 
 #: Settings that do not change a point's result, so not part of its cache key.
 _NOT_IN_KEY = {"timeout_s", "baselines"}
 
-#: Sources whose change does not change any result (presentation only).
-_PRESENTATION = {"cli.py", "demo.py", "report.py", "plots.py"}
+#: Sources that run or present points but compute no figure: editing them keeps the cache.
+_NOT_RESULTS = {"cli.py", "demo.py", "sweep.py", "report.py"}
 
 
 # The sweep file ---------------------------------------------------------------------------------
@@ -99,7 +98,7 @@ def _canonical(unit_name, config):
 
 @functools.cache
 def code_version():
-    """Hash of qhw's sources that determine a result (generators, models, flows, cosim)."""
+    """Hash of qhw's sources that compute figures (generators, models, flows, cosim, energy)."""
     import importlib
     digest = hashlib.sha256()
     for package in ("qhw", "qhw.units", "qhw.hdl", "qhw.golden", "qhw.cosim", "qhw.synth"):
@@ -107,7 +106,7 @@ def code_version():
             for path in sorted(folder.rglob("*")):
                 if (path.suffix in (".py", ".ys", ".v", ".h") and "__pycache__" not in path.parts
                         and path.parent.name not in ("tests", "bench")
-                        and path.name not in _PRESENTATION):
+                        and path.name not in _NOT_RESULTS):
                     digest.update(f"{package}/{path.relative_to(folder)}".encode())
                     digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -265,11 +264,9 @@ def parse_sweep(text, name="sweep", *, overrides=None):
     for i, section in enumerate(sections):
         where = f"sweep[{i}]" if len(sections) > 1 else "sweep"
         found, section_axes = _section_points(where, section, settings, overrides)
-        points += found
-        axes.setdefault(found[0].unit if found else section["unit"], [])
-        for axis in section_axes:
-            if axis not in axes[found[0].unit]:
-                axes[found[0].unit].append(axis)
+        points += found  # never empty: without grid or points, base is the one point
+        unit_axes = axes.setdefault(found[0].unit, [])
+        unit_axes += [axis for axis in section_axes if axis not in unit_axes]
     unique = {}
     for point in _with_baselines(points):
         unique.setdefault(point.key, point)  # a design asked for twice runs once
@@ -430,8 +427,8 @@ def _load_cached(path):
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if record.get("status") == "failed" and record.get("error_kind") in RETRIED_ERRORS:
-        return None
+    if record.get("status") == "failed" and record.get("error_kind") not in FINAL_ERRORS:
+        return None  # tool errors and timeouts: try again
     return record
 
 
