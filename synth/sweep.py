@@ -14,11 +14,13 @@ Results folder::
     RESULTS/sweep.toml          the sweep file that produced them
 """
 
+import ast
 import concurrent.futures
 import csv
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import io
 import itertools
 import json
@@ -81,7 +83,7 @@ class Point:
     def key(self):
         shaping = {k: v for k, v in self.settings.items() if k not in _NOT_IN_KEY}
         return _hash([self.unit, _canonical(self.unit, self.config), shaping,
-                      toolchain.versions(), code_version()])[:20]
+                      toolchain.versions(), code_version(self.unit)])[:20]
 
 
 def _hash(obj):
@@ -96,20 +98,73 @@ def _canonical(unit_name, config):
         return config
 
 
+#: Modules every point runs through, whatever its unit (their qhw imports are followed too).
+_FLOW_MODULES = ("qhw.flow", "qhw.synth_flow", "qhw.synth.flows", "qhw.synth.energy",
+                 "qhw.cosim.runner", "qhw.cosim.streams")
+
+#: Imports not followed: the package that registers every unit (the registry loads it lazily).
+_NOT_FOLLOWED = {"qhw.units"}
+
+#: Non-Python files the flows read: Yosys scripts and Verilog helpers, the FST shim header.
+_FLOW_DATA = (("qhw.synth", "scripts"), ("qhw.cosim", "_lz4shim"))
+
+
+def _find(name):
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):  # a name imported from a module, not a module
+        return None
+
+
+def _qhw_imports(module):
+    """The qhw modules that ``module`` imports, read from its source (nothing is executed)."""
+    spec = _find(module)
+    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(Path(spec.origin).read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.split(".")[0] == "qhw" and _find(n) is not None}
+    return found
+
+
 @functools.cache
-def code_version():
-    """Hash of qhw's sources that compute figures (generators, models, flows, cosim, energy)."""
-    import importlib
+def code_version(unit_name):
+    """Hash of :func:`code_sources`: editing another unit, the runner or the report keeps it."""
     digest = hashlib.sha256()
-    for package in ("qhw", "qhw.units", "qhw.hdl", "qhw.golden", "qhw.cosim", "qhw.synth"):
-        for folder in map(Path, importlib.import_module(package).__path__):
-            for path in sorted(folder.rglob("*")):
-                if (path.suffix in (".py", ".ys", ".v", ".h") and "__pycache__" not in path.parts
-                        and path.parent.name not in ("tests", "bench")
-                        and path.name not in _NOT_RESULTS):
-                    digest.update(f"{package}/{path.relative_to(folder)}".encode())
-                    digest.update(path.read_bytes())
+    for path in code_sources(unit_name):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def code_sources(unit_name):
+    """The files that compute a unit's figures, sorted: the modules its registered functions
+    live in and everything in qhw they import, the flows (generation, cosimulation, synthesis,
+    energy) and the flows' scripts."""
+    unit = registry.get(unit_name)
+    roots = {value.__module__ for field in dataclasses.fields(unit)
+             for value in [getattr(unit, field.name)] if callable(value)
+             and getattr(value, "__module__", "").startswith("qhw")}
+    todo, seen = [*roots, unit.testbench, *_FLOW_MODULES], set()
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += _qhw_imports(module) - seen - _NOT_FOLLOWED
+    files = {Path(_find(m).origin) for m in seen}
+    for package, folder in _FLOW_DATA:
+        files |= {p for p in Path(_find(package).origin).with_name(folder).iterdir()
+                  if p.suffix in (".ys", ".v", ".h")}
+    return sorted(f for f in files if f.name not in _NOT_RESULTS)
 
 
 def _expand_values(where, spec):
@@ -306,7 +361,7 @@ def run_point(point):
     record = {"key": point.key, "unit": point.unit, "config": point.config,
               "origin": point.origin, "settings": point.settings, "status": "ok",
               "error_kind": None, "error": None, "tools": toolchain.versions(),
-              "code": code_version(), "seconds": {}}
+              "code": code_version(point.unit), "seconds": {}}
     s = point.settings
     unit = registry.get(point.unit)
     try:
@@ -473,7 +528,7 @@ def _run_in_process(point, points_dir, stop, running):
 def _base_record(point):
     return {"key": point.key, "unit": point.unit, "config": point.config, "origin": point.origin,
             "settings": point.settings, "status": "failed", "tools": toolchain.versions(),
-            "code": code_version()}
+            "code": code_version(point.unit)}
 
 
 def _kill(proc):
@@ -587,7 +642,8 @@ def write_results(sweep, outdir, records):
     pending = [dataclasses.asdict(p) | {"key": p.key} for p in sweep.points if p.key not in records]
     flow.write_json(Path(outdir) / "results.json", {
         "sweep": sweep.name, "axes": sweep.axes, "tools": toolchain.versions(),
-        "code": code_version(), "points": ordered, "pending": pending})
+        "code": {unit: code_version(unit) for unit in sorted({p.unit for p in sweep.points})},
+        "points": ordered, "pending": pending})
     rows = [flat_row(r) for r in ordered]
     seen = list(dict.fromkeys(k for row in rows for k in row))
     identity = ["unit", "key", "origin", "status", "error_kind", "error"]

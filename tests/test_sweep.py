@@ -106,6 +106,16 @@ def test_equal_designs_share_a_key_and_settings_that_change_results_change_it():
     assert longer_timeout.key == given.key
 
 
+def test_a_units_code_version_covers_its_own_sources_and_the_flows_only():
+    names = {f"{p.parent.name}/{p.name}" for p in sweep.code_sources("bamconv")}
+    assert {"hdl/bamconv.py", "hdl/mvu.py", "hdl/window.py", "golden/bamconv.py",
+            "golden/conv.py", "units/bamconv.py", "cosim/tb_bamconv.py", "cosim/runner.py",
+            "synth/flows.py", "synth/energy.py", "qhw/flow.py", "scripts/generic.ys"} <= names
+    assert not names & {"hdl/gru.py", "golden/expmul.py", "units/gru.py", "synth/sweep.py",
+                        "synth/report.py", "qhw/cli.py"}
+    assert sweep.code_version("bamconv") != sweep.code_version("gru")
+
+
 @pytest.mark.parametrize("text, message", [
     ('unit = "nope"', "unit: unknown unit 'nope'"),
     ('unit = "expmul"\ncolour = 1', "sweep: unknown key 'colour'"),
