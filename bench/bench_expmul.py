@@ -5,20 +5,29 @@
    LUT4/CCU2C/FF/MULT18X18D and Fmax (nextpnr-ecp5), xc7 LUT/CARRY4/FF/DSP48E1. Every design is the
    registered unit itself (stream wrapper, input and output registers, latency 2), so the same
    registers surround every multiplier.
-2. ``expdot`` (N lanes, fp32) against a conventional fp32 dot product of the same lanes: the same
-   pipeline and the same exact accumulator with fp32 x fp32 multipliers (RNE) in place of the
-   exponent adders and fp32 weights in the weight memory. This isolates what the multipliers
-   cost; a float adder tree (a rounding per addition) is not built (docs/expmul.md).
+2. ``expdot`` (N lanes, SIMD per cycle, fp32) against the conventional fp32 dot product of the
+   same lanes and folding, ``fpdot``: fp32 multipliers (RNE), a rounding fp32 adder tree and a
+   rounding fp32 accumulator. A third row keeps ``expdot``'s pipeline and exact accumulator with
+   fp32 x fp32 multipliers in place of the exponent adders (what the multipliers alone cost), and
+   the fp16 pair (placed and routed: they are small) shows the designs when ``expdot``'s exact
+   accumulator is narrow.
+3. Accuracy (golden models, no synthesis): the same fp32 activations and power-of-two weights
+   through ``expdot`` (exact sum, one rounding) and ``fpdot`` (a rounding per operation),
+   error against the exact sum in units of the fp32 ulp of the exact sum.
+4. Fmax of the two fp32 dot products at a smaller size (``--fmax-lanes``, ``--fmax-simd``;
+   default N = 4, SIMD = 2), because placing the 16-lane fp32 ``expdot`` takes nextpnr well over
+   ten minutes on two cores (the 4-lane one about 20 minutes on a loaded machine).
 
 Run: ``.venv/bin/python bench/bench_expmul.py [--quick] [--lanes 16 --simd 4]``. Writes
 ``build/bench/expmul.json`` and ``build/bench/expmul.md``; docs/benchmarks_expmul.md records a run.
-``--quick`` skips place and route (no Fmax); the dot products are placed and routed only with
-``--dot-fmax`` (nextpnr takes well over ten minutes on them).
+``--quick`` skips place and route (no Fmax); the full-size dot products are placed and routed only
+with ``--dot-fmax``.
 """
 
 import argparse
 import json
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +35,7 @@ import numpy as np
 from qhw import registry, synth_flow
 from qhw.config import config_from_dict
 from qhw.golden import expmul as g
+from qhw.golden import fpdot as gf
 from qhw.hdl.common import to_verilog
 from qhw.hdl.expdot import ExpDot
 from qhw.hdl.mulbase import fp_mul_logic
@@ -45,9 +55,18 @@ MULTIPLIERS = [
 ]
 
 
+def _unit_verilog(unit_name, cfg_dict, seed=0):
+    """Verilog of a registered unit with its random weights (seeded), and its config."""
+    unit = registry.get(unit_name)
+    cfg = config_from_dict(unit.config, cfg_dict)
+    params = unit.check_params(cfg, unit.random_params(cfg, np.random.default_rng(seed)))
+    return to_verilog(unit.generator(cfg, params), unit.name), cfg
+
+
 class Fp32MulDot(ExpDot):
-    """The conventional baseline of ``expdot``: fp32 weights and fp32 x fp32 multipliers (RNE,
-    flush to zero), then the same alignment, exact accumulator and final rounding."""
+    """``expdot``'s pipeline with fp32 weights and fp32 x fp32 multipliers (RNE, flush to zero) in
+    place of the exponent adders, then the same alignment, exact accumulator and final rounding:
+    what the multipliers alone cost. (The conventional dot product is the ``fpdot`` unit.)"""
 
     def weight_bits(self):
         return 32
@@ -87,21 +106,110 @@ def multiplier_rows(fmax):
     return rows
 
 
-def dot_rows(lanes, simd, fmax):
-    cfg = g.ExpDotConfig(lanes=lanes, simd=simd, act_format="fp32", weight_exp_bits=5,
-                         weight_bias=31)
-    rng = np.random.default_rng(0)
-    params = g.expdot_random_params(cfg, rng)
+def _expdot_dict(fmt, lanes, simd):
+    return {"lanes": lanes, "simd": simd, "act_format": fmt, "weight_exp_bits": 5,
+            "weight_bias": 15 if fmt == "fp16" else 31}
+
+
+def dot_designs(lanes, simd, formats=("fp32", "fp16")):
+    """(label, accumulator, unit, config, Verilog, top, format) of the dot products compared."""
+    out = []
+    for fmt in formats:
+        v, cfg = _unit_verilog("expdot", _expdot_dict(fmt, lanes, simd))
+        out.append((f"expdot {fmt} (E=5): exponent adders, exact accumulator, one rounding",
+                    f"exact, {cfg.acc_bits} bits", "expdot", _expdot_dict(fmt, lanes, simd), v,
+                    "expdot", fmt))
+        fp = {"lanes": lanes, "simd": simd, "act_format": fmt}
+        v, _ = _unit_verilog("fpdot", fp)
+        out.append((f"fpdot {fmt}: {fmt} multipliers, rounding adder tree and accumulator",
+                    f"{fmt}, rounds every add", "fpdot", fp, v, "fpdot", fmt))
+        if fmt == "fp32":
+            # expdot's own pipeline with fp32 x fp32 multipliers: what the multipliers alone cost
+            ecfg = config_from_dict(g.ExpDotConfig, _expdot_dict(fmt, lanes, simd))
+            rng = np.random.default_rng(0)
+            base = Fp32MulDot(ecfg, {"weights_fp32": rng.standard_normal(lanes).astype(np.float32)})
+            out.append(("fp32 x fp32 multipliers into expdot's exact accumulator",
+                        f"exact, {ecfg.acc_bits} bits", None, None,
+                        to_verilog(base, "fp32dot"), "fp32dot", fmt))
+    return out
+
+
+def dot_rows(lanes, simd, fmax_fp32, fmax_fp16):
+    """The dot-product table; Fmax of the fp32 rows only with ``fmax_fp32`` (slow to place)."""
     rows = []
-    v = to_verilog(ExpDot(cfg, params), "expdot")
-    rows.append({"design": f"expdot fp32 N={lanes} SIMD={simd} (E=5)",
-                 "acc_bits": cfg.acc_bits, **figures(v, "expdot", fmax)})
-    base = Fp32MulDot(cfg, {"weights_fp32": rng.standard_normal(lanes).astype(np.float32)})
-    v = to_verilog(base, "fp32dot")
-    rows.append({"design": f"fp32 x fp32 dot N={lanes} SIMD={simd} (same accumulator)",
-                 "acc_bits": cfg.acc_bits, **figures(v, "fp32dot", fmax)})
-    for r in rows:
-        print(f"  {r['design']}: {r['transistors']} transistors, xc7 {r['xc7']}", flush=True)
+    for label, acc, unit_name, cfg_dict, v, top, fmt in dot_designs(lanes, simd):
+        fmax = fmax_fp32 if fmt == "fp32" else fmax_fp16
+        row = {"design": label, "accumulator": acc, "unit": unit_name, "config": cfg_dict,
+               "lanes": lanes, "simd": simd, **figures(v, top, fmax)}
+        rows.append(row)
+        print(f"  {label}: {row['transistors']} transistors, xc7 {row['xc7']}, "
+              f"ecp5 {row['ecp5']}", flush=True)
+    return rows
+
+
+def _ulp_error(bits, exact):
+    """|value - exact| in units of the fp32 ulp at the exact sum's magnitude (Fractions)."""
+    value = Fraction(float(np.array([bits], np.uint32).view(np.float32)[0]))
+    mag = abs(exact)
+    if mag == 0:
+        return 0.0 if value == 0 else float("inf")
+    e = mag.numerator.bit_length() - mag.denominator.bit_length()
+    while Fraction(2) ** e > mag:
+        e -= 1
+    while Fraction(2) ** (e + 1) <= mag:
+        e += 1
+    return float(abs(value - exact) / Fraction(2) ** (e - 23))
+
+
+def accuracy(lanes, simd, vectors=10000, seed=0):
+    """expdot and fpdot on the same data against the exact dot product (Fractions).
+
+    Activations: fp32 N(0, 1). Weights: +-2^-k, k uniform in 0..6 (what a quantized layer
+    holds), given to expdot as codes and to fpdot as the same fp32 values, so both compute the
+    same mathematical dot product.
+    """
+    rng = np.random.default_rng(seed)
+    ecfg = config_from_dict(g.ExpDotConfig, _expdot_dict("fp32", lanes, simd))
+    fcfg = gf.FpDotConfig(lanes=lanes, simd=simd, act_format="fp32")
+    k = rng.integers(0, 7, lanes)
+    sign = rng.integers(0, 2, lanes)
+    codes = (sign << ecfg.weight_exp_bits) | (ecfg.weight_bias - k)
+    wf = g.decode_weights(ecfg, codes).astype(np.float32)
+    x = rng.standard_normal((vectors, lanes)).astype(np.float32)
+    xb = x.view(np.uint32).astype(np.int64)
+    ye = g.expdot_ref(ecfg, xb, codes)
+    yf = gf.fpdot_ref(fcfg, xb, wf.view(np.uint32).astype(np.int64))
+    errs = {"expdot": [], "fpdot": []}
+    for v in range(vectors):
+        exact = sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(x[v], wf)),
+                    Fraction(0))
+        errs["expdot"].append(_ulp_error(ye[v], exact))
+        errs["fpdot"].append(_ulp_error(yf[v], exact))
+    out = {"lanes": lanes, "simd": simd, "vectors": vectors,
+           "data": "x ~ N(0, 1) fp32; w = +-2^-k, k uniform in 0..6"}
+    for name, e in errs.items():
+        e = np.array(e)
+        out[name] = {"correctly_rounded": float(np.mean(e <= 0.5)),
+                     "mean_ulp": float(np.mean(e)), "p99_ulp": float(np.quantile(e, 0.99)),
+                     "max_ulp": float(np.max(e))}
+    print(f"  accuracy: {out}", flush=True)
+    return out
+
+
+def dot_fmax_rows(lanes, simd):
+    """ECP5 area and Fmax of expdot and fpdot (fp32) at a size that nextpnr can place in
+    minutes rather than hours."""
+    rows = []
+    for label, acc, unit_name, cfg_dict, v, top, _ in dot_designs(lanes, simd, formats=("fp32",)):
+        if unit_name is None:
+            continue
+        ecp5 = synth_flow.synthesize_verilog(v, top, "ecp5", fmax=True)["figures"]
+        row = {"design": label, "accumulator": acc, "unit": unit_name, "config": cfg_dict,
+               "lanes": lanes, "simd": simd,
+               "ecp5": {k: ecp5[k] for k in ("LUT4", "CCU2C", "FF", "MULT18X18D", "fmax_mhz")
+                        if k in ecp5}}
+        rows.append(row)
+        print(f"  {label} N={lanes} SIMD={simd}: ecp5 {row['ecp5']}", flush=True)
     return rows
 
 
@@ -122,16 +230,36 @@ def markdown(res):
             f"{_cell(r, 'ecp5', 'FF')} | {_cell(r, 'ecp5', 'MULT18X18D')} | "
             f"{_cell(r, 'ecp5', 'fmax_mhz')} | {_cell(r, 'xc7', 'LUT')} | "
             f"{_cell(r, 'xc7', 'CARRY4')} | {_cell(r, 'xc7', 'FF')} | {_cell(r, 'xc7', 'DSP')} |")
-    out += ["", "### Dot products", "",
-            "| design | accumulator bits | transistors | ECP5 LUT4 | CCU2C | FF | MULT18X18D | "
+    dot = res["dot"]
+    out += ["", f"### Dot products (N = {dot[0]['lanes']}, SIMD = {dot[0]['simd']})", "",
+            "| design | accumulator | transistors | ECP5 LUT4 | CCU2C | FF | MULT18X18D | "
             "Fmax MHz | xc7 LUT | CARRY4 | FF | DSP |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in res["dot"]:
+    for r in dot:
         out.append(
-            f"| {r['design']} | {r['acc_bits']} | {r['transistors']} | "
+            f"| {r['design']} | {r['accumulator']} | {r['transistors']} | "
             f"{_cell(r, 'ecp5', 'LUT4')} | {_cell(r, 'ecp5', 'CCU2C')} | {_cell(r, 'ecp5', 'FF')} | "
             f"{_cell(r, 'ecp5', 'MULT18X18D')} | {_cell(r, 'ecp5', 'fmax_mhz')} | "
             f"{_cell(r, 'xc7', 'LUT')} | {_cell(r, 'xc7', 'CARRY4')} | {_cell(r, 'xc7', 'FF')} | "
             f"{_cell(r, 'xc7', 'DSP')} |")
+    acc = res["accuracy"]
+    out += ["", f"### Accuracy (fp32, N = {acc['lanes']}, SIMD = {acc['simd']}, "
+                f"{acc['vectors']} vectors; {acc['data']})", "",
+            "| design | correctly rounded | mean error (ulp) | 99th percentile | max |",
+            "|---|---|---|---|---|"]
+    for name in ("expdot", "fpdot"):
+        a = acc[name]
+        out.append(f"| {name} | {100 * a['correctly_rounded']:.1f}% | {a['mean_ulp']:.3f} | "
+                   f"{a['p99_ulp']:.2f} | {a['max_ulp']:.2f} |")
+    if res.get("dot_fmax"):
+        small = res["dot_fmax"]
+        out += ["", f"### Dot products, Fmax (fp32, N = {small[0]['lanes']}, "
+                    f"SIMD = {small[0]['simd']})", "",
+                "| design | accumulator | ECP5 LUT4 | CCU2C | FF | MULT18X18D | Fmax MHz |",
+                "|---|---|---|---|---|---|---|"]
+        for r in small:
+            out.append(f"| {r['design']} | {r['accumulator']} | {_cell(r, 'ecp5', 'LUT4')} | "
+                       f"{_cell(r, 'ecp5', 'CCU2C')} | {_cell(r, 'ecp5', 'FF')} | "
+                       f"{_cell(r, 'ecp5', 'MULT18X18D')} | {_cell(r, 'ecp5', 'fmax_mhz')} |")
     return "\n".join(out) + "\n"
 
 
@@ -139,15 +267,25 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="no place and route (no Fmax)")
     p.add_argument("--dot-fmax", action="store_true",
-                   help="also place and route the dot products (tens of minutes: they are large)")
+                   help="also place and route the fp32 dot products at full size (tens of "
+                        "minutes: they are large)")
     p.add_argument("--lanes", type=int, default=16)
     p.add_argument("--simd", type=int, default=4)
+    p.add_argument("--fmax-lanes", type=int, default=4,
+                   help="N of the dot products whose Fmax is measured (default 4)")
+    p.add_argument("--fmax-simd", type=int, default=2, help="their SIMD (default 2)")
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     args = p.parse_args(argv)
     print("multipliers:", flush=True)
     res = {"multipliers": multiplier_rows(not args.quick)}
     print("dot products:", flush=True)
-    res["dot"] = dot_rows(args.lanes, args.simd, args.dot_fmax and not args.quick)
+    res["dot"] = dot_rows(args.lanes, args.simd, args.dot_fmax and not args.quick,
+                          not args.quick)
+    print("accuracy:", flush=True)
+    res["accuracy"] = accuracy(args.lanes, args.simd)
+    if not args.quick:
+        print("dot products, Fmax:", flush=True)
+        res["dot_fmax"] = dot_fmax_rows(args.fmax_lanes, args.fmax_simd)
     fp32 = next(r for r in res["multipliers"] if r["design"].startswith("fp32 multiplier"))
     em = res["multipliers"][0]
     res["fp32_transistor_ratio"] = fp32["transistors"] / em["transistors"]
