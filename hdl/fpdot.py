@@ -15,9 +15,11 @@ Pipeline (one fold per cycle, one global enable as in :mod:`qhw.hdl.streampipe`)
 Latency 3 + L. The accumulator is a single-cycle float adder in a feedback loop (its register
 feeds its own input): the first fold of a vector loads the tree sum, the others add to it. That
 keeps one fold per cycle without interleaving partial sums (which would change the order of the
-additions), at the price that the loop's full float addition (alignment shifter, add, leading-one
-detection, normalising shifter, rounding) must fit in one clock; each tree level is one such
-adder too, so the loop sets Fmax no lower than the tree does.
+additions), at the price that the loop's full float addition (magnitude compare, alignment
+shifter, add, leading-one detection, normalising shifter, rounding) must fit in one clock. It is
+the critical path (ECP5, fp32: accumulator register to itself, about 41 ns); each tree level is
+the same adder between registers, short of the loop only by its input mux, so pipelining the
+adders (and interleaving several accumulators) would be needed to raise Fmax much.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
