@@ -185,19 +185,11 @@ def provenance(records):
 
 
 def _label(record, axes):
-    names = axes.get(record["unit"]) or []
+    """A point's name: its swept fields, or (a unit not swept) its first few scalar fields."""
     cfg = record["config"]
-    if record.get("origin") == "baseline" or not names:
-        return record["unit"] + " " + ", ".join(f"{k}={_cell(v)}" for k, v in _distinct(
-            record, names).items())
+    names = axes.get(record["unit"]) or [k for k, v in cfg.items()
+                                         if not isinstance(v, (dict, list))][:5]
     return ", ".join(f"{n}={_cell(value(cfg, n))}" for n in names)
-
-
-def _distinct(record, names):
-    """Config fields worth naming for a point outside the grid (few, short ones)."""
-    cfg = record["config"]
-    keep = {k: v for k, v in cfg.items() if k in names or not isinstance(v, (dict, list))}
-    return dict(list(keep.items())[:6])
 
 
 # Figures ----------------------------------------------------------------------------------------
@@ -368,7 +360,8 @@ def baseline_rows(results):
             a, b = value(r, path), value(base, path)
             return b / a if _is_number(a) and _is_number(b) and a else None
 
-        rows.append([f"{r['unit']}: {_label(r, results.axes)}", f"{name}",
+        rows.append([f"{r['unit']}: {_label(r, results.axes)}",
+                     f"{name}: {_label(base, results.axes)}",
                      value(r, AREA[0]), value(base, AREA[0]), ratio(AREA[0]),
                      ratio("ecp5.LUT4"), ratio("xc7.LUT"),
                      ratio("energy_toggle.pj_per_inference"),
