@@ -33,7 +33,7 @@ shift (rounding toward minus infinity, like Python's ``>>``). A zero weight give
 import dataclasses
 import numpy as np
 
-from ..config import check_choice, check_int
+from ..config import check_choice, check_divides, check_int
 from ..errors import QhwInputError
 
 __all__ = [
@@ -186,11 +186,7 @@ class ExpDotConfig(_ActMixin):
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
         check_int("simd", self.simd, low=1)
-        if self.lanes % self.simd:
-            divisors = [d for d in range(1, self.lanes + 1) if self.lanes % d == 0]
-            shown = ", ".join(map(str, divisors[:12])) + (", ..." if len(divisors) > 12 else "")
-            raise QhwInputError(f"simd: must divide lanes = {self.lanes}, got {self.simd} "
-                                f"(allowed: {shown})")
+        check_divides("simd", self.simd, self.lanes, "lanes")
         _check_act_format(self)
         _check_weight_format(self)
 

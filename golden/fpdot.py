@@ -36,7 +36,7 @@ import types
 
 import numpy as np
 
-from ..config import check_choice, check_int
+from ..config import check_choice, check_divides, check_int
 from ..errors import QhwInputError
 from . import expmul as g
 
@@ -67,11 +67,7 @@ class FpDotConfig:
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
         check_int("simd", self.simd, low=1)
-        if self.lanes % self.simd:
-            divisors = [d for d in range(1, self.lanes + 1) if self.lanes % d == 0]
-            shown = ", ".join(map(str, divisors[:12])) + (", ..." if len(divisors) > 12 else "")
-            raise QhwInputError(f"simd: must divide lanes = {self.lanes}, got {self.simd} "
-                                f"(allowed: {shown})")
+        check_divides("simd", self.simd, self.lanes, "lanes")
         check_choice("act_format", self.act_format, FORMATS)
 
     # The names below match ExpDotConfig's, so the shared input checks and packings apply.

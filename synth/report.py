@@ -184,11 +184,14 @@ def provenance(records):
     return f"{shown}; targets {', '.join(targets) or 'none'}"
 
 
-def _label(record, axes):
-    """A point's name: its swept fields, or (a unit not swept) its first few scalar fields."""
+def _label(record, results):
+    """A point's name: the fields that tell its unit's points apart (the swept ones, else those
+    that differ among the results, else the first three)."""
     cfg = record["config"]
-    names = axes.get(record["unit"]) or [k for k, v in cfg.items()
-                                         if not isinstance(v, (dict, list))][:5]
+    names = results.axes.get(record["unit"])
+    if not names:
+        mine = [r["config"] for r in results.records if r["unit"] == record["unit"]]
+        names = [k for k in cfg if len({json.dumps(c.get(k)) for c in mine}) > 1] or list(cfg)[:3]
     return ", ".join(f"{n}={_cell(value(cfg, n))}" for n in names)
 
 
@@ -285,7 +288,7 @@ def plot_energy(results, figdir, note):
     if not recs:
         return []
     recs.sort(key=lambda r: (r["unit"], value(r, "energy_toggle.pj_per_inference") or 0))
-    labels = [f"{r['unit']}: {_label(r, results.axes)}"[:60] for r in recs]
+    labels = [f"{r['unit']}: {_label(r, results)}"[:60] for r in recs]
     fig, ax = plt.subplots(figsize=(9, 0.28 * len(recs) + 1.5))
     ys = range(len(recs))
     tog = [value(r, "energy_toggle.pj_per_inference") or 0 for r in recs]
@@ -360,16 +363,17 @@ def baseline_rows(results):
             a, b = value(r, path), value(base, path)
             return b / a if _is_number(a) and _is_number(b) and a else None
 
-        rows.append([f"{r['unit']}: {_label(r, results.axes)}",
-                     f"{name}: {_label(base, results.axes)}",
+        rows.append([f"{r['unit']}: {_label(r, results)}",
+                     f"{name}: {_label(base, results)}",
                      value(r, AREA[0]), value(base, AREA[0]), ratio(AREA[0]),
                      ratio("ecp5.LUT4"), ratio("xc7.LUT"),
                      ratio("energy_toggle.pj_per_inference"),
                      ratio("energy_ops.pj_per_inference"),
-                     ratio("cycles_per_inference")])
+                     ratio("cycles_per_inference"),
+                     f"{_cell(value(r, 'xc7.DSP'))} / {_cell(value(base, 'xc7.DSP'))}"])
     header = ["design", "baseline", "transistors", "baseline transistors", "x fewer transistors",
               "x fewer ECP5 LUT4", "x fewer xc7 LUT", "x less energy (toggles)",
-              "x less energy (op counts)", "baseline/design cycles"]
+              "x less energy (op counts)", "baseline/design cycles", "xc7 DSP (design / baseline)"]
     return header, rows
 
 
@@ -432,7 +436,9 @@ def build_blocks(results, figdir):
         blocks += [Para("Every point beside the conventional design its unit is compared with "
                         "(registry `baseline`: the 8 x 8 MAC convolution of the same geometry and "
                         "folding, the IEEE multiplier of the activation format, the homogeneous "
-                        "8-bit GRU). Ratios above 1 favour the design."),
+                        "8-bit GRU). Ratios above 1 favour the design. FPGA LUT ratios leave out "
+                        "hard multipliers (DSP48E1, MULT18X18D), so the DSP column says when a "
+                        "baseline's multiplier sits outside its LUT count."),
                    Table(header, rows)]
     else:
         blocks += [Para("No point has its baseline among these results (sweep with "
@@ -442,7 +448,7 @@ def build_blocks(results, figdir):
     if pareto:
         blocks += [Heading("Area against cycles")] + pareto
         blocks += [Table(["unit", "design", AREA[1], "cycles per inference"],
-                         [[r["unit"], _label(r, results.axes), value(r, AREA[0]),
+                         [[r["unit"], _label(r, results), value(r, AREA[0]),
                            r["cycles_per_inference"]] for r in front])]
     blocks += [Heading("Energy per inference")]
     blocks += [Para(_energy_assumptions())] + energy
@@ -453,6 +459,12 @@ def build_blocks(results, figdir):
     blocks += [Heading("All points")]
     for unit in sorted({r["unit"] for r in results.records}):
         blocks += [Heading(unit, 3), unit_table(results, unit)]
+    noted = [r for r in results.records if r.get("notes")]
+    if noted:
+        blocks += [Heading("Notes"), Para("Stages a point skipped, by its settings' limits."),
+                   Table(["unit", "design", "note"],
+                         [[r["unit"], _label(r, results), note] for r in noted
+                          for note in r["notes"]])]
     if failed:
         blocks += [Heading("Failed points"), Table(
             ["unit", "config", "error kind", "error"],
