@@ -16,6 +16,7 @@ Results folder::
 
 import ast
 import concurrent.futures
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -383,14 +384,14 @@ def run_point(point):
     return record
 
 
+@contextlib.contextmanager
 def _timed(record, stage):
-    class _Timer:
-        def __enter__(self):
-            self.t = time.monotonic()
-
-        def __exit__(self, *exc):
-            record["seconds"][stage] = round(time.monotonic() - self.t, 2)
-    return _Timer()
+    """Record the seconds a stage took in ``record['seconds'][stage]``."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        record["seconds"][stage] = round(time.monotonic() - started, 2)
 
 
 def random_inputs(unit, cfg, rng, settings):
@@ -446,7 +447,7 @@ def _measure(unit, cfg, s, record):
         record[target] = result["figures"]
         record.setdefault("synth_tools", {}).update(result["tools"])
 
-    if s["energy"]:
+    if s["energy"] and record["status"] == "ok":  # a wrong design's energy means nothing
         from . import energy
         with _timed(record, "energy"):
             record["energy_ops"] = energy.operation_energy(unit, cfg, frames, x)
