@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -183,9 +184,17 @@ def check_yosys_log(log, *, target):
                            f"log: {log}\n--- last lines ---\n{_log_tail(log)}")
 
 
+#: Map files the scripts read (``{scripts}/<name>``), copied beside each run's script.
+MAP_FILES = ("signed_cmp.v",)
+
+
 def _run_yosys(script_key, fields, *, workdir, prefix, target, deadline):
-    # {scripts}: the folder of the map files a script may name (absolute, the run's cwd is workdir).
-    script = SCRIPTS[script_key].read_text().format(scripts=SCRIPTS_DIR.resolve(), **fields)
+    # {scripts}: where the map files are. YoWASP mounts its own temporary folder at /tmp inside
+    # the WebAssembly sandbox, hiding any real path under /tmp (a checkout or a virtualenv there),
+    # so the files are copied into the run's folder (its cwd) and named relative to it.
+    for name in MAP_FILES:
+        shutil.copyfile(SCRIPTS_DIR / name, Path(workdir) / name)
+    script = SCRIPTS[script_key].read_text().format(scripts=".", **fields)
     script_path = workdir / f"{prefix}.ys"
     script_path.write_text(script)
     log = workdir / f"{prefix}.yosys.log"

@@ -5,6 +5,7 @@ file runs in well under two minutes; xc7 runs dominate (~6 s each, mostly synth_
 """
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -229,3 +230,15 @@ def test_fmax_wrapper_shape():
 def test_xc7_bram_counts_halves():
     fig = xc7_figures({"RAMB18E1": 3, "RAMB36E1": 1, "RAM64M": 2, "SRLC32E": 1, "FDCE": 4})
     assert fig["BRAM"] == 2.5 and fig["LUTRAM"] == 2 and fig["SRL"] == 1 and fig["FF"] == 4
+
+
+def test_ecp5_flow_works_from_a_checkout_under_tmp(tmp_path, monkeypatch):
+    """YoWASP mounts its own temporary folder at /tmp inside its sandbox, hiding real paths under
+    /tmp: a checkout (or CI clone) there must still find the ECP5 map file."""
+    scripts = tmp_path / "checkout" / "scripts"
+    shutil.copytree(flows.SCRIPTS_DIR, scripts)
+    assert str(scripts).startswith("/tmp/") or not str(flows.SCRIPTS_DIR).startswith("/tmp/")
+    monkeypatch.setattr(flows, "SCRIPTS_DIR", scripts)
+    monkeypatch.setattr(flows, "SCRIPTS", {k: scripts / v.name for k, v in flows.SCRIPTS.items()})
+    result = synthesize(SIGNED_CMP, "scmp", "ecp5", tmp_path / "run", fmax=False)
+    assert result["figures"]["LUT4"] > 0
