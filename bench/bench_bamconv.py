@@ -16,6 +16,8 @@ import numpy as np
 from qhw import flow, registry, synth_flow
 from qhw.config import config_from_dict
 
+from _report import table, write_results
+
 # Three sizes at equal folding for both units (8-bit weights; macconv 8 x 8).
 SIZES = {
     "tiny (C 4->4, PE 1, SIMD 4)": dict(c_in=4, c_out=4, height=8, width=8, kernel=[3, 3],
@@ -96,42 +98,45 @@ def memory_rows():
             "ratio_fmap": total["fp32_fmap_bits"] / total["bam_fmap_bits"]}
 
 
+def _slash(figures, *keys):
+    """``a/b/c`` of the figures at ``keys``."""
+    return "/".join(str(figures[k]) for k in keys)
+
+
 def markdown(res):
     out = []
     if "area" in res:
-        out += ["### Area, bamconv (8-bit weights) against macconv (8 x 8), equal PE/SIMD", "",
-                "| size | bamconv transistors | macconv transistors | ratio | bamconv xc7 LUT/FF/DSP "
-                "| macconv xc7 LUT/FF/DSP | bamconv ECP5 LUT4/FF | macconv ECP5 LUT4/FF/MULT18 |",
-                "|---|---|---|---|---|---|---|---|"]
+        rows = []
         for r in res["area"]:
             b, m = r["bamconv"], r["macconv"]
-            out.append(
-                f"| {r['size']} | {b['generic']['transistors']} | {m['generic']['transistors']} | "
-                f"{m['generic']['transistors'] / b['generic']['transistors']:.2f}x | "
-                f"{b['xc7']['LUT']}/{b['xc7']['FF']}/{b['xc7']['DSP']} | "
-                f"{m['xc7']['LUT']}/{m['xc7']['FF']}/{m['xc7']['DSP']} | "
-                f"{b['ecp5']['LUT4']}/{b['ecp5']['FF']} | "
-                f"{m['ecp5']['LUT4']}/{m['ecp5']['FF']}/{m['ecp5']['MULT18X18D']} |")
+            rows.append([r["size"], b["generic"]["transistors"], m["generic"]["transistors"],
+                         f"{m['generic']['transistors'] / b['generic']['transistors']:.2f}x",
+                         _slash(b["xc7"], "LUT", "FF", "DSP"), _slash(m["xc7"], "LUT", "FF", "DSP"),
+                         _slash(b["ecp5"], "LUT4", "FF"),
+                         _slash(m["ecp5"], "LUT4", "FF", "MULT18X18D")])
+        out += ["### Area, bamconv (8-bit weights) against macconv (8 x 8), equal PE/SIMD", ""]
+        out += table(["size", "bamconv transistors", "macconv transistors", "ratio",
+                      "bamconv xc7 LUT/FF/DSP", "macconv xc7 LUT/FF/DSP", "bamconv ECP5 LUT4/FF",
+                      "macconv ECP5 LUT4/FF/MULT18"], rows)
     if "cycles" in res:
         out += ["", "### Cycles against gate density (mask gating, one frame, no stalls)", "",
-                f"Config: `{json.dumps(res['cycles']['config'], default=list)}`", "",
-                "| density | active channels | measured | model | ungated | saving | bit-exact |",
-                "|---|---|---|---|---|---|---|"]
-        for r in res["cycles"]["rows"]:
-            out.append(f"| {r['density']} | {r['active_channels']:.3f} | {r['measured']} | "
-                       f"{r['model']} | {r['ungated']} | {r['saving']:.1%} | {r['bit_exact']} |")
+                f"Config: `{json.dumps(res['cycles']['config'], default=list)}`", ""]
+        out += table(
+            ["density", "active channels", "measured", "model", "ungated", "saving", "bit-exact"],
+            ([r["density"], f"{r['active_channels']:.3f}", r["measured"], r["model"],
+              r["ungated"], f"{r['saving']:.1%}", r["bit_exact"]] for r in res["cycles"]["rows"]))
     if "memory" in res:
         mem = res["memory"]
         out += ["", "### Memory of the DNSMOS P.808 convolution stack: BAM form against fp32", "",
                 "Streaming (line buffers only) and layer-by-layer (whole input feature maps "
-                "stored); weights 8-bit vs 32-bit, bias 32-bit, activations 1-bit vs 32-bit.", "",
-                "| layer | weights | line-buffer values | feature-map values | BAM bits, streaming "
-                "| fp32 bits, streaming | BAM bits, feature maps | fp32 bits, feature maps |",
-                "|---|---|---|---|---|---|---|---|"]
-        for r in mem["rows"]:
-            out.append(f"| {r['layer']} | {r['weights']} | {r['linebuf_values']} | "
-                       f"{r['fmap_values']} | {r['bam_bits']} | {r['fp32_bits']} | "
-                       f"{r['bam_fmap_bits']} | {r['fp32_fmap_bits']} |")
+                "stored); weights 8-bit vs 32-bit, bias 32-bit, activations 1-bit vs 32-bit.", ""]
+        keys = ("layer", "weights", "linebuf_values", "fmap_values", "bam_bits", "fp32_bits",
+                "bam_fmap_bits", "fp32_fmap_bits")
+        out += table(
+            ["layer", "weights", "line-buffer values", "feature-map values",
+             "BAM bits, streaming", "fp32 bits, streaming", "BAM bits, feature maps",
+             "fp32 bits, feature maps"],
+            ([r[k] for k in keys] for r in mem["rows"]))
         out.append(f"| total | | | | {mem['total_bam_bits']} | {mem['total_fp32_bits']} "
                    f"(**{mem['ratio']:.1f}x**) | {mem['total_bam_fmap_bits']} | "
                    f"{mem['total_fp32_fmap_bits']} (**{mem['ratio_fmap']:.1f}x**) |")
@@ -152,11 +157,7 @@ def main(argv=None):
     if "area" not in args.skip:
         print("area:", flush=True)
         res["area"] = area_rows()
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "bamconv.json").write_text(json.dumps(res, indent=2, default=list) + "\n")
-    md = markdown(res)
-    (args.output / "bamconv.md").write_text(md)
-    print(md)
+    write_results(args.output, "bamconv", res, markdown(res), json_default=list)
     return 0
 
 

@@ -24,6 +24,8 @@ from qhw.hdl.common import to_verilog
 from qhw.hdl.popcount import PopCount, full_adder_bound
 from qhw.synth.baselines import xnor_popcount_baseline_verilog
 
+from _report import table, write_results
+
 LANES = (16, 64, 256, 1024)
 FRAMES = 4
 
@@ -127,18 +129,18 @@ def cycle_rows():
 
 
 def markdown(res):
-    out = ["### XNOR-popcount datapath, Xilinx 7-series (`synth_xilinx`) and generic CMOS", "",
-           "| K | ours gpc63 LUT (per lane) | ours fa LUT | Yosys plain LUT (per lane) | "
-           "Yosys / ours | FINN estimate LUT (per lane) | ours transistors | Yosys transistors | "
-           "FA bound (FAs; transistors) |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for r in res["datapath"]:
         g, y = r["gpc63"], r["yosys"]
-        out.append(
-            f"| {r['lanes']} | {g['lut']} ({g['lut'] / r['lanes']:.2f}) | {r['fa']['lut']} | "
-            f"{y['lut']} ({y['lut'] / r['lanes']:.2f}) | {y['lut'] / g['lut']:.2f}x | "
-            f"{r['finn_lut']} ({r['finn_lut'] / r['lanes']:.2f}) | {g['transistors']} "
-            f"(fa: {r['fa']['transistors']}) | {y['transistors']} | "
-            f"{r['fa_bound']}; {r['bound_transistors']} |")
+        rows.append([r["lanes"], f"{g['lut']} ({g['lut'] / r['lanes']:.2f})", r["fa"]["lut"],
+                     f"{y['lut']} ({y['lut'] / r['lanes']:.2f})", f"{y['lut'] / g['lut']:.2f}x",
+                     f"{r['finn_lut']} ({r['finn_lut'] / r['lanes']:.2f})",
+                     f"{g['transistors']} (fa: {r['fa']['transistors']})", y["transistors"],
+                     f"{r['fa_bound']}; {r['bound_transistors']}"])
+    out = ["### XNOR-popcount datapath, Xilinx 7-series (`synth_xilinx`) and generic CMOS", ""]
+    out += table(["K", "ours gpc63 LUT (per lane)", "ours fa LUT", "Yosys plain LUT (per lane)",
+                  "Yosys / ours", "FINN estimate LUT (per lane)", "ours transistors",
+                  "Yosys transistors", "FA bound (FAs; transistors)"], rows)
     f = res.get("fmax")
     if f:
         out += ["", "### ECP5 Fmax of the default configuration", "",
@@ -149,14 +151,13 @@ def markdown(res):
                 f"{f['figures']['CCU2C']}, DP16KD {f['figures']['DP16KD']}, "
                 f"LUTRAM {f['figures']['LUTRAM']}."]
     if res.get("cycles"):
-        out += ["", f"### Cycles, {FRAMES} frames back to back, no stalls", "",
-                "| config | measured | model | formula + latency | measured / (formula + latency) "
-                "| steady cycles per frame | formula per frame | grid steps per frame | bit-exact |",
-                "|---|---|---|---|---|---|---|---|---|"]
-        for r in res["cycles"]:
-            out.append(f"| {r['config']} | {r['measured']} | {r['model']} | "
-                       f"{r['formula_plus_latency']} | {r['ratio']:.3f} | {r['steady_per_frame']} "
-                       f"| {r['formula_per_frame']} | {r['steps_per_frame']} | {r['bit_exact']} |")
+        out += ["", f"### Cycles, {FRAMES} frames back to back, no stalls", ""]
+        out += table(
+            ["config", "measured", "model", "formula + latency", "measured / (formula + latency)",
+             "steady cycles per frame", "formula per frame", "grid steps per frame", "bit-exact"],
+            ([r["config"], r["measured"], r["model"], r["formula_plus_latency"],
+              f"{r['ratio']:.3f}", r["steady_per_frame"], r["formula_per_frame"],
+              r["steps_per_frame"], r["bit_exact"]] for r in res["cycles"]))
     return "\n".join(out) + "\n"
 
 
@@ -177,11 +178,7 @@ def main(argv=None):
         print("cycles of the regression configurations:", flush=True)
         res["cycles"] = cycle_rows()
     res.setdefault("datapath", [])
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "binconv.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = markdown(res)
-    (args.output / "binconv.md").write_text(md)
-    print(md)
+    write_results(args.output, "binconv", res, markdown(res))
     return 0
 
 

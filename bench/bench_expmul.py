@@ -25,7 +25,6 @@ with ``--dot-fmax``.
 """
 
 import argparse
-import json
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -39,6 +38,8 @@ from qhw.golden import fpdot as gf
 from qhw.hdl.common import to_verilog
 from qhw.hdl.expdot import ExpDot
 from qhw.hdl.mulbase import fp_mul_logic
+
+from _report import table, write_results
 
 MULTIPLIERS = [
     ("expmul fp32 (E=5)", "expmul", {"act_format": "fp32", "weight_exp_bits": 5,
@@ -218,48 +219,42 @@ def _cell(r, target, key):
     return "-" if value is None else (f"{value:.1f}" if isinstance(value, float) else str(value))
 
 
+#: (target, figure) of the area/Fmax columns, in table order, and their headings.
+ECP5_CELLS = [("ecp5", k) for k in ("LUT4", "CCU2C", "FF", "MULT18X18D", "fmax_mhz")]
+XC7_CELLS = [("xc7", k) for k in ("LUT", "CARRY4", "FF", "DSP")]
+AREA_HEADER = ["ECP5 LUT4", "CCU2C", "FF", "MULT18X18D", "Fmax MHz", "xc7 LUT", "CARRY4", "FF",
+               "DSP"]
+
+
+def _cells(r, columns):
+    return [_cell(r, target, key) for target, key in columns]
+
+
 def markdown(res):
-    out = ["### Multipliers (registered unit: input and output registers, latency 2)", "",
-           "| design | transistors | vs fp32 mul | ECP5 LUT4 | CCU2C | FF | MULT18X18D | "
-           "Fmax MHz | xc7 LUT | CARRY4 | FF | DSP |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     fp32 = next(r for r in res["multipliers"] if r["design"].startswith("fp32 multiplier"))
-    for r in res["multipliers"]:
-        out.append(
-            f"| {r['design']} | {r['transistors']} | {fp32['transistors'] / r['transistors']:.1f}x "
-            f"fewer | {_cell(r, 'ecp5', 'LUT4')} | {_cell(r, 'ecp5', 'CCU2C')} | "
-            f"{_cell(r, 'ecp5', 'FF')} | {_cell(r, 'ecp5', 'MULT18X18D')} | "
-            f"{_cell(r, 'ecp5', 'fmax_mhz')} | {_cell(r, 'xc7', 'LUT')} | "
-            f"{_cell(r, 'xc7', 'CARRY4')} | {_cell(r, 'xc7', 'FF')} | {_cell(r, 'xc7', 'DSP')} |")
+    out = ["### Multipliers (registered unit: input and output registers, latency 2)", ""]
+    out += table(["design", "transistors", "vs fp32 mul"] + AREA_HEADER,
+                 ([r["design"], r["transistors"],
+                   f"{fp32['transistors'] / r['transistors']:.1f}x fewer",
+                   *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in res["multipliers"]))
     dot = res["dot"]
-    out += ["", f"### Dot products (N = {dot[0]['lanes']}, SIMD = {dot[0]['simd']})", "",
-            "| design | accumulator | transistors | ECP5 LUT4 | CCU2C | FF | MULT18X18D | "
-            "Fmax MHz | xc7 LUT | CARRY4 | FF | DSP |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in dot:
-        out.append(
-            f"| {r['design']} | {r['accumulator']} | {r['transistors']} | "
-            f"{_cell(r, 'ecp5', 'LUT4')} | {_cell(r, 'ecp5', 'CCU2C')} | {_cell(r, 'ecp5', 'FF')} | "
-            f"{_cell(r, 'ecp5', 'MULT18X18D')} | {_cell(r, 'ecp5', 'fmax_mhz')} | "
-            f"{_cell(r, 'xc7', 'LUT')} | {_cell(r, 'xc7', 'CARRY4')} | {_cell(r, 'xc7', 'FF')} | "
-            f"{_cell(r, 'xc7', 'DSP')} |")
+    out += ["", f"### Dot products (N = {dot[0]['lanes']}, SIMD = {dot[0]['simd']})", ""]
+    out += table(["design", "accumulator", "transistors"] + AREA_HEADER,
+                 ([r["design"], r["accumulator"], r["transistors"],
+                   *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in dot))
     acc = res["accuracy"]
     out += ["", f"### Accuracy (fp32, N = {acc['lanes']}, SIMD = {acc['simd']}, "
-                f"{acc['vectors']} vectors; {acc['data']})", "",
-            "| design | correctly rounded | mean error (ulp) | 99th percentile | max |",
-            "|---|---|---|---|---|"]
-    for name in ("expdot", "fpdot"):
-        a = acc[name]
-        out.append(f"| {name} | {100 * a['correctly_rounded']:.1f}% | {a['mean_ulp']:.3f} | "
-                   f"{a['p99_ulp']:.2f} | {a['max_ulp']:.2f} |")
+                f"{acc['vectors']} vectors; {acc['data']})", ""]
+    out += table(["design", "correctly rounded", "mean error (ulp)", "99th percentile", "max"],
+                 ([name, f"{100 * acc[name]['correctly_rounded']:.1f}%",
+                   f"{acc[name]['mean_ulp']:.3f}", f"{acc[name]['p99_ulp']:.2f}",
+                   f"{acc[name]['max_ulp']:.2f}"] for name in ("expdot", "fpdot")))
     if res.get("dot_fmax"):
         small = res["dot_fmax"]
         out += ["", f"### Dot products, Fmax (fp32, N = {small[0]['lanes']}, "
-                    f"SIMD = {small[0]['simd']})", "",
-                "| design | accumulator | ECP5 LUT4 | CCU2C | FF | MULT18X18D | Fmax MHz |",
-                "|---|---|---|---|---|---|---|"]
-        for r in small:
-            out.append(f"| {r['design']} | {r['accumulator']} | {_cell(r, 'ecp5', 'LUT4')} | "
-                       f"{_cell(r, 'ecp5', 'CCU2C')} | {_cell(r, 'ecp5', 'FF')} | "
-                       f"{_cell(r, 'ecp5', 'MULT18X18D')} | {_cell(r, 'ecp5', 'fmax_mhz')} |")
+                    f"SIMD = {small[0]['simd']})", ""]
+        out += table(["design", "accumulator"] + AREA_HEADER[:5],
+                     ([r["design"], r["accumulator"], *_cells(r, ECP5_CELLS)] for r in small))
     return "\n".join(out) + "\n"
 
 
@@ -290,11 +285,7 @@ def main(argv=None):
     em = res["multipliers"][0]
     res["fp32_transistor_ratio"] = fp32["transistors"] / em["transistors"]
     res["target_10x_met"] = res["fp32_transistor_ratio"] >= 10
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "expmul.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = markdown(res)
-    (args.output / "expmul.md").write_text(md)
-    print(md)
+    write_results(args.output, "expmul", res, markdown(res))
     print(f"fp32 multiplier / expmul fp32 transistors: {res['fp32_transistor_ratio']:.1f}x "
           f"(target >= 10x: {'met' if res['target_10x_met'] else 'NOT met'})")
     return 0

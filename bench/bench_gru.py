@@ -8,7 +8,6 @@ are cached (qhw.synth_flow), so a second run only re-reads them.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ from qhw.config import config_from_dict
 from qhw.cosim import runner
 from qhw.golden import gru as g
 from qhw.units.gru import MIXED_A, MIXED_B
+
+from _report import table, write_results
 
 SIZE = {"input_size": 8, "hidden_size": 16, "macs": 4}
 STEPS = (2, 6)  # sequences, steps for the cycle measurement
@@ -89,27 +90,27 @@ def _fmt_summary(cfg_dict):
 
 def markdown(res):
     out = [f"### Area and Fmax, I = {SIZE['input_size']}, H = {SIZE['hidden_size']}, "
-           f"MACS = {SIZE['macs']}", "",
-           "| config | formats | transistors (generic) | vs 8-bit | ECP5 LUT4 | CCU2C | FF | DP16KD "
-           "| LUTRAM | MULT18X18D | ECP5 Fmax MHz | xc7 LUT | xc7 FF | CARRY4 | BRAM | DSP48E1 |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"MACS = {SIZE['macs']}", ""]
     base = res["synth"]["homogeneous_8"]["generic"]["transistors"] if "synth" in res else None
+    rows = []
     for name, row in res.get("synth", {}).items():
         gen, e, x = row["generic"], row["ecp5"], row["xc7"]
-        out.append(f"| {name} | {_fmt_summary(CONFIGS[name])} | {gen['transistors']} | "
-                   f"{gen['transistors'] / base:.2f} | {e['LUT4']} | {e['CCU2C']} | {e['FF']} | "
-                   f"{e['DP16KD']} | {e['LUTRAM']} | {e['MULT18X18D']} | "
-                   f"{e.get('fmax_mhz', float('nan')):.1f} | "
-                   f"{x['LUT']} | {x['FF']} | {x['CARRY4']} | {x['BRAM']} | {x['DSP']} |")
+        rows.append([name, _fmt_summary(CONFIGS[name]), gen["transistors"],
+                     f"{gen['transistors'] / base:.2f}", e["LUT4"], e["CCU2C"], e["FF"],
+                     e["DP16KD"], e["LUTRAM"], e["MULT18X18D"],
+                     f"{e.get('fmax_mhz', float('nan')):.1f}",
+                     x["LUT"], x["FF"], x["CARRY4"], x["BRAM"], x["DSP"]])
+    out += table(["config", "formats", "transistors (generic)", "vs 8-bit", "ECP5 LUT4", "CCU2C",
+                  "FF", "DP16KD", "LUTRAM", "MULT18X18D", "ECP5 Fmax MHz", "xc7 LUT", "xc7 FF",
+                  "CARRY4", "BRAM", "DSP48E1"], rows)
     if res.get("cycles"):
-        out += ["", f"### Cycles, {STEPS[0]} sequences x {STEPS[1]} steps, no stalls", "",
-                "| config | measured | model | measured per step | model per step | "
-                "3H(ceil(I/M)+ceil(H/M)) | 3H(I+H)/M | bit-exact |",
-                "|---|---|---|---|---|---|---|---|"]
-        for name, r in res["cycles"].items():
-            out.append(f"| {name} | {r['measured']} | {r['model']} | {r['measured_per_step']} | "
-                       f"{r['model_per_step']} | {r['formula_per_step']} | {r['3H(I+H)/MACS']:g} "
-                       f"| {r['bit_exact']} |")
+        out += ["", f"### Cycles, {STEPS[0]} sequences x {STEPS[1]} steps, no stalls", ""]
+        out += table(
+            ["config", "measured", "model", "measured per step", "model per step",
+             "3H(ceil(I/M)+ceil(H/M))", "3H(I+H)/M", "bit-exact"],
+            ([name, r["measured"], r["model"], r["measured_per_step"], r["model_per_step"],
+              r["formula_per_step"], f"{r['3H(I+H)/MACS']:g}", r["bit_exact"]]
+             for name, r in res["cycles"].items()))
     return "\n".join(out) + "\n"
 
 
@@ -126,11 +127,7 @@ def main(argv=None):
     if "synth" not in args.skip:
         print("synthesis:", flush=True)
         res["synth"] = synth_rows(fmax=not args.no_fmax)
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "gru.json").write_text(json.dumps(res, indent=2) + "\n")
-    md = markdown(res)
-    (args.output / "gru.md").write_text(md)
-    print(md)
+    write_results(args.output, "gru", res, markdown(res))
     return 0
 
 
