@@ -665,18 +665,24 @@ def mulbase_unpack_outputs(cfg, words, frames):
 
 
 # expdot
-def expdot_check_params(cfg, params):
+def check_lane_weights(cfg, params, what, check_values):
+    """The weight file of a dot-product unit: one array ``weights`` of ``cfg.lanes`` values,
+    each checked by ``check_values(cfg, "weights", array)``; ``what`` names their format."""
     unknown = sorted(set(params) - {"weights"})
     if unknown:
         raise QhwInputError(f"weights file: unknown array {unknown[0]!r}; expected: weights")
     if "weights" not in params:
         raise QhwInputError(f"weights file: missing array 'weights' (shape ({cfg.lanes},), "
-                            f"weight codes)")
+                            f"{what})")
     w = np.asarray(params["weights"])
     if w.shape != (cfg.lanes,):
-        raise QhwInputError(f"weights: shape must be ({cfg.lanes},) (one code per lane), "
+        raise QhwInputError(f"weights: shape must be ({cfg.lanes},) (one weight per lane), "
                             f"got {w.shape}")
-    return {"weights": check_codes(cfg, "weights", w)}
+    return {"weights": check_values(cfg, "weights", w)}
+
+
+def expdot_check_params(cfg, params):
+    return check_lane_weights(cfg, params, "weight codes", check_codes)
 
 
 def expdot_random_params(cfg, rng):

@@ -246,17 +246,7 @@ def random_values(cfg, rng, shape, special=0.02, wild=0.1):
 # Unit plumbing ------------------------------------------------------------------------------------
 
 def fpdot_check_params(cfg, params):
-    unknown = sorted(set(params) - {"weights"})
-    if unknown:
-        raise QhwInputError(f"weights file: unknown array {unknown[0]!r}; expected: weights")
-    if "weights" not in params:
-        raise QhwInputError(f"weights file: missing array 'weights' (shape ({cfg.lanes},), "
-                            f"{cfg.act_format} bit patterns)")
-    w = np.asarray(params["weights"])
-    if w.shape != (cfg.lanes,):
-        raise QhwInputError(f"weights: shape must be ({cfg.lanes},) (one weight per lane), "
-                            f"got {w.shape}")
-    return {"weights": g.check_acts(cfg, "weights", w)}
+    return g.check_lane_weights(cfg, params, f"{cfg.act_format} bit patterns", g.check_acts)
 
 
 def fpdot_random_params(cfg, rng):

@@ -39,15 +39,21 @@ def config_to_dict(config):
             for k, v in dataclasses.asdict(config).items()}
 
 
+def read_input_text(field, path):
+    """The text of a file the user named; a missing or unreadable one is an input error."""
+    path = Path(path)
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise QhwInputError(f"{field}: file not found: {path}") from None
+    except OSError as e:
+        raise QhwInputError(f"{field}: cannot read {path}: {e.strerror}") from None
+
+
 def load_config(cls, path):
     """Read a config JSON file into ``cls``."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise QhwInputError(f"--config: file not found: {path}") from None
-    except OSError as e:
-        raise QhwInputError(f"--config: cannot read {path}: {e.strerror}") from None
+    text = read_input_text("--config", path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -39,7 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import flow, registry, synth_flow, toolchain
-from ..config import config_from_dict, config_to_dict
+from ..config import config_from_dict, config_to_dict, read_input_text
 from ..errors import QhwInputError, QhwToolError
 
 TARGETS = ("generic", "ecp5", "xc7")
@@ -285,13 +285,7 @@ class Sweep:
 def load_sweep(path, *, overrides=None):
     """Parse and check a sweep file; errors name the key and what is allowed (exit status 2)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise QhwInputError(f"sweep: file not found: {path}") from None
-    except OSError as e:
-        raise QhwInputError(f"sweep: cannot read {path}: {e.strerror}") from None
-    return parse_sweep(text, name=path.stem, overrides=overrides)
+    return parse_sweep(read_input_text("sweep", path), name=path.stem, overrides=overrides)
 
 
 def parse_sweep(text, name="sweep", *, overrides=None):
@@ -359,10 +353,7 @@ def _fail(kind, message, record):
 def run_point(point):
     """Every stage of one point; returns its record (failures are recorded, not raised)."""
     started = time.monotonic()
-    record = {"key": point.key, "unit": point.unit, "config": point.config,
-              "origin": point.origin, "settings": point.settings, "status": "ok",
-              "error_kind": None, "error": None, "tools": toolchain.versions(),
-              "code": code_version(point.unit), "seconds": {}}
+    record = _base_record(point)
     s = point.settings
     unit = registry.get(point.unit)
     try:
@@ -498,27 +489,29 @@ def _run_in_process(point, points_dir, stop, running):
     job.write_text(json.dumps(dataclasses.asdict(point)))
     record = None
     started = time.monotonic()
-    with subprocess.Popen([sys.executable, "-m", "qhw.synth.sweep", str(job), str(out)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          start_new_session=True) as proc:
-        running.add(proc)
-        if stop.is_set():  # interrupted while this one was starting
-            _kill(proc)
-        try:
-            log, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            proc.communicate()
-            record = _fail("timeout", f"point did not finish within timeout_s = {timeout_s} s",
-                           _base_record(point))
-        running.discard(proc)
-        if stop.is_set():
-            return None  # interrupted: leave no record, the point reruns next time
-        if record is None and proc.returncode != 0:
-            tail = log.decode(errors="replace")[-3000:]
-            record = _fail("error", f"point process exited with status {proc.returncode}: {tail}",
-                           _base_record(point))
-    job.unlink(missing_ok=True)
+    try:
+        with subprocess.Popen([sys.executable, "-m", "qhw.synth.sweep", str(job), str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True) as proc:
+            running.add(proc)
+            if stop.is_set():  # interrupted while this one was starting
+                _kill(proc)
+            try:
+                log, _ = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill(proc)
+                proc.communicate()
+                record = _fail("timeout", f"point did not finish within timeout_s = "
+                                          f"{timeout_s} s", _base_record(point))
+            running.discard(proc)
+            if stop.is_set():
+                return None  # interrupted: leave no record, the point reruns next time
+            if record is None and proc.returncode != 0:
+                tail = log.decode(errors="replace")[-3000:]
+                record = _fail("error", f"point process exited with status {proc.returncode}: "
+                                        f"{tail}", _base_record(point))
+    finally:
+        job.unlink(missing_ok=True)
     if record is not None:
         record["seconds"] = {"total": round(time.monotonic() - started, 2)}
         flow.write_json(out, record)
@@ -527,9 +520,10 @@ def _run_in_process(point, points_dir, stop, running):
 
 
 def _base_record(point):
+    """A point's record before any stage ran."""
     return {"key": point.key, "unit": point.unit, "config": point.config, "origin": point.origin,
-            "settings": point.settings, "status": "failed", "tools": toolchain.versions(),
-            "code": code_version(point.unit)}
+            "settings": point.settings, "status": "ok", "error_kind": None, "error": None,
+            "tools": toolchain.versions(), "code": code_version(point.unit), "seconds": {}}
 
 
 def _kill(proc):

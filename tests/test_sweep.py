@@ -185,10 +185,8 @@ def test_sweep_records_failures_caches_redoes_only_changed_points_and_reports(tm
 
     # Unchanged: nothing is redone, and the results are the same.
     before = {p.name: p.stat().st_mtime_ns for p in (out / "points").iterdir()}
-    started = time.monotonic()
     code, text, _ = run(["sweep", path, "-o", out, "--no-progress"], capsys)
     assert "6 points: 0 computed, 6 from the cache" in text, text
-    assert time.monotonic() - started < 30
     assert {p.name: p.stat().st_mtime_ns for p in (out / "points").iterdir()} == before
     assert rows(out) == table
 
@@ -291,9 +289,10 @@ def test_interrupt_writes_the_results_so_far_and_exits_130(tmp_path):
     stdout, stderr = proc.communicate(timeout=120)
     data = json.loads((out / "results.json").read_text())
     assert len(data["points"]) + len(data["pending"]) == 6
-    if data["pending"]:  # it was stopped before the end (almost always)
-        assert proc.returncode == 130, stdout + stderr
-        assert "run the same command again" in stderr
-    assert not list(Path(out / "points").glob(".*.job.json")) or proc.returncode == 130
+    # Stopped right after it started (6 points of seconds each at -j 1): some are pending.
+    assert data["pending"], stdout + stderr
+    assert proc.returncode == 130, stdout + stderr
+    assert "run the same command again" in stderr
+    assert not list(Path(out / "points").glob(".*.job.json"))  # no job file left behind
     left = subprocess.run(["pgrep", "-f", f"{out}/points/"], capture_output=True, text=True)
     assert left.stdout == "", "a point's process outlived the interrupted sweep"
