@@ -17,8 +17,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on the machines that run sweeps
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .. import flow  # noqa: E402
+from .. import flow, registry  # noqa: E402
+from ..config import config_from_dict, config_to_dict  # noqa: E402
 from ..errors import QhwInputError  # noqa: E402
+from . import energy as energy_model  # noqa: E402
 from .sweep import load_results  # noqa: E402
 
 #: Figures and table columns: (record path, heading).
@@ -334,9 +336,6 @@ def plot_cycles(results, figdir, note):
 
 def baseline_rows(results):
     """Each point beside its baseline's figures (the registry's baseline, run in the sweep)."""
-    from .. import registry
-    from ..config import config_from_dict, config_to_dict
-    from ..errors import QhwInputError as InputError
 
     def key_of(unit, cfg):
         return unit, json.dumps(cfg, sort_keys=True)
@@ -353,7 +352,7 @@ def baseline_rows(results):
                 continue
             name, config = found
             config = config_to_dict(config_from_dict(registry.get(name).config, config))
-        except InputError:
+        except QhwInputError:
             continue
         base = by_design.get(key_of(name, config))
         if base is None or base is r:
@@ -395,23 +394,6 @@ def unit_table(results, unit):
 
 # The report -------------------------------------------------------------------------------------
 
-ENERGY_NOTE = ("Two estimates of dynamic energy per inference (an inference is one item of the "
-               "batch: a convolution frame, a product, a dot-product vector, a GRU sequence). "
-               "*Toggles*: the design's generic gate netlist (the one behind the transistor "
-               "count) is simulated in Verilator on the sweep's random inputs, every net's "
-               "toggles are counted, and each toggle is weighted by a per-cell energy model. "
-               "*Op counts*: the unit's arithmetic operations and memory reads, each at the "
-               "Horowitz 45 nm, 0.9 V figure (ISSCC 2014). Assumptions of both: docs/energy.md.")
-
-
-def _energy_assumptions():
-    try:
-        from . import energy
-        return energy.ASSUMPTIONS
-    except (ImportError, AttributeError):
-        return ENERGY_NOTE
-
-
 def build_blocks(results, figdir):
     note = provenance(results.records)
     failed = [r for r in results.records if r["status"] != "ok"]
@@ -451,7 +433,7 @@ def build_blocks(results, figdir):
                          [[r["unit"], _label(r, results), value(r, AREA[0]),
                            r["cycles_per_inference"]] for r in front])]
     blocks += [Heading("Energy per inference")]
-    blocks += [Para(_energy_assumptions())] + energy
+    blocks += [Para(energy_model.ASSUMPTIONS)] + energy
     if cycles:
         blocks += [Heading("Cycles against the cycle model"), Para(
             f"{exact} of {measured} simulated points take exactly the cycles their cost model "
