@@ -18,12 +18,13 @@ activations give the exact sum in ``acc_bits`` bits, with no rounding at all.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import expmul as golden
 from ..registry import CycleEstimate
 from .expmul import expmul_logic
+from .streampipe import fold_input
 
 __all__ = ["ExpDot", "cost_model", "STAGES"]
 
@@ -65,29 +66,14 @@ class ExpDot(wiring.Component):
         cfg = self.cfg
         simd, xb, wb, acc_bits = cfg.simd, cfg.x_bits, self.weight_bits(), cfg.acc_bits
 
-        v = [Signal(name=f"v{k}") for k in range(STAGES)]
-        en = Signal()
-        m.d.comb += [en.eq(~v[-1] | self.o.ready), self.i.ready.eq(en),
-                     self.o.valid.eq(v[-1])]
-
         # ---- S0: input register, weight word, fold position ------------------------------------
-        m.submodules.weights = wmem = memory.Memory(
-            shape=simd * wb, depth=cfg.fold, init=self.weight_words)
-        w_rd = wmem.read_port()
-        fold = Signal(range(cfg.fold))
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += fold.eq(Mux(fold == cfg.fold - 1, 0, fold + 1))
-        m.d.comb += [w_rd.addr.eq(fold), w_rd.en.eq(en)]
-        x0 = Signal(simd * xb, reset_less=True)
-        first0, last0 = Signal(reset_less=True), Signal(reset_less=True)
-        with m.If(en):
-            m.d.sync += [v[0].eq(self.i.valid), x0.eq(self.i.payload),
-                         first0.eq(fold == 0), last0.eq(fold == cfg.fold - 1)]
+        en, v, x0, w0, first0, last0 = fold_input(m, self, cfg.fold, simd * wb,
+                                                  self.weight_words, STAGES)
 
         # ---- S1: products ------------------------------------------------------------------------
         p1 = [Signal(xb, name=f"p1_{s}", reset_less=True) for s in range(simd)]
         first1, last1 = Signal(reset_less=True), Signal(reset_less=True)
-        products = [self.product(m, x0[s * xb:(s + 1) * xb], w_rd.data[s * wb:(s + 1) * wb],
+        products = [self.product(m, x0[s * xb:(s + 1) * xb], w0[s * wb:(s + 1) * wb],
                                  name=f"lane{s}")
                     for s in range(simd)]
         with m.If(en):

@@ -23,13 +23,14 @@ adders (and interleaving several accumulators) would be needed to raise Fmax muc
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import expmul as gexp
 from ..golden import fpdot as golden
 from ..registry import CycleEstimate
 from .mulbase import fp_mul_logic
+from .streampipe import fold_input
 
 __all__ = ["FpDot", "fp_add_logic", "cost_model", "stages"]
 
@@ -153,24 +154,9 @@ class FpDot(wiring.Component):
         simd, xb = cfg.simd, cfg.x_bits
         n_stages = stages(cfg)
 
-        v = [Signal(name=f"v{k}") for k in range(n_stages)]
-        en = Signal()
-        m.d.comb += [en.eq(~v[-1] | self.o.ready), self.i.ready.eq(en),
-                     self.o.valid.eq(v[-1])]
-
         # ---- S0: input register, weight word, fold position ------------------------------------
-        m.submodules.weights = wmem = memory.Memory(
-            shape=simd * xb, depth=cfg.fold, init=self.weight_words)
-        w_rd = wmem.read_port()
-        fold = Signal(range(cfg.fold))
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += fold.eq(Mux(fold == cfg.fold - 1, 0, fold + 1))
-        m.d.comb += [w_rd.addr.eq(fold), w_rd.en.eq(en)]
-        x0 = Signal(simd * xb, reset_less=True)
-        first, last = Signal(reset_less=True, name="first0"), Signal(reset_less=True, name="last0")
-        with m.If(en):
-            m.d.sync += [v[0].eq(self.i.valid), x0.eq(self.i.payload),
-                         first.eq(fold == 0), last.eq(fold == cfg.fold - 1)]
+        en, v, x0, w0, first, last = fold_input(m, self, cfg.fold, simd * xb,
+                                                self.weight_words, n_stages)
 
         # ---- S1 .. S(1+L): products, then one register per adder-tree level -------------------
         def register(k, values, first, last):
@@ -183,7 +169,7 @@ class FpDot(wiring.Component):
                 m.d.sync += [r.eq(val) for r, val in zip(regs, values)]
             return regs, f_k, l_k
 
-        products = [fp_mul_logic(m, fmt, x0[s * xb:(s + 1) * xb], w_rd.data[s * xb:(s + 1) * xb],
+        products = [fp_mul_logic(m, fmt, x0[s * xb:(s + 1) * xb], w0[s * xb:(s + 1) * xb],
                                  name=f"mul{s}") for s in range(simd)]
         level, first, last = register(1, products, first, last)
         for k in range(cfg.tree_levels):
