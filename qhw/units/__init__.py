@@ -5,3 +5,4 @@ from . import expmul  # noqa: F401
 from . import gru  # noqa: F401
 from . import bamconv  # noqa: F401
 from . import fpdot  # noqa: F401
+from . import pool  # noqa: F401
