@@ -63,7 +63,7 @@ class FoldingLayer:
 
     name: str
     unit: str
-    config: dict
+    config: dict = dataclasses.field(hash=False)  # a dict: hash by name and unit
 
     @property
     def foldable(self):
