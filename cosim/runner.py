@@ -282,6 +282,7 @@ class SimResult:
     cycles_run: int = 0
     cycles_per_s: float = 0.0
     workdir: Path | None = None
+    monitored: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def first_in_cycle(self) -> int | None:
@@ -327,7 +328,7 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
              timeout_cycles: int | None = None, waves: Path | None = None,
              workdir: Path | None = None, extra_cycles: int = 16,
              build_args: tuple | list = (), plusargs: tuple | list = (),
-             idle_payload: str = "random") -> SimResult:
+             idle_payload: str = "random", monitors: tuple | list = ()) -> SimResult:
     """Run one stream job on a (cached) Verilator model and return what it observed.
 
     Checking the words against a reference is the caller's business; this function only raises
@@ -404,6 +405,8 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
     }
     if idle_payload != "random":  # the testbench's default; ordinary jobs stay as they were
         job["idle_payload"] = idle_payload
+    if monitors:
+        job["monitors"] = list(monitors)
     job_path.write_text(json.dumps(job))
 
     from cocotb_tools.runner import get_runner
@@ -444,4 +447,5 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
         protocol_errors=res["protocol_errors"], timed_out=res["timed_out"],
         surplus=res.get("surplus", {}), cycles_run=res.get("cycles_run", 0),
         cycles_per_s=res.get("cycles_per_s", 0.0), workdir=None if own_dir else wd,
+        monitored=res.get("monitored", {}),
     )

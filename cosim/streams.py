@@ -145,6 +145,11 @@ async def run_stream_job(dut, job_path: str | None = None) -> dict:
         o.p = _Port(_get(dut, f"{name}__payload"))
         o.words, o.times = [], []
         outs.append(o)
+    # Monitors: (valid, payload) pairs sampled every cycle; a word is recorded when valid is
+    # high (a probe's valid marks a transfer inside the design).
+    monitors = [(name, _Port(_get(dut, f"{name}__valid")), _Port(_get(dut, f"{name}__payload")))
+                for name in job.get("monitors", [])]
+    monitored: dict[str, list[int]] = {name: [] for name, _, _ in monitors}
     errors: list[dict] = []
 
     # Reset: rst high, every valid/ready low, garbage on the input payloads.
@@ -198,6 +203,12 @@ async def run_stream_job(dut, job_path: str | None = None) -> dict:
                 if s.valid:
                     s.v.write(0)
                     s.valid = False
+        for name, mv, mp in monitors:
+            if mv.read():
+                try:
+                    monitored[name].append(mp.read())
+                except ValueError:
+                    monitored[name].append(-1)
         # --- outputs: collect, check that a pending word is held, choose the next ready.
         for o in outs:
             if o.v.read():
@@ -245,6 +256,7 @@ async def run_stream_job(dut, job_path: str | None = None) -> dict:
 
     result = {
         "outputs": {o.name: o.words for o in outs},
+        "monitored": monitored,
         "in_times": {s.name: s.times for s in ins},
         "out_times": {o.name: o.times for o in outs},
         "surplus": {o.name: max(0, len(o.words) - o.expected) for o in outs},

@@ -75,12 +75,16 @@ class MacConvConfig(ConvGeometry):
         As for ``bamconv``; padding holds 0.
     act_bits, weight_bits : int
         Signed activation and weight widths, 2..16 (default 8 x 8).
+    output : 'sum' or 'threshold'
+        The integer sum (with bias), or one bit per channel from a threshold and direction, as
+        for ``bamconv``: a first layer on a multi-bit feature map (a quantized log-mel
+        spectrogram) that produces the binary map of a binary-activation network.
     """
 
     act_bits: int = 8
     weight_bits: int = 8
+    output: str = "sum"
 
-    output = "sum"
     gating = "none"
     act_signed = True
 
@@ -88,6 +92,7 @@ class MacConvConfig(ConvGeometry):
         self.check_geometry()
         check_int("act_bits", self.act_bits, low=2, high=16)
         check_int("weight_bits", self.weight_bits, low=2, high=16)
+        check_choice("output", self.output, ("sum", "threshold"))
 
 
 # Ranges and widths --------------------------------------------------------------------------------
@@ -166,9 +171,14 @@ def random_params(cfg, rng):
     params = {"weights": rng.integers(wlo, whi + 1, size=(cfg.c_out, cfg.c_in, kh, kw)),
               "bias": rng.integers(max(blo, -4 * whi), min(bhi, 4 * whi) + 1, size=cfg.c_out)}
     if cfg.output == "threshold":
-        # Around the typical sum (half the activations on), some beyond reach (constant outputs).
-        typical = params["weights"].reshape(cfg.c_out, -1).sum(axis=1) // 2 + params["bias"]
-        spread = max(1, whi * int(math.sqrt(cfg.k)))
+        # Around the typical sum (binary maps: half the activations on; signed activations:
+        # zero), some beyond reach (constant outputs).
+        alo, ahi = act_range(cfg)
+        if cfg.act_signed:
+            typical = params["bias"].copy()
+        else:
+            typical = params["weights"].reshape(cfg.c_out, -1).sum(axis=1) // 2 + params["bias"]
+        spread = max(1, max(abs(alo), ahi) * whi * int(math.sqrt(cfg.k)) // (2 if cfg.act_signed else 1))
         t = typical + rng.integers(-spread, spread + 1, size=cfg.c_out)
         lo, hi = acc_range(cfg)
         extreme = rng.random(cfg.c_out) < 0.1

@@ -21,7 +21,7 @@ from . import mvu
 from .addertree import adder_tree
 from .window import SlidingWindow
 
-__all__ = ["BamConv", "MacConv", "BamLanes", "MacLanes", "cost_model", "partial_latency"]
+__all__ = ["BamConv", "MacConv", "BamLanes", "MacLanes", "cost_model", "partial_latency", "timing"]
 
 
 class _SumLanes:
@@ -138,20 +138,34 @@ class MacConv(_SumConv):
     lanes_class = MacLanes
 
 
+def _folds(cfg, inputs):
+    """Cycles per window: (active neuron folds) x K/SIMD, at least 1, from the gates in
+    ``inputs``; None when every window takes the full (C_out/PE) x (K/SIMD)."""
+    if cfg.gating == "none" or inputs is None:
+        return None
+    mask = golden.channel_mask(cfg, golden.check_inputs(cfg, inputs))
+    groups = mask.reshape(-1, cfg.neuron_fold, cfg.pe).any(axis=2).sum(axis=1)
+    return [max(1, int(g) * cfg.synapse_fold) for g in groups]
+
+
 def cost_model(cfg, frames=1, inputs=None):
     """Exact cycles with no stalls (:func:`qhw.hdl.mvu.conv_cycles`).
 
     With gating, a window costs (active neuron folds) x (K/SIMD) cycles, at least 1; the gates
     come from ``inputs`` (without them every channel counts as active: the upper bound).
     """
-    sf = cfg.synapse_fold
-    folds = None
-    if cfg.gating != "none" and inputs is not None:
-        mask = golden.channel_mask(cfg, golden.check_inputs(cfg, inputs))
-        groups = mask.reshape(-1, cfg.neuron_fold, cfg.pe).any(axis=2).sum(axis=1)
-        folds = [max(1, int(g) * sf) for g in groups]
-    full = cfg.neuron_fold * sf
+    folds = _folds(cfg, inputs)
+    full = cfg.neuron_fold * cfg.synapse_fold
     formula = (sum(folds) if folds is not None
                else full * cfg.out_height * cfg.out_width * frames)
     return mvu.conv_cycles(cfg, frames, (lambda w: folds[w]) if folds else (lambda w: full),
                            partial_latency(cfg), formula=formula)
+
+
+def timing(cfg, avail, inputs=None):
+    """Input and output transfer times for input pixels available at ``avail`` (output always
+    ready, gates always valid): :func:`qhw.hdl.mvu.conv_timing`."""
+    folds = _folds(cfg, inputs)
+    full = cfg.neuron_fold * cfg.synapse_fold
+    return mvu.conv_timing(cfg, avail, (lambda w: folds[w]) if folds else (lambda w: full),
+                           partial_latency(cfg))

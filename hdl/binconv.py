@@ -28,7 +28,7 @@ from .popcount import PopCount, tree_levels
 from .window import SlidingWindow
 
 __all__ = ["BinConv", "XnorPopcountLanes", "output_layout", "cost_model", "finn_cycles",
-           "pipeline_latency"]
+           "pipeline_latency", "timing"]
 
 
 def output_layout(cfg):
@@ -139,6 +139,13 @@ def cost_model(cfg, frames=1, inputs=None):
     fold = cfg.neuron_fold * cfg.synapse_fold
     return mvu.conv_cycles(cfg, frames, lambda window: fold, tree_latency(cfg),
                            formula=finn_cycles(cfg, frames))
+
+
+def timing(cfg, avail, inputs=None):
+    """Input and output transfer times for input pixels available at ``avail`` (output always
+    ready): :func:`qhw.hdl.mvu.conv_timing`."""
+    fold = cfg.neuron_fold * cfg.synapse_fold
+    return mvu.conv_timing(cfg, avail, lambda window: fold, tree_latency(cfg))
 
 
 def finn_cycles(cfg, frames=1):

@@ -42,7 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..registry import CycleEstimate
 
-__all__ = ["FoldedMatrixVector", "pipeline_latency", "fifo_depth", "conv_cycles"]
+__all__ = ["FoldedMatrixVector", "pipeline_latency", "fifo_depth", "conv_timing", "conv_cycles"]
 
 
 def pipeline_latency(partial_latency):
@@ -289,31 +289,35 @@ class FoldedMatrixVector(wiring.Component):
         return m
 
 
-def conv_cycles(cfg, frames, fold_of, partial_latency, formula):
-    """Exact cycles of SlidingWindow + FoldedMatrixVector, input always valid, output always ready.
+def conv_timing(cfg, avail, fold_of, partial_latency):
+    """Exact transfer times of SlidingWindow + FoldedMatrixVector for given input arrival times.
 
-    The window generator steps once per cycle over the (H + pad_bottom) x (W + pad_right) grid
-    and holds a finished window until the matrix-vector unit takes it; the unit takes window w
-    every ``fold_of(w)`` cycles (F = (C_out/PE)*(K/SIMD) without gating). So a frame is
-    compute-bound (sum of F over its windows) when F covers the grid steps between windows, and
-    input-bound (one pixel per cycle) otherwise, as in 'valid' rows where the first kw-1 pixels
-    of each row make no window. This recurrence follows the control exactly; the cosimulation
-    checks it to the cycle.
+    ``avail[j]`` is the first cycle in which input pixel ``j`` can be taken (its valid is high
+    from then on: always 0 for a source that is always valid, one cycle after the word was
+    written for a layer fed by a FIFO); the output is always ready. The window generator steps
+    once per cycle over the (H + pad_bottom) x (W + pad_right) grid: a step that consumes a
+    pixel waits for it, a step that completes a window waits until the matrix-vector unit has
+    taken the previous one, and the unit takes window w ``fold_of(w)`` cycles after the previous
+    (F = (C_out/PE)*(K/SIMD) without gating). This recurrence follows the control exactly; the
+    cosimulation checks it to the cycle.
 
-    Returns a :class:`~qhw.registry.CycleEstimate`: cycles from the first input transfer to the
-    last output transfer, and the latency from the input transfer that completes the first
-    window to that window's output transfer.
+    Returns ``(take, out, needs)``: the cycle of every input transfer, of every output transfer,
+    and for every output the index of the last input it depends on (the input that completes
+    its window).
     """
     top, bottom, left, right = cfg.pads
     kh, kw = cfg.kernel
     latency = pipeline_latency(partial_latency)
-    t = -1                 # cycle of the last grid step (cycle 0: first input transfer)
-    input_times = []       # cycle of each input transfer
-    first_input = first_out = last_out = None
+    pixels = cfg.height * cfg.width
+    if len(avail) % pixels:
+        raise ValueError(f"avail: {len(avail)} input times are not whole frames of {pixels}")
+    t = -1                 # cycle of the last grid step
+    take, out, needs = [], [], []
     prev_start = None      # cycle in which the unit took the previous window
     prev_fold = None
+    last_out = None
     window = 0
-    for _ in range(frames):
+    for _ in range(len(avail) // pixels):
         for y in range(cfg.height + bottom):
             for c in range(cfg.width + right):
                 t += 1
@@ -321,23 +325,40 @@ def conv_cycles(cfg, frames, fold_of, partial_latency, formula):
                 if produces and prev_start is not None:
                     t = max(t, prev_start)  # the window register must be free by now
                 if y < cfg.height and c < cfg.width:
-                    input_times.append(t)
+                    t = max(t, avail[len(take)])
+                    take.append(t)
                 if not produces:
                     continue
-                if first_input is None:
-                    first_input = len(input_times) - 1
+                needs.append(len(take) - 1)
                 fold = fold_of(window)
                 window += 1
                 ready = t + 1
                 start = ready if prev_start is None else max(ready, prev_start + prev_fold)
-                out = start + fold + latency
-                last_out = out if last_out is None else max(out, last_out + 1)
-                if first_out is None:
-                    first_out = last_out
+                done = start + fold + latency
+                last_out = done if last_out is None else max(done, last_out + 1)
+                out.append(last_out)
                 prev_start, prev_fold = start, fold
+    return take, out, needs
+
+
+def conv_cycles(cfg, frames, fold_of, partial_latency, formula):
+    """Exact cycles of SlidingWindow + FoldedMatrixVector, input always valid, output always ready.
+
+    :func:`conv_timing` with every input available from cycle 0. A frame is compute-bound (sum
+    of F over its windows) when F covers the grid steps between windows, and input-bound (one
+    pixel per cycle) otherwise, as in 'valid' rows where the first kw-1 pixels of each row make
+    no window.
+
+    Returns a :class:`~qhw.registry.CycleEstimate`: cycles from the first input transfer to the
+    last output transfer, and the latency from the input transfer that completes the first
+    window to that window's output transfer.
+    """
+    take, out, needs = conv_timing(cfg, [0] * (frames * cfg.height * cfg.width), fold_of,
+                                   partial_latency)
+    first_input = needs[0]
     return CycleEstimate(
-        formula=formula, latency=first_out - input_times[first_input], expected=last_out + 1,
+        formula=formula, latency=out[0] - take[first_input], expected=out[-1] + 1,
         first_input=first_input,
         notes=(f"compute-bound at F cycles per output pixel (F = active neuron folds x K/SIMD), "
                f"input-bound at one pixel per cycle over the padded grid; pipeline latency "
-               f"{latency} cycles after a window's last slice"))
+               f"{pipeline_latency(partial_latency)} cycles after a window's last slice"))

@@ -33,7 +33,8 @@ from amaranth.lib.wiring import In, Out
 from ..golden import pool as golden
 from ..registry import CycleEstimate
 
-__all__ = ["MaxPool", "GlobalPool", "maxpool_cost_model", "globalpool_cost_model"]
+__all__ = ["MaxPool", "GlobalPool", "maxpool_cost_model", "globalpool_cost_model",
+           "maxpool_timing", "globalpool_timing"]
 
 
 def _fields(value, count, bits):
@@ -286,3 +287,32 @@ def globalpool_cost_model(cfg, frames=1, inputs=None):
         formula=n * hw, latency=1, expected=n * hw + 1, first_input=hw - 1,
         notes="input-bound at one pixel per cycle (formula: N*H*W); each frame's result one "
               "cycle after its last pixel")
+
+
+# Timing for a given input arrival (what a network composes) ---------------------------------------
+
+def _stream_timing(avail, completing, latency):
+    """One pixel per cycle as it arrives; output ``p`` ``latency`` cycles after the pixel
+    ``completing[p]`` that completes it is taken (the output always ready)."""
+    take, t = [], -1
+    for a in avail:
+        t = max(t + 1, a)
+        take.append(t)
+    return take, [take[j] + latency for j in completing], list(completing)
+
+
+def maxpool_timing(cfg, avail, inputs=None):
+    """Transfer times of :class:`MaxPool` for input pixels available at ``avail``: pixels are
+    taken as they come; the output of a window one cycle after its last pixel, (k_h-1, k_w-1)."""
+    kh, kw = cfg.kernel
+    hw = cfg.height * cfg.width
+    completing = [f * hw + (oy * kh + kh - 1) * cfg.width + ox * kw + kw - 1
+                  for f in range(len(avail) // hw)
+                  for oy in range(cfg.out_height) for ox in range(cfg.out_width)]
+    return _stream_timing(avail, completing, 1)
+
+
+def globalpool_timing(cfg, avail, inputs=None):
+    """Transfer times of :class:`GlobalPool`: each frame's result one cycle after its last pixel."""
+    hw = cfg.positions
+    return _stream_timing(avail, [f * hw + hw - 1 for f in range(len(avail) // hw)], 1)

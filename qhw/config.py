@@ -7,6 +7,7 @@ turns a JSON object into one, rejecting unknown and missing keys.
 
 import dataclasses
 import json
+import tomllib
 from pathlib import Path
 
 from .errors import QhwInputError
@@ -50,14 +51,24 @@ def read_input_text(field, path):
         raise QhwInputError(f"{field}: cannot read {path}: {e.strerror}") from None
 
 
-def load_config(cls, path):
-    """Read a config JSON file into ``cls``."""
+def parse_config_text(text, path):
+    """A config file's mapping: TOML for ``.toml`` files, JSON otherwise."""
     path = Path(path)
-    text = read_input_text("--config", path)
+    if path.suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise QhwInputError(f"--config: {path} is not valid TOML ({e})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise QhwInputError(f"--config: {path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def load_config(cls, path):
+    """Read a config file (JSON, or TOML when it ends in ``.toml``) into ``cls``."""
+    path = Path(path)
+    data = parse_config_text(read_input_text("--config", path), path)
     return config_from_dict(cls, data, where=f"config {path.name}")
 
 

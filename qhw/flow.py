@@ -206,6 +206,20 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
     return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim)
 
 
+def check_rtl(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=None):
+    """Run the RTL and compare it with the golden model: ``(run, None)`` when bit-exact, else
+    ``(run, message)``; for units that can locate a mismatch (a network names its first
+    differing layer) the message says where it starts."""
+    run = rtlsim(unit, cfg, params, x, stall_in=stall_in, stall_out=stall_out, seed=seed,
+                 waves=waves)
+    mismatch = first_mismatch(unit, run.outputs, unit.golden(cfg, params, x), cfg)
+    if mismatch is not None and unit.locate is not None:
+        where = unit.locate(cfg, params, x, stall_in=stall_in, stall_out=stall_out, seed=seed)
+        if where is not None:
+            mismatch = f"{mismatch}; {where}"
+    return run, mismatch
+
+
 def first_output_latency(unit, cfg, sim, frames=1, inputs=None):
     """Cycles from the input transfer that completes the first output's inputs to that output."""
     first_input = unit.cost_model(cfg, frames, inputs).first_input

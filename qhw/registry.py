@@ -93,6 +93,15 @@ class Unit:
         "bits": int or [a, b], "count": int, "what": str}, ...], "notes": [str, ...]}``, kinds
         ``add``, ``mul``, ``fadd``, ``fmul``, ``bitop``, ``shift``, ``sram_read`` (docs/energy.md).
         ``inputs`` (batched) makes data-dependent counts exact (gated channels).
+    timing : callable(config, avail, inputs=None) -> (take, out, needs), optional
+        The exact transfer times when input word ``j`` can first be taken at cycle
+        ``avail[j]`` and the output is always ready: the cycle of every input transfer, of every
+        output transfer, and for every output the index of the last input word it depends on.
+        What lets a network compose its layers' cost models exactly (docs/networks.md).
+    locate : callable(config, params, inputs, *, stall_in, stall_out, seed) -> str or None,
+        optional
+        After an output mismatch: re-run with internal probes and name the first part whose
+        output differs (a network's first differing layer), with position, expected and got.
     """
 
     name: str
@@ -116,7 +125,8 @@ class Unit:
     frames: Callable = None
     baseline: Callable = None
     operations: Callable = None
-
+    timing: Callable = None
+    locate: Callable = None
 
     def axes(self, cfg):
         """The output array's axis names for ``cfg``."""

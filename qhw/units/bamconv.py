@@ -72,6 +72,8 @@ MACCONV_REGRESSION = {
                                   simd=1, act_bits=4, weight_bits=3),
     "2d_k2_same_12x6_unfolded": dict(c_in=2, c_out=3, height=3, width=3, kernel=[2, 2],
                                      padding="same", pe=3, simd=8, act_bits=12, weight_bits=6),
+    "2d_k3_same_8x8_thr_pe2": dict(c_in=2, c_out=4, height=4, width=4, kernel=[3, 3],
+                                   padding="same", pe=2, simd=6, output="threshold"),
 }
 
 def int8_mac_baseline(cfg):
@@ -135,6 +137,7 @@ _COMMON = dict(
     describe=_describe,
     frames=_frames,
     operations=conv_operations,
+    timing=hdl.timing,
 )
 
 BAMCONV = register(Unit(

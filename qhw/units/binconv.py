@@ -110,4 +110,5 @@ BINCONV = register(Unit(
     regression=BINCONV_REGRESSION,
     baseline=int8_mac_baseline,
     operations=binconv_operations,
+    timing=binconv_hdl.timing,
 ))

@@ -144,6 +144,7 @@ MAXPOOL = register(Unit(
                     "signed": False},
     regression=MAXPOOL_REGRESSION,
     operations=maxpool_operations,
+    timing=hdl.maxpool_timing,
     **_COMMON,
 ))
 
@@ -159,5 +160,6 @@ GLOBALPOOL = register(Unit(
                     "mode": "avg"},
     regression=GLOBALPOOL_REGRESSION,
     operations=globalpool_operations,
+    timing=hdl.globalpool_timing,
     **_COMMON,
 ))

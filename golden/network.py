@@ -1,0 +1,610 @@
+"""Whole networks: a chain of registered units, described once, with shapes flowing from the input.
+
+A network description (TOML or JSON) holds the input feature map, an ordered list of layers and,
+optionally, a throughput target::
+
+    name = "bnn_pool"
+    input = { height = 8, width = 8, channels = 4, bits = 1 }
+
+    [[layers]]
+    name = "conv1"
+    kind = "binconv"
+    c_out = 8
+    kernel = [3, 3]
+    padding = "same"
+    output = "threshold"
+    pe = 2
+    simd = 12
+
+    [[layers]]
+    name = "pool1"
+    kind = "maxpool"
+    kernel = [2, 2]
+
+Every layer's input height, width and channels (and, for integer layers, its element width) come
+from the previous layer's output; the user writes only what the layer itself decides. A layer is
+one registered unit (:mod:`qhw.registry`), so its arithmetic, hardware, timing and cost are that
+unit's:
+
+==============  ==================================================================================
+kind            unit and input
+==============  ==================================================================================
+``binconv``     XNOR-popcount convolution on a 1-bit (bipolar) map
+``bamconv``     binary-activation convolution on a {0,1} map (optional channel gating)
+``macconv``     multiply-accumulate convolution on a signed integer map (sum or threshold output:
+                a first layer on an 8-bit feature map that makes the binary map)
+``maxpool``     k_h x k_w max pooling, stride = kernel, floor (OR on 1-bit maps)
+``globalpool``  global max / sum / average over all positions
+``dense``       fully connected: the convolution of the chosen ``arith`` (``xnor``: binconv,
+                ``bam``: bamconv, ``mac``: macconv) whose kernel covers the whole input map
+==============  ==================================================================================
+
+A dense layer's weights are ``(outputs, H*W*C)`` in the map's row-major (row, column, channel)
+flatten order, which is the order of PyTorch's ``flatten`` on an NHWC tensor.
+
+The weight file of a network is one ``.npz`` whose arrays are named ``<layer>.<array>`` (for
+example ``conv2.weights``, ``conv2.thresholds``); its inputs are the activations of the first
+layer and, for every gated layer, ``<layer>.gates``.
+
+This module is the single definition of the network's shapes, formats and arithmetic: the golden
+model is the composition of the layers' golden models (:func:`trace`).
+"""
+
+import dataclasses
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from ..config import check_choice, check_int, config_from_dict
+from ..errors import QhwInputError
+from .conv import check_int_array, pack_fields
+
+__all__ = ["NetworkConfig", "Layer", "Format", "LAYER_KINDS", "check_params", "random_params",
+           "check_inputs", "random_inputs", "trace", "reference", "pack_inputs",
+           "unpack_outputs", "output_words", "layer_params", "layer_inputs"]
+
+
+class Format(NamedTuple):
+    """The element format of a feature map stream: bits per channel value, two's complement?"""
+    bits: int
+    signed: bool
+
+    def describe(self):
+        if self.bits == 1 and not self.signed:
+            return "1-bit map"
+        return f"{'signed' if self.signed else 'unsigned'} {self.bits}-bit"
+
+    def range(self):
+        if self.signed:
+            return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
+        return 0, (1 << self.bits) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One resolved layer: the unit that implements it, with every size derived.
+
+    Members
+    -------
+    name, kind : str
+        As written in the description.
+    unit : str
+        The registered unit (``dense`` layers become a convolution unit).
+    config : dataclass
+        The unit's validated config.
+    spec : dict
+        The fields the user wrote (name and kind excluded).
+    in_shape, out_shape : (H, W, C)
+    in_format, out_format : Format
+    gated : bool
+        The layer takes a gate stream (bamconv channel gating).
+    """
+
+    name: str
+    kind: str
+    unit: str
+    config: object
+    spec: dict
+    in_shape: tuple
+    out_shape: tuple
+    in_format: Format
+    out_format: Format
+    gated: bool = False
+
+
+def _shape_text(shape):
+    return "x".join(map(str, shape))
+
+
+# Layer kinds ---------------------------------------------------------------------------------------
+#
+# A kind says which unit implements it, which fields the user may write, how the derived fields
+# (input sizes, element widths) are filled in, which input format it accepts and what it outputs.
+
+_DERIVED = ("c_in", "height", "width")
+
+
+class _ConvKind:
+    """binconv / bamconv / macconv: the unit itself, geometry from the previous layer."""
+
+    def __init__(self, unit, raw_output):
+        self.unit = unit
+        self.raw_output = raw_output  # the output mode that gives the pre-threshold value
+
+    def user_fields(self, unit_cls):
+        return [f.name for f in dataclasses.fields(unit_cls) if f.name not in _DERIVED]
+
+    def unit_config(self, layer_name, spec, in_shape, in_format, source):
+        h, w, c = in_shape
+        data = dict(spec)
+        if self.unit in ("binconv", "bamconv"):
+            if in_format != Format(1, False):
+                raise QhwInputError(
+                    f"layer {layer_name!r} ({self.unit}): needs a 1-bit map, but its input "
+                    f"({source}, {_shape_text(in_shape)}) is {in_format.describe()}")
+        else:  # macconv: signed activations of the incoming width
+            if not in_format.signed or not 2 <= in_format.bits <= 16:
+                raise QhwInputError(
+                    f"layer {layer_name!r} (macconv): needs signed 2..16-bit activations, but "
+                    f"its input ({source}, {_shape_text(in_shape)}) is {in_format.describe()}")
+            if "act_bits" in data and data["act_bits"] != in_format.bits:
+                raise QhwInputError(
+                    f"layer {layer_name!r} (macconv): act_bits = {data['act_bits']} but its "
+                    f"input ({source}) is {in_format.describe()}")
+            data["act_bits"] = in_format.bits
+        kernel = tuple(data.get("kernel", (3, 3))) if isinstance(data.get("kernel", (3, 3)),
+                                                                 (list, tuple)) else None
+        if (kernel is not None and len(kernel) == 2 and data.get("padding", "valid") == "valid"
+                and all(isinstance(k, int) for k in kernel) and (kernel[0] > h or kernel[1] > w)):
+            raise QhwInputError(
+                f"layer {layer_name!r} ({self.unit}): kernel {kernel[0]}x{kernel[1]} does not fit "
+                f"its {_shape_text(in_shape)} input ({source}) with padding 'valid' (use "
+                f"padding 'same' or a smaller kernel)")
+        data.update(c_in=c, height=h, width=w)
+        return data
+
+    def out_format(self, cfg):
+        if cfg.output in ("popcount", "sum"):
+            if self.unit == "binconv":
+                return Format(cfg.dot_bits, True)
+            from . import bamconv
+            return Format(bamconv.sum_bits(cfg), True)
+        return Format(1, False)
+
+    def to_unit_params(self, cfg, params):
+        return params
+
+    def from_unit_params(self, cfg, params):
+        return params
+
+
+class _DenseKind(_ConvKind):
+    """A fully connected layer: the convolution whose kernel is the whole input map."""
+
+    ARITH = {"xnor": ("binconv", "popcount"), "bam": ("bamconv", "sum"), "mac": ("macconv", "sum")}
+    GEOMETRY = ("c_in", "c_out", "height", "width", "kernel", "padding")
+
+    def __init__(self):
+        super().__init__(None, None)
+
+    def for_arith(self, spec, layer_name):
+        arith = spec.get("arith")
+        if arith is None:
+            raise QhwInputError(f"layer {layer_name!r} (dense): missing field 'arith' "
+                                f"(one of {', '.join(map(repr, self.ARITH))})")
+        if arith not in self.ARITH:
+            raise QhwInputError(f"layer {layer_name!r} (dense): arith must be one of "
+                                f"{', '.join(map(repr, self.ARITH))}, got {arith!r}")
+        unit, raw = self.ARITH[arith]
+        return _ConvKind(unit, raw)
+
+    def user_fields(self, unit_cls):
+        return (["outputs", "arith"]
+                + [f.name for f in dataclasses.fields(unit_cls)
+                   if f.name not in self.GEOMETRY and f.name != "act_bits"])
+
+    def unit_config(self, layer_name, spec, in_shape, in_format, source):
+        conv = self.for_arith(spec, layer_name)
+        h, w, _ = in_shape
+        data = {k: v for k, v in spec.items() if k not in ("outputs", "arith")}
+        if "outputs" not in spec:
+            raise QhwInputError(f"layer {layer_name!r} (dense): missing field 'outputs' "
+                                f"(the number of output features)")
+        data.update(c_out=spec["outputs"], kernel=(h, w), padding="valid")
+        return conv.unit_config(layer_name, data, in_shape, in_format, source)
+
+    @staticmethod
+    def to_unit_params(cfg, params):
+        out = dict(params)
+        if "weights" in out:
+            w = np.asarray(out["weights"])
+            expected = (cfg.c_out, cfg.height * cfg.width * cfg.c_in)
+            if w.shape != expected:
+                raise QhwInputError(f"weights: shape must be {expected} (outputs, H*W*C in "
+                                    f"row-major (row, column, channel) order), got {w.shape}")
+            out["weights"] = w.reshape(cfg.c_out, cfg.height, cfg.width, cfg.c_in).transpose(
+                0, 3, 1, 2)
+        return out
+
+    @staticmethod
+    def from_unit_params(cfg, params):
+        out = dict(params)
+        out["weights"] = np.asarray(params["weights"]).transpose(0, 2, 3, 1).reshape(
+            cfg.c_out, -1)
+        return out
+
+
+class _PoolKind:
+    """maxpool / globalpool: sizes and element format from the previous layer."""
+
+    raw_output = None
+
+    def __init__(self, unit):
+        self.unit = unit
+
+    def user_fields(self, unit_cls):
+        return [f.name for f in dataclasses.fields(unit_cls)
+                if f.name not in _DERIVED + ("element_bits", "signed")]
+
+    def unit_config(self, layer_name, spec, in_shape, in_format, source):
+        h, w, c = in_shape
+        kernel = spec.get("kernel")
+        if (self.unit == "maxpool" and isinstance(kernel, (list, tuple)) and len(kernel) == 2
+                and all(isinstance(k, int) for k in kernel) and (kernel[0] > h or kernel[1] > w)):
+            raise QhwInputError(
+                f"layer {layer_name!r} (maxpool): kernel {kernel[0]}x{kernel[1]} is larger than "
+                f"its {_shape_text(in_shape)} input ({source})")
+        return {**spec, "c_in": c, "height": h, "width": w, "element_bits": in_format.bits,
+                "signed": in_format.signed}
+
+    def out_format(self, cfg):
+        from . import pool
+        return Format(pool.out_element_bits(cfg), bool(pool.out_signed(cfg)))
+
+    def to_unit_params(self, cfg, params):
+        return params
+
+    def from_unit_params(self, cfg, params):
+        return params
+
+
+LAYER_KINDS = {
+    "binconv": _ConvKind("binconv", "popcount"),
+    "bamconv": _ConvKind("bamconv", "sum"),
+    "macconv": _ConvKind("macconv", "sum"),
+    "maxpool": _PoolKind("maxpool"),
+    "globalpool": _PoolKind("globalpool"),
+    "dense": _DenseKind(),
+}
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _kind_of(layer):
+    kind = LAYER_KINDS[layer.kind]
+    return kind.for_arith(layer.spec, layer.name) if isinstance(kind, _DenseKind) else kind
+
+
+# The description ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """A network description.
+
+    Parameters
+    ----------
+    input : dict
+        The input feature map: ``height``, ``width``, ``channels``, ``bits`` (default 1) and
+        ``signed`` (default false; 1-bit maps are unsigned).
+    layers : list of dict
+        The layers in order, each with ``name`` (lower-case identifier), ``kind`` (see
+        :data:`LAYER_KINDS`) and that kind's fields.
+    name : str
+        The network's name (reports, manifests).
+    target : dict or None
+        A throughput target, ``{clock_mhz, frame_rate_hz, realtime_factor}``: a folding solver
+        picks PE and SIMD for the layers that do not give both (docs/networks.md).
+    folding : 'min_area' or 'finn'
+        The solver used with ``target``: the least-area folding that meets the target, or FINN's
+        greedy SetFolding.
+    """
+
+    input: dict
+    layers: tuple
+    name: str = "network"
+    target: dict = None
+    folding: str = "min_area"
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise QhwInputError(f"name: must be a non-empty string, got {self.name!r}")
+        check_choice("folding", self.folding, ("min_area", "finn"))
+        object.__setattr__(self, "_resolved", _resolve(self))
+
+    @property
+    def resolved(self):
+        """The layers with every size derived (tuple of :class:`Layer`)."""
+        return self._resolved
+
+    @property
+    def input_format(self):
+        return Format(self.input["bits"], self.input["signed"])
+
+    def input_shape(self, frames=None):
+        shape = (self.input["height"], self.input["width"], self.input["channels"])
+        return shape if frames is None else (frames,) + shape
+
+    def output_shape(self, frames=None):
+        shape = self.resolved[-1].out_shape
+        return shape if frames is None else (frames,) + tuple(shape)
+
+    @property
+    def gated_layers(self):
+        return [layer for layer in self.resolved if layer.gated]
+
+    def layer(self, name):
+        for layer in self.resolved:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+
+def _check_input_spec(spec):
+    if not isinstance(spec, dict):
+        raise QhwInputError(f"input: must be a table {{height, width, channels, bits, signed}}, "
+                            f"got {spec!r}")
+    allowed = ("height", "width", "channels", "bits", "signed")
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise QhwInputError(f"input: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
+    for key in ("height", "width", "channels"):
+        if key not in spec:
+            raise QhwInputError(f"input: missing key {key!r} (required: height, width, channels)")
+        check_int(f"input.{key}", spec[key], low=1, high=1 << 16)
+    bits = spec.get("bits", 1)
+    check_int("input.bits", bits, low=1, high=16)
+    signed = spec.get("signed", False)
+    if not isinstance(signed, bool):
+        raise QhwInputError(f"input.signed: must be true or false, got {signed!r}")
+    if bits == 1 and signed:
+        raise QhwInputError("input.signed: a 1-bit map is unsigned (bits = 1 needs signed = false)")
+    return {"height": spec["height"], "width": spec["width"], "channels": spec["channels"],
+            "bits": bits, "signed": signed}
+
+
+def _resolve(cfg):
+    """Derive every layer's sizes from the input, checking that each layer fits the previous."""
+    from .. import registry
+
+    object.__setattr__(cfg, "input", _check_input_spec(cfg.input))
+    if not isinstance(cfg.layers, (list, tuple)) or not cfg.layers:
+        raise QhwInputError("layers: a network needs at least one layer ([[layers]] tables)")
+    shape = (cfg.input["height"], cfg.input["width"], cfg.input["channels"])
+    fmt = Format(cfg.input["bits"], cfg.input["signed"])
+    source = "the network input"
+    names, resolved = set(), []
+    for index, spec in enumerate(cfg.layers):
+        where = f"layers[{index}]"
+        if not isinstance(spec, dict):
+            raise QhwInputError(f"{where}: must be a table with name, kind and its fields")
+        name = spec.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise QhwInputError(f"{where}.name: must be a lower-case identifier (a-z, 0-9, _; "
+                                f"up to 32 characters), got {name!r}")
+        if name in names:
+            raise QhwInputError(f"layer {name!r}: name used twice")
+        names.add(name)
+        kind_name = spec.get("kind")
+        if kind_name not in LAYER_KINDS:
+            raise QhwInputError(f"layer {name!r}: kind must be one of "
+                                f"{', '.join(map(repr, LAYER_KINDS))}, got {kind_name!r}")
+        kind = LAYER_KINDS[kind_name]
+        fields = {k: (tuple(v) if isinstance(v, list) else v)
+                  for k, v in spec.items() if k not in ("name", "kind")}
+        unit_kind = kind.for_arith(fields, name) if isinstance(kind, _DenseKind) else kind
+        unit = registry.get(unit_kind.unit)
+        allowed = kind.user_fields(unit.config)
+        unknown = sorted(set(fields) - set(allowed))
+        if unknown:
+            raise QhwInputError(f"layer {name!r} ({kind_name}): unknown field {unknown[0]!r}; "
+                                f"allowed: {', '.join(allowed)}")
+        data = kind.unit_config(name, fields, shape, fmt, source)
+        try:
+            ucfg = config_from_dict(unit.config, data, where=f"layer {name!r}")
+        except QhwInputError as e:
+            message = str(e)
+            prefix = f"layer {name!r}"
+            raise QhwInputError(message if message.startswith(prefix)
+                                else f"{prefix} ({kind_name}): {message}") from None
+        out_shape = tuple(ucfg.output_shape())
+        resolved.append(Layer(
+            name=name, kind=kind_name, unit=unit.name, config=ucfg, spec=fields,
+            in_shape=shape, out_shape=out_shape, in_format=fmt,
+            out_format=unit_kind.out_format(ucfg),
+            gated=getattr(ucfg, "gating", "none") != "none"))
+        shape, fmt, source = out_shape, resolved[-1].out_format, f"the output of layer {name!r}"
+    return tuple(resolved)
+
+
+# Parameters -----------------------------------------------------------------------------------------
+
+def layer_params(cfg, params, layer):
+    """The unit parameters of ``layer`` from a network weight mapping (keys ``<layer>.<array>``)."""
+    prefix = layer.name + "."
+    own = {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+    return LAYER_KINDS[layer.kind].to_unit_params(layer.config, own)
+
+
+def check_params(cfg, params):
+    """Validate a network weight mapping; returns it with each layer's arrays normalised."""
+    from .. import registry
+
+    layer_names = [layer.name for layer in cfg.resolved]
+    for key in sorted(params):
+        head = key.split(".", 1)[0]
+        if "." not in key or head not in layer_names:
+            raise QhwInputError(
+                f"weights file: unknown array {key!r}; arrays are named <layer>.<array> with "
+                f"layer one of {', '.join(layer_names)}")
+    out = {}
+    for layer in cfg.resolved:
+        unit = registry.get(layer.unit)
+        try:
+            checked = unit.check_params(layer.config, layer_params(cfg, params, layer))
+            checked = LAYER_KINDS[layer.kind].from_unit_params(layer.config, checked) \
+                if "weights" in checked else checked
+        except QhwInputError as e:
+            raise QhwInputError(f"weights file: layer {layer.name!r}: "
+                                f"{_prefix_arrays(str(e), layer.name)}") from None
+        out.update({f"{layer.name}.{k}": v for k, v in checked.items()})
+    return out
+
+
+def _prefix_arrays(message, name):
+    """A unit's weight-file message with its array names as the network file names them."""
+    message = message.removeprefix("weights file: ")
+    return re.sub(r"array '(\w+)'", lambda m: f"array '{name}.{m.group(1)}'", message)
+
+
+def random_params(cfg, rng):
+    """Random weights for every layer; thresholds set at each channel's median pre-activation on
+    random inputs, so that the binary maps inside the network are balanced (a deep random
+    network would otherwise have constant maps and test nothing)."""
+    from .. import registry
+
+    x = random_inputs(cfg, rng, 8)
+    out = {}
+    act = x["activations"]
+    for layer in cfg.resolved:
+        unit = registry.get(layer.unit)
+        kind = _kind_of(layer)
+        p = unit.random_params(layer.config, rng)
+        ins = layer_inputs(cfg, x, layer, act)
+        if "thresholds" in p and kind.raw_output is not None:
+            raw_cfg = dataclasses.replace(layer.config, output=kind.raw_output)
+            raw = unit.golden(raw_cfg, {k: v for k, v in p.items()
+                                        if k not in ("thresholds", "directions")}, ins)
+            pre = raw.reshape(-1, layer.config.c_out)
+            p["thresholds"] = np.floor(np.median(pre, axis=0)).astype(np.int64)
+        act = unit.golden(layer.config, p, ins)
+        user = LAYER_KINDS[layer.kind].from_unit_params(layer.config, p) if "weights" in p else p
+        out.update({f"{layer.name}.{k}": np.asarray(v) for k, v in user.items()})
+    return out
+
+
+# Inputs ---------------------------------------------------------------------------------------------
+
+def check_inputs(cfg, inputs):
+    """Validate network inputs: an activation array, or a mapping with 'activations' and, for
+    every gated layer, '<layer>.gates'. Returns the mapping with (N, H, W, C) activations."""
+    from .. import registry
+
+    gated = cfg.gated_layers
+    if isinstance(inputs, dict):
+        allowed = ["activations"] + [f"{layer.name}.gates" for layer in gated]
+        unknown = sorted(set(inputs) - set(allowed))
+        if unknown:
+            raise QhwInputError(f"inputs: unknown array {unknown[0]!r}; expected: "
+                                f"{', '.join(allowed)}")
+        if "activations" not in inputs:
+            raise QhwInputError("inputs: missing array 'activations'")
+        x = inputs["activations"]
+    else:
+        x, inputs = inputs, {}
+    x = np.asarray(x)
+    shape = cfg.input_shape()
+    if x.shape == shape:
+        x = x[None]
+    if x.ndim != 4 or x.shape[1:] != shape or x.shape[0] < 1:
+        raise QhwInputError(f"activations: shape must be {shape} or (N, "
+                            f"{', '.join(map(str, shape))}), got {x.shape}")
+    lo, hi = cfg.input_format.range()
+    out = {"activations": check_int_array("activations", x, x.shape, lo, hi,
+                                          cfg.input_format.describe())}
+    for layer in gated:
+        key = f"{layer.name}.gates"
+        if key not in inputs:
+            raise QhwInputError(f"inputs: layer {layer.name!r} is gated "
+                                f"({layer.config.gating}) and needs an array {key!r} (give an "
+                                f".npz with 'activations' and {key!r})")
+        unit = registry.get(layer.unit)
+        dummy = np.zeros((x.shape[0],) + layer.in_shape, dtype=np.int64)
+        try:
+            out[key] = unit.check_inputs(layer.config, {"activations": dummy,
+                                                        "gates": inputs[key]})["gates"]
+        except QhwInputError as e:
+            raise QhwInputError(f"{key}: {str(e).removeprefix('gates: ')}") from None
+    return out
+
+
+def random_inputs(cfg, rng, frames=1):
+    lo, hi = cfg.input_format.range()
+    x = {"activations": rng.integers(lo, hi + 1, size=cfg.input_shape(frames))}
+    from .. import registry
+    for layer in cfg.gated_layers:  # the unit's own gate draw (random channel density)
+        x[f"{layer.name}.gates"] = registry.get(layer.unit).random_inputs(
+            layer.config, rng, frames)["gates"]
+    return x
+
+
+def layer_inputs(cfg, inputs, layer, activations):
+    """What ``layer``'s unit gets: its activations, with its gates when it is gated."""
+    if layer.gated:
+        return {"activations": activations, "gates": inputs[f"{layer.name}.gates"]}
+    return activations
+
+
+# The golden model -----------------------------------------------------------------------------------
+
+def trace(cfg, params, inputs):
+    """Every layer's output for ``inputs``: the composition of the units' golden models."""
+    from .. import registry
+
+    inputs = check_inputs(cfg, inputs)
+    params = check_params(cfg, params)
+    act, outputs = inputs["activations"], []
+    for layer in cfg.resolved:
+        unit = registry.get(layer.unit)
+        act = unit.golden(layer.config, layer_params(cfg, params, layer),
+                          layer_inputs(cfg, inputs, layer, act))
+        outputs.append(act)
+    return outputs
+
+
+def reference(cfg, params, inputs):
+    """Bit-exact output of the network: the last layer's output, (N, H_out, W_out, C_out)."""
+    return trace(cfg, params, inputs)[-1]
+
+
+# Stream words ---------------------------------------------------------------------------------------
+
+def pack_inputs(cfg, inputs):
+    """'i': one input pixel per word (channel c at bits [c*E, (c+1)*E)); 'g_<layer>': the gates
+    of each gated layer, in that unit's own gate format."""
+    from .. import registry
+
+    inputs = check_inputs(cfg, inputs)
+    x = inputs["activations"]
+    words = {"i": pack_fields(x.reshape(-1, cfg.input["channels"]), cfg.input["bits"])}
+    for layer in cfg.gated_layers:
+        dummy = np.zeros((x.shape[0],) + layer.in_shape, dtype=np.int64)
+        words[f"g_{layer.name}"] = registry.get(layer.unit).pack_inputs(
+            layer.config, {"activations": dummy, "gates": inputs[f"{layer.name}.gates"]})["g"]
+    return words
+
+
+def output_words(cfg, frames):
+    h, w, _ = cfg.resolved[-1].out_shape
+    return {"o": frames * h * w}
+
+
+def unpack_outputs(cfg, words, frames):
+    from .. import registry
+    last = cfg.resolved[-1]
+    return registry.get(last.unit).unpack_outputs(last.config, {"o": words["o"]}, frames)
+
+
+def frames(cfg, inputs):
+    return check_inputs(cfg, inputs)["activations"].shape[0]
+

@@ -1,0 +1,238 @@
+"""``network``: a chain of registered units as one streaming accelerator.
+
+Structure (every arrow an ``amaranth.lib.stream``)::
+
+    i -> layer 0 -> FIFO -> layer 1 -> FIFO -> ... -> layer L-1 -> o
+                            g_<layer> (gates of a gated layer) -^
+
+Each layer is its unit's own generator (so it is the verified unit, not a copy), and the stream
+between two layers is the plain pixel format every unit shares (one pixel per transfer, channel
+c at bits [c*E, (c+1)*E)). A FIFO (``amaranth.lib.fifo.SyncFIFO``) sits between every two layers.
+
+Timing and FIFO depths come from the layers' own cost models: every unit registers a ``timing``
+function, the exact transfer times of its input and output words given when its input words
+arrive, with its output always ready. Chaining them (a word written into a FIFO in cycle t can be
+read from cycle t+1) gives the exact transfer times of the whole network with its input always
+valid and its output always ready, and from them each FIFO's largest fill, which is its depth:
+with those depths no FIFO ever fills, so no layer is ever held up by the next and the chain runs
+at the rate the model says (its slowest layer's, in steady state). With stalls and back-pressure
+a chain of valid/ready stages cannot deadlock whatever the depths; the depths are about rate.
+"""
+
+import dataclasses
+
+from amaranth import Module
+from amaranth.lib import fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import registry
+from ..golden import network as golden
+from ..registry import CycleEstimate
+
+__all__ = ["Network", "NetworkTiming", "network_timing", "cost_model", "steady_cycles"]
+
+
+def _payload_bits(shape, fmt):
+    return shape[2] * fmt.bits
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkTiming:
+    """Exact transfer times of a network with its input always valid and output always ready.
+
+    Members
+    -------
+    layers : list of (take, out)
+        Per layer, the cycles of its input and output transfers.
+    fifo_depths : list of int
+        The depth of the FIFO in front of each layer (0 for the first: it reads the network
+        input directly): the largest fill that FIFO reaches, at least 1.
+    needs : list of int
+        For every network output word, the index of the last network input word it depends on.
+    """
+
+    layers: list
+    fifo_depths: list
+    needs: list
+
+    @property
+    def take(self):
+        return self.layers[0][0]
+
+    @property
+    def out(self):
+        return self.layers[-1][1]
+
+
+def _fifo_depth(writes, reads):
+    """Smallest depth at which a FIFO written at ``writes`` and read at ``reads`` never refuses
+    a write: at a write in cycle t its fill (words written before t, not yet read before t) must
+    be below the depth."""
+    depth, r = 1, 0
+    for n, t in enumerate(writes):
+        while r < len(reads) and reads[r] < t:
+            r += 1
+        depth = max(depth, n - r + 1)
+    return depth
+
+
+def network_timing(cfg, frames=1, inputs=None, *, period=None):
+    """Compose the layers' ``timing`` functions (see the module docstring).
+
+    The network input is always valid, or, with ``period``, frame f's pixels arrive from cycle
+    f * period on (a source paced at a frame rate). ``inputs`` gives the gates of gated layers
+    (without them every channel is active).
+    """
+    import numpy as np
+
+    h, w, _ = cfg.input_shape()
+    pixels = h * w
+    avail = [0 if period is None else (j // pixels) * period for j in range(frames * pixels)]
+    layers, fills, needs = [], [], None
+    for index, layer in enumerate(cfg.resolved):
+        unit = registry.get(layer.unit)
+        if unit.timing is None:
+            raise NotImplementedError(f"unit {unit.name!r} registers no timing function")
+        layer_inputs = None
+        if layer.gated and inputs is not None:
+            dummy = np.zeros((frames,) + layer.in_shape, dtype=np.int64)
+            layer_inputs = {"activations": dummy, "gates": inputs[f"{layer.name}.gates"]}
+        take, out, layer_needs = unit.timing(layer.config, avail, layer_inputs)
+        fills.append(_fifo_depth(layers[-1][1], take) if index else 0)
+        needs = list(layer_needs) if needs is None else [needs[j] for j in layer_needs]
+        layers.append((take, out))
+        avail = [t + 1 for t in out]  # a FIFO write is readable in the next cycle
+    return NetworkTiming(layers=layers, fifo_depths=fills, needs=needs)
+
+
+def _gates_all(cfg, frames, on):
+    """Inputs whose gates switch every channel of every gated layer on (or off)."""
+    import numpy as np
+
+    out = {}
+    for layer in cfg.gated_layers:
+        c = layer.config
+        shape = (frames, c.out_height, c.out_width)
+        if c.gating == "mask":
+            out[f"{layer.name}.gates"] = np.full(shape + (c.c_out,), int(on), dtype=np.int64)
+        else:
+            out[f"{layer.name}.gates"] = np.full(shape, c.c_out if on else 0, dtype=np.int64)
+    return out
+
+
+def fifo_depths(cfg):
+    """The depth of each inter-layer FIFO (0: none, in front of the first layer).
+
+    A FIFO between a fast layer and a slower one fills without end when the source runs
+    ahead, so depths are taken where the network is meant to run: its input paced at the
+    slowest layer's steady rate (the best frame rate it can sustain). Over three frames, with
+    gated layers all on and all off, the largest fill of each FIFO is its depth (at least 2).
+    Faster sources (an always-valid input) are then held back by back-pressure, which leaves
+    the slowest layer always fed.
+    """
+    period = max(steady_cycles(layer.unit, layer.config) for layer in cfg.resolved)
+    scenarios = [None] + ([_gates_all(cfg, 3, False)] if cfg.gated_layers else [])
+    depths = [0] * len(cfg.resolved)
+    for inputs in scenarios:
+        fills = network_timing(cfg, 3, inputs, period=period).fifo_depths
+        depths = [max(d, f) for d, f in zip(depths, fills)]
+    return [0] + [max(2, d) for d in depths[1:]]
+
+
+def steady_cycles(unit_name, ucfg):
+    """Cycles per frame of one unit alone in steady state (input always valid)."""
+    unit = registry.get(unit_name)
+    return unit.cost_model(ucfg, 3).expected - unit.cost_model(ucfg, 2).expected
+
+
+def cost_model(cfg, frames=1, inputs=None):
+    """Exact cycles of ``frames`` frames with no stalls: the composed layer timing.
+
+    ``formula`` is FINN's whole-network estimate: the slowest layer's cycles per frame (FINN's
+    max_cycles) times the frames. ``latency`` counts from the input transfer that completes the
+    first output's inputs to that output.
+    """
+    if isinstance(frames, tuple):
+        frames = frames[0]
+    timing = network_timing(cfg, frames, inputs)
+    first_input = timing.needs[0]
+    slowest = max(steady_cycles(layer.unit, layer.config) for layer in cfg.resolved)
+    return CycleEstimate(
+        formula=slowest * frames, latency=timing.out[0] - timing.take[first_input],
+        expected=timing.out[-1] + 1, first_input=first_input,
+        notes=("composed from the layers' exact timing through the inter-layer FIFOs "
+               "(docs/networks.md); formula: slowest layer's steady cycles per frame x frames"))
+
+
+class Network(wiring.Component):
+    """A chain of units with FIFOs between them.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+    params : dict
+        The network's weight mapping (``<layer>.<array>``; checked here).
+    probes : bool
+        Add a ``probe_<layer>`` output per layer that shows every transfer out of it (for
+        locating a mismatch in simulation; the delivered design has none).
+
+    Members
+    -------
+    i : In(stream.Signature(C * E))
+        Input pixels, row-major; channel c at bits [c*E, (c+1)*E).
+    g_<layer> : In(stream.Signature(...))
+        The gates of each gated layer, in that unit's gate format, one per output position.
+    o : Out(stream.Signature(C_out * E_out))
+        The last layer's output pixels.
+    probe_<layer> : Out(Signature(valid, payload)), with ``probes`` only
+        ``valid`` is high in the cycles in which the layer's output transfers ``payload``.
+    """
+
+    def __init__(self, cfg, params, *, probes=False):
+        self.cfg = cfg
+        self.params = golden.check_params(cfg, params)
+        self.probes = probes
+        self.fifo_depths = fifo_depths(cfg)
+        self.layer_units = []
+        members = {"i": In(stream.Signature(_payload_bits(cfg.input_shape(), cfg.input_format)))}
+        for layer in cfg.resolved:
+            unit = registry.get(layer.unit)
+            component = unit.generator(layer.config, golden.layer_params(cfg, self.params, layer))
+            self.layer_units.append(component)
+            if layer.gated:
+                members[f"g_{layer.name}"] = In(stream.Signature(component.g.payload.shape()))
+            if probes:
+                members[f"probe_{layer.name}"] = Out(wiring.Signature({
+                    "valid": Out(1),
+                    "payload": Out(_payload_bits(layer.out_shape, layer.out_format))}))
+        last = cfg.resolved[-1]
+        members["o"] = Out(stream.Signature(_payload_bits(last.out_shape, last.out_format)))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def link(src, dst):
+            m.d.comb += [dst.payload.eq(src.payload), dst.valid.eq(src.valid),
+                         src.ready.eq(dst.ready)]
+
+        source = wiring.flipped(self.i)
+        for layer, component, depth in zip(self.cfg.resolved, self.layer_units,
+                                           self.fifo_depths):
+            m.submodules[layer.name] = component
+            if depth:
+                width = _payload_bits(layer.in_shape, layer.in_format)
+                m.submodules[f"fifo_{layer.name}"] = queue = fifo.SyncFIFO(width=width,
+                                                                          depth=depth)
+                link(source, queue.w_stream)
+                source = queue.r_stream
+            link(source, component.i)
+            if layer.gated:
+                link(wiring.flipped(getattr(self, f"g_{layer.name}")), component.g)
+            if self.probes:
+                probe = getattr(self, f"probe_{layer.name}")
+                m.d.comb += [probe.valid.eq(component.o.valid & component.o.ready),
+                             probe.payload.eq(component.o.payload)]
+            source = component.o
+        link(source, wiring.flipped(self.o))
+        return m
