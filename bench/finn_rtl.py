@@ -65,6 +65,7 @@ def fetch_wheel(version=FINN_PLUS_VERSION, cache=None):
     found = sorted(cache.glob(pattern))
     if not found:
         argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                "--retries", "2", "--timeout", "30",
                 f"finn-plus=={version}", "-d", str(cache)]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)

@@ -57,10 +57,16 @@ def test_replace_once_fails_loudly():
 
 
 @pytest.mark.slow
-def test_fetch_failure_is_one_clear_error(tmp_path):
+def test_fetch_failure_is_one_clear_error(tmp_path, monkeypatch, capsys):
     """Asks PyPI for a version that does not exist (or fails without network): one error."""
     with pytest.raises(finn_rtl.FinnUnavailable, match="pip download finn-plus==0.0.0.0"):
         finn_rtl.fetch_wheel("0.0.0.0", cache=tmp_path)
+    monkeypatch.setenv("QHW_CACHE_DIR", str(tmp_path))
+    assert bench.main(["--finn-version", "0.0.0.0", "--work", str(tmp_path / "w"),
+                       "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "FINN's RTL is not available" in err[0]
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
