@@ -1,4 +1,4 @@
-"""cocotb testbench of the globalpool unit: the generic stream job (see :mod:`qhw.cosim.streams`)."""
+"""cocotb testbench of the globalpool unit: the generic stream job (:mod:`qhw.cosim.streams`)."""
 
 import cocotb
 

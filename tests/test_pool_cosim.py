@@ -3,10 +3,12 @@ golden model bit for bit, to the cycle against the cost model with no stalls, bi
 30% input stalls and output back-pressure; and checks that these comparisons can fail."""
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
 from amaranth import Mux
+from amaranth.lib import memory
 
 from qhw import flow, registry
 from qhw.config import config_from_dict
@@ -32,7 +34,8 @@ def _check(unit, cfg, run, expected, frames, x, *, timing):
     if timing:
         model = unit.cost_model(cfg, frames, x)
         assert run.cycles == model.expected, f"measured {run.cycles} cycles, model {model.expected}"
-        assert run.latency == model.latency, f"measured latency {run.latency}, model {model.latency}"
+        assert run.latency == model.latency, \
+            f"measured latency {run.latency}, model {model.latency}"
 
 
 @pytest.mark.parametrize("unit_name, name", CASES)
@@ -83,5 +86,18 @@ def test_a_wrong_design_fails(monkeypatch):
         return a | b if bits == 1 else Mux(a > b, a, b)
     monkeypatch.setattr(pool_hdl, "_max", unsigned_max)
     unit, cfg, params, x, expected = _case("maxpool", "s8_k2_5x7_floor", seed=1)
+    run = flow.rtlsim(unit, cfg, params, x)
+    assert flow.first_mismatch(unit, run.outputs, expected, cfg) is not None
+
+
+def test_row_buffer_needs_the_transparent_read(monkeypatch):
+    """With a read port that is not transparent for the write, W_out = 1 with k_w = 1 reads the
+    partial maximum of the previous window row one cycle too early: the regression catches it."""
+    class OpaqueMemory(memory.Memory):
+        def read_port(self, *, domain="sync", transparent_for=()):
+            return super().read_port(domain=domain, transparent_for=())
+
+    monkeypatch.setattr(pool_hdl, "memory", types.SimpleNamespace(Memory=OpaqueMemory))
+    unit, cfg, params, x, expected = _case("maxpool", "s32_k21_5x1_wout1", seed=1)
     run = flow.rtlsim(unit, cfg, params, x)
     assert flow.first_mismatch(unit, run.outputs, expected, cfg) is not None
