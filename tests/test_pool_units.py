@@ -62,3 +62,19 @@ def test_operation_counts():
     kinds = {o["op"]: o["count"] for o in g.operations(avg, 2)["ops"]}
     assert kinds == {"add": 2 * 3 * 14, "mul": 2 * 3}
     assert energy.operation_energy(g, avg, 2)["pj_per_inference"] > 0
+
+
+@pytest.mark.parametrize("unit_name", ["maxpool", "globalpool"])
+def test_timing_agrees_with_the_cost_model(unit_name):
+    """The per-transfer timing a network composes, with every pixel available at once, gives the
+    cost model's cycles, latency and first input."""
+    unit = registry.get(unit_name)
+    for d in unit.regression.values():
+        cfg = config_from_dict(unit.config, d)
+        frames = 2
+        take, out, needs = unit.timing(cfg, list(range(frames * cfg.height * cfg.width)))
+        model = unit.cost_model(cfg, frames)
+        assert take == list(range(len(take)))
+        assert len(out) == unit.output_words(cfg, frames)["o"]
+        assert out[-1] - take[0] + 1 == model.expected
+        assert needs[0] == model.first_input and out[0] - take[needs[0]] == model.latency
