@@ -321,6 +321,14 @@ class NetworkConfig:
             raise QhwInputError(f"name: must be a non-empty string, got {self.name!r}")
         check_choice("folding", self.folding, ("min_area", "finn"))
         object.__setattr__(self, "_resolved", _resolve(self))
+        object.__setattr__(self, "_solution", None)
+        if self.target is not None:
+            _solve_folding(self)
+
+    @property
+    def folding_solution(self):
+        """The solver's result (:class:`qhw.folding.Folding`) when ``target`` chose the folding."""
+        return self._solution
 
     @property
     def resolved(self):
@@ -373,7 +381,41 @@ def _check_input_spec(spec):
             "bits": bits, "signed": signed}
 
 
-def _resolve(cfg):
+def _unfolded(cfg):
+    """Foldable layers whose description gives neither pe nor simd: the solver's to choose."""
+    from ..folding import FOLDABLE_UNITS
+    return [layer for layer in cfg.resolved
+            if layer.unit in FOLDABLE_UNITS and "pe" not in layer.spec and "simd" not in layer.spec]
+
+
+def _solve_folding(cfg):
+    """Choose PE and SIMD for the layers that leave them open, to meet ``cfg.target``."""
+    from .. import folding
+    from ..config import config_to_dict
+
+    target = folding.target_cycles_from_spec(cfg.target)
+    open_layers = _unfolded(cfg)
+    if not open_layers:
+        raise QhwInputError("target: every foldable layer gives pe or simd, so the target "
+                            "chooses nothing (leave out pe and simd of the layers to solve)")
+    layers = [folding.FoldingLayer(name=layer.name, unit=layer.unit,
+                                   config=config_to_dict(layer.config))
+              for layer in open_layers]
+    folding.check_reachable(layers, target)  # one line naming the layer and its best cycles
+    if cfg.folding == "finn":
+        solution = folding.finn_set_folding(layers, target)
+    else:
+        from ..synth.area_model import FittedArea
+        solution = folding.min_area_folding(layers, target, FittedArea("ecp5"), "ecp5_lut4")
+    chosen = {lf.name: (lf.pe, lf.simd) for lf in solution.layers}
+    specs = [dict(spec, **({"pe": chosen[spec["name"]][0], "simd": chosen[spec["name"]][1]}
+                           if spec.get("name") in chosen else {}))
+             for spec in cfg.layers]
+    object.__setattr__(cfg, "_resolved", _resolve(cfg, specs))
+    object.__setattr__(cfg, "_solution", solution)
+
+
+def _resolve(cfg, layer_specs=None):
     """Derive every layer's sizes from the input, checking that each layer fits the previous."""
     from .. import registry
 
@@ -384,7 +426,7 @@ def _resolve(cfg):
     fmt = Format(cfg.input["bits"], cfg.input["signed"])
     source = "the network input"
     names, resolved = set(), []
-    for index, spec in enumerate(cfg.layers):
+    for index, spec in enumerate(cfg.layers if layer_specs is None else layer_specs):
         where = f"layers[{index}]"
         if not isinstance(spec, dict):
             raise QhwInputError(f"{where}: must be a table with name, kind and its fields")

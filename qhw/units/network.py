@@ -79,6 +79,8 @@ def _describe(cfg):
         "folding": {layer.name: {"PE": layer.config.pe, "SIMD": layer.config.simd}
                     for layer in cfg.resolved if hasattr(layer.config, "pe")},
         "estimate_network_performance": performance(cfg),
+        **({"folding_solution": cfg.folding_solution.to_dict()}
+           if cfg.folding_solution is not None else {}),
         "streams": streams,
     }
 
@@ -104,16 +106,20 @@ def _operations(cfg, frames, inputs=None):
     return opcount.counts(n, "one frame through every layer", ops, notes)
 
 
-def _locate(cfg, params, inputs, *, stall_in=0.0, stall_out=0.0, seed=0):
+def _locate(cfg, params, inputs, *, stall_in=0.0, stall_out=0.0, seed=0, hardware_params=None):
     """Run the design with a probe on every layer's output and name the first layer whose
-    output differs from its golden model (position, expected, got); None if all agree."""
+    output differs from its golden model (position, expected, got); None if all agree.
+
+    ``hardware_params``: the weights built into the hardware, when they are not ``params`` (a
+    design checked against a model it was not built from)."""
     from .. import flow
     from ..cosim import runner
     from ..hdl.common import to_verilog
 
     inputs = golden.check_inputs(cfg, inputs)
     frames = inputs["activations"].shape[0]
-    verilog = to_verilog(hdl.Network(cfg, params, probes=True), "network")
+    verilog = to_verilog(hdl.Network(cfg, params if hardware_params is None else hardware_params,
+                                     probes=True), "network")
     words = NETWORK.pack_inputs(cfg, inputs)
     expected_words = NETWORK.output_words(cfg, frames)
     estimate = hdl.cost_model(cfg, frames, inputs)
@@ -200,6 +206,21 @@ EMBEDDED = {
              "padding": "same", "weight_bits": 8, "output": "threshold", "pe": 1, "simd": 4},
             {"name": "conv2", "kind": "bamconv", "c_out": 8, "kernel": [3, 3],
              "padding": "same", "weight_bits": 8, "output": "threshold", "pe": 8, "simd": 72},
+            {"name": "pool", "kind": "maxpool", "kernel": [2, 2]},
+        ],
+    },
+    # The same network as fold_explicit, its folding chosen by FINN's SetFolding for a target
+    # of 2000 cycles per frame (a 1 MHz clock at 500 frames per second).
+    "fold_solved": {
+        "name": "fold_solved",
+        "input": {"height": 6, "width": 6, "channels": 4, "bits": 1},
+        "target": {"clock_mhz": 1, "fps": 500},
+        "folding": "finn",
+        "layers": [
+            {"name": "conv1", "kind": "bamconv", "c_out": 8, "kernel": [3, 3],
+             "padding": "same", "weight_bits": 8, "output": "threshold"},
+            {"name": "conv2", "kind": "bamconv", "c_out": 8, "kernel": [3, 3],
+             "padding": "same", "weight_bits": 8, "output": "threshold"},
             {"name": "pool", "kind": "maxpool", "kernel": [2, 2]},
         ],
     },

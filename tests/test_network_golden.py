@@ -1,0 +1,255 @@
+"""The network golden model against PyTorch, shapes flowing from the input, and bad descriptions.
+
+The oracle below is written from the layer definitions alone (torch conv2d / max_pool2d / amax /
+sum / linear on the integers, in float64, which is exact at these magnitudes); it uses none of
+qhw's golden code, only the weight files' documented layouts.
+"""
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from qhw import registry
+from qhw.config import config_from_dict
+from qhw.errors import QhwInputError
+
+UNIT = registry.get("network")
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "networks"
+
+
+def _pads(kernel, padding):
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    kh, kw = kernel
+    # F.pad order: (left, right, top, bottom); 'same' puts the odd extra after, like PyTorch
+    return ((kw - 1) // 2, kw - 1 - (kw - 1) // 2, (kh - 1) // 2, kh - 1 - (kh - 1) // 2)
+
+
+def _threshold(s, p):
+    t = torch.as_tensor(p["thresholds"], dtype=torch.float64).view(1, -1, 1, 1)
+    d = torch.as_tensor(p["directions"]).view(1, -1, 1, 1)
+    return torch.where(d > 0, s >= t, s <= t).to(torch.float64)
+
+
+def _conv(x, p, kind, kernel, padding, output, pad_bit=0, gates=None, gating="none"):
+    """x: NCHW float64 integers. binconv: bits as +-1, padding holds the pad bit's +-1."""
+    w = torch.as_tensor(np.asarray(p["weights"]), dtype=torch.float64)
+    if kind == "binconv":
+        x, w, pad_value = 2 * x - 1, 2 * w - 1, 2 * pad_bit - 1
+    else:
+        pad_value = 0
+    x = F.pad(x, _pads(kernel, padding), value=float(pad_value))
+    s = F.conv2d(x, w)
+    if kind != "binconv":
+        s = s + torch.as_tensor(p["bias"], dtype=torch.float64).view(1, -1, 1, 1)
+    if output == "threshold":
+        s = _threshold(s, p)
+    if gating != "none":
+        g = torch.as_tensor(np.asarray(gates), dtype=torch.float64)
+        if gating == "mask":
+            mask = g.permute(0, 3, 1, 2)
+        else:
+            mask = (torch.arange(s.shape[1]).view(1, -1, 1, 1) < g.unsqueeze(1)).to(s.dtype)
+        s = s * mask
+    return s
+
+
+def torch_forward(spec, params, inputs):
+    """The network of description ``spec`` in PyTorch, from the description and weights alone."""
+    x = torch.as_tensor(np.asarray(inputs["activations"]), dtype=torch.float64).permute(0, 3, 1, 2)
+    for layer in spec["layers"]:
+        name, kind = layer["name"], layer["kind"]
+        p = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(name + ".")}
+        if kind in ("binconv", "bamconv", "macconv"):
+            x = _conv(x, p, kind, tuple(layer.get("kernel", (3, 3))),
+                      layer.get("padding", "valid"),
+                      layer.get("output", "popcount" if kind == "binconv" else "sum"),
+                      layer.get("pad_bit", 0), inputs.get(f"{name}.gates"),
+                      layer.get("gating", "none"))
+        elif kind == "maxpool":
+            k = tuple(layer.get("kernel", (2, 2)))
+            x = F.max_pool2d(x, k, stride=k, ceil_mode=False)
+        elif kind == "globalpool":
+            mode = layer["mode"]
+            if mode == "max":
+                x = torch.amax(x, dim=(2, 3), keepdim=True)
+            else:
+                total = torch.sum(x, dim=(2, 3), keepdim=True)
+                x = total if mode == "sum" else torch.div(
+                    total, x.shape[2] * x.shape[3], rounding_mode="floor")
+        elif kind == "dense":
+            flat = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # NHWC row-major flatten
+            w = torch.as_tensor(np.asarray(p["weights"]), dtype=torch.float64)
+            if layer["arith"] == "xnor":
+                y = F.linear(2 * flat - 1, 2 * w - 1)
+                out = layer.get("output", "popcount")
+            else:
+                y = F.linear(flat, w) + torch.as_tensor(p["bias"], dtype=torch.float64)
+                out = layer.get("output", "sum")
+            y = y.view(y.shape[0], -1, 1, 1)
+            x = _threshold(y, p) if out == "threshold" else y
+        else:
+            raise AssertionError(kind)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def _case(name, seed=0, frames=3):
+    spec = UNIT.regression[name]
+    cfg = config_from_dict(UNIT.config, spec)
+    rng = np.random.default_rng(seed)
+    params = UNIT.check_params(cfg, UNIT.random_params(cfg, rng))
+    inputs = UNIT.check_inputs(cfg, UNIT.random_inputs(cfg, rng, frames))
+    return spec, cfg, params, inputs
+
+
+@pytest.mark.parametrize("name", sorted(UNIT.regression))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_golden_equals_pytorch(name, seed):
+    spec, cfg, params, inputs = _case(name, seed)
+    got = UNIT.golden(cfg, params, inputs)
+    want = torch_forward(spec, params, inputs)
+    assert got.shape == want.shape == cfg.output_shape(3)
+    assert np.array_equal(got.astype(np.float64), want)
+
+
+def test_intermediate_maps_are_not_constant():
+    """Thresholds at the median keep binary maps balanced, so the checks above see variety."""
+    from qhw.golden.network import trace
+    for name in UNIT.regression:
+        _, cfg, params, inputs = _case(name, 0, frames=4)
+        for layer, out in zip(cfg.resolved, trace(cfg, params, inputs)):
+            if layer.kind in ("binconv", "bamconv", "macconv") and layer.out_format.bits == 1:
+                assert 0.2 < out.mean() < 0.8, (name, layer.name, out.mean())
+
+
+def test_examples_are_the_regression_networks():
+    files = sorted(EXAMPLES.glob("*.toml"))
+    assert {f.stem for f in files} == set(UNIT.regression)
+    for f in files:
+        assert tomllib.loads(f.read_text()) == UNIT.regression[f.stem], f.name
+
+
+def test_shapes_flow_from_the_input():
+    cfg = config_from_dict(UNIT.config, UNIT.regression["odd_floor"])
+    shapes = [(layer.name, layer.in_shape, layer.out_shape) for layer in cfg.resolved]
+    assert shapes == [("conv1", (7, 9, 2), (7, 9, 4)),
+                      ("pool1", (7, 9, 4), (3, 4, 4)),      # floor: 7 -> 3, 9 -> 4
+                      ("conv2", (3, 4, 4), (2, 3, 4)),
+                      ("pool2", (2, 3, 4), (2, 1, 4)),
+                      ("gsum", (2, 1, 4), (1, 1, 4))]
+    # The integer sum of conv2 (4-bit weights, K = 16: |s| <= 16*8 + bias) and its pooled sum.
+    assert cfg.layer("pool2").in_format.signed and cfg.layer("gsum").out_format.bits > \
+        cfg.layer("gsum").in_format.bits
+
+
+def test_dense_weights_are_the_flattened_conv_weights():
+    """A dense layer is the convolution over the whole map: its (outputs, H*W*C) weights are
+    the conv weights in (row, column, channel) order."""
+    from qhw.golden.network import LAYER_KINDS
+    cfg = config_from_dict(UNIT.config, UNIT.regression["bnn_pool"])
+    fc = cfg.layer("fc")
+    assert fc.config.kernel == (2, 2) and fc.config.padding == "valid"
+    rng = np.random.default_rng(0)
+    conv = rng.integers(0, 2, size=(4, 8, 2, 2))
+    dense = LAYER_KINDS["dense"].from_unit_params(fc.config, {"weights": conv})["weights"]
+    assert dense.shape == (4, 32)
+    assert dense[1, (1 * 2 + 0) * 8 + 5] == conv[1, 5, 1, 0]
+    back = LAYER_KINDS["dense"].to_unit_params(fc.config, {"weights": dense})["weights"]
+    assert np.array_equal(back, conv)
+
+
+def _spec(**changes):
+    spec = {"name": "t", "input": {"height": 6, "width": 6, "channels": 2, "bits": 1},
+            "layers": [{"name": "c1", "kind": "binconv", "c_out": 4, "kernel": [3, 3],
+                        "output": "threshold", "pe": 2, "simd": 6},
+                       {"name": "p1", "kind": "maxpool", "kernel": [2, 2]}]}
+    spec.update(changes)
+    return spec
+
+
+BAD = {
+    "unknown kind": (dict(layers=[{"name": "c1", "kind": "lstm"}]), ["c1", "kind", "binconv"]),
+    "missing field": (dict(layers=[{"name": "c1", "kind": "binconv", "kernel": [3, 3]}]),
+                      ["c1", "c_out"]),
+    "unknown field": (dict(layers=[{"name": "c1", "kind": "binconv", "c_out": 2, "c_in": 2}]),
+                      ["c1", "c_in"]),
+    "format does not chain": (dict(layers=[
+        {"name": "c1", "kind": "binconv", "c_out": 4, "output": "popcount"},
+        {"name": "c2", "kind": "binconv", "c_out": 4}]),
+        ["c2", "1-bit map", "c1", "signed"]),
+    "kernel over a valid input": (dict(layers=[
+        {"name": "c1", "kind": "binconv", "c_out": 4, "kernel": [3, 3], "output": "threshold"},
+        {"name": "p1", "kind": "maxpool", "kernel": [2, 2]},
+        {"name": "c2", "kind": "binconv", "c_out": 4, "kernel": [3, 3]}]),
+        ["c2", "3x3", "2x2x4", "p1", "valid"]),
+    "pool larger than input": (dict(layers=[{"name": "p1", "kind": "maxpool",
+                                             "kernel": [7, 2]}]), ["p1", "7x2", "6x6x2"]),
+    "folding does not divide": (dict(layers=[{"name": "c1", "kind": "binconv", "c_out": 4,
+                                              "pe": 3}]), ["c1", "pe", "divide"]),
+    "duplicate name": (dict(layers=[{"name": "c1", "kind": "maxpool"},
+                                    {"name": "c1", "kind": "maxpool"}]), ["c1", "twice"]),
+    "bad name": (dict(layers=[{"name": "Conv-1", "kind": "maxpool"}]), ["name", "identifier"]),
+    "dense without arith": (dict(layers=[{"name": "fc", "kind": "dense", "outputs": 2}]),
+                            ["fc", "arith"]),
+    "macconv on bits": (dict(layers=[{"name": "m", "kind": "macconv", "c_out": 2}]),
+                        ["m", "signed", "1-bit map"]),
+    "input key": (dict(input={"height": 4, "width": 4}), ["input", "channels"]),
+    "signed bit": (dict(input={"height": 4, "width": 4, "channels": 1, "signed": True}),
+                   ["input.signed"]),
+    "unreachable target": (dict(target={"clock_mhz": 1, "fps": 100000}, folding="finn",
+                                layers=[{"name": "c1", "kind": "binconv", "c_out": 4,
+                                         "kernel": [3, 3]}]),
+                           ["target", "c1", "cycles"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_descriptions_name_the_layer_and_field(case):
+    changes, words = BAD[case]
+    with pytest.raises(QhwInputError) as e:
+        config_from_dict(UNIT.config, _spec(**changes))
+    message = str(e.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_weights_missing_for_a_layer():
+    cfg = config_from_dict(UNIT.config, _spec())
+    params = UNIT.random_params(cfg, np.random.default_rng(0))
+    del params["c1.thresholds"]
+    with pytest.raises(QhwInputError, match=r"layer 'c1'.*'c1\.thresholds'"):
+        UNIT.check_params(cfg, params)
+    with pytest.raises(QhwInputError, match="unknown array 'c9.weights'"):
+        UNIT.check_params(cfg, {**UNIT.random_params(cfg, np.random.default_rng(0)),
+                                "c9.weights": np.zeros(2)})
+
+
+def test_gated_inputs_are_checked():
+    spec, cfg, params, inputs = _case("gated")
+    with pytest.raises(QhwInputError, match="conv1.gates"):
+        UNIT.check_inputs(cfg, {"activations": inputs["activations"]})
+    bad = dict(inputs)
+    bad["conv2.gates"] = bad["conv2.gates"] + 7  # counts above C_out = 6
+    with pytest.raises(QhwInputError, match="conv2.gates"):
+        UNIT.check_inputs(cfg, bad)
+
+
+def test_folding_solved_for_a_target():
+    cfg = config_from_dict(UNIT.config, UNIT.regression["fold_solved"])
+    target = 2000  # 1 MHz / 500 fps
+    for layer in cfg.resolved:
+        if layer.kind == "bamconv":
+            cycles = registry.get(layer.unit).cost_model(layer.config, 3).expected - \
+                registry.get(layer.unit).cost_model(layer.config, 2).expected
+            assert cycles <= target
+    explicit = config_from_dict(UNIT.config, UNIT.regression["fold_explicit"])
+    assert [dataclasses.replace(a.config, pe=1, simd=1) for a in cfg.resolved
+            if a.kind == "bamconv"] == [dataclasses.replace(b.config, pe=1, simd=1)
+                                        for b in explicit.resolved if b.kind == "bamconv"]
+    assert cfg.folding_solution.solver == "finn_set_folding"
