@@ -405,8 +405,11 @@ def _solve_folding(cfg):
     if cfg.folding == "finn":
         solution = folding.finn_set_folding(layers, target)
     else:
-        from ..synth.area_model import FittedArea
-        solution = folding.min_area_folding(layers, target, FittedArea("ecp5"), "ecp5_lut4")
+        # Exact areas: every minimal candidate synthesized (cached); the fitted model is too
+        # coarse to rank foldings of a bamconv (docs/folding.md).
+        from ..synth.area_model import SynthArea
+        solution = folding.min_area_folding(layers, target, SynthArea("ecp5"), "ecp5_lut4",
+                                            monotone=True)
     chosen = {lf.name: (lf.pe, lf.simd) for lf in solution.layers}
     specs = [dict(spec, **({"pe": chosen[spec["name"]][0], "simd": chosen[spec["name"]][1]}
                            if spec.get("name") in chosen else {}))

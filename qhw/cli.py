@@ -14,7 +14,7 @@ import numpy as np
 from . import flow, registry
 from .errors import QhwInputError, QhwToolError
 
-SYNTH_TARGETS = ("generic", "ecp5", "xc7")
+SYNTH_TARGETS = ("generic", "ecp5", "xc7", "ice40")
 
 
 def _probability(text):
@@ -67,6 +67,9 @@ def _parser():
                             help="probability of output back-pressure in a cycle (default 0)")
             sp.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
             sp.add_argument("--waves", type=Path, help="write an FST waveform here")
+            sp.add_argument("--check", action="store_true",
+                            help="compare with the golden model; on a mismatch say where it "
+                                 "starts (a network names its first differing layer), exit 1")
 
     sp = unit_command("synth", "synthesize and report area (and Fmax on ECP5)")
     sp.add_argument("--weights", type=Path, help="weight file (.npz); random weights if omitted")
@@ -147,20 +150,28 @@ def _run(args):
         params = (flow.read_params(unit, cfg, args.weights) if args.weights is not None
                   else unit.check_params(cfg, {}))
         x = flow.read_inputs(unit, cfg, args.inputs)
+        mismatch = None
         if args.command == "golden":
             y = unit.golden(cfg, params, x)
         else:
-            run = flow.rtlsim(unit, cfg, params, x, stall_in=args.stall_in,
-                              stall_out=args.stall_out, seed=args.seed, waves=args.waves)
+            stalls = dict(stall_in=args.stall_in, stall_out=args.stall_out, seed=args.seed,
+                          waves=args.waves)
+            if args.check:
+                run, mismatch = flow.check_rtl(unit, cfg, params, x, **stalls)
+            else:
+                run, mismatch = flow.rtlsim(unit, cfg, params, x, **stalls), None
             y = run.outputs
             model = unit.cost_model(cfg, flow.frames_of(unit, cfg, x), x)
             print(f"cycles {run.cycles} (model {model.expected} with no stalls; "
                   f"formula {model.formula}), latency {run.latency}")
+            if args.check:
+                print("bit-exact against the golden model" if mismatch is None
+                      else f"MISMATCH: {mismatch}")
         with flow.atomic_file(args.output) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, y)
         print(f"wrote {args.output} {y.dtype} {tuple(y.shape)}")
-        return 0
+        return 1 if args.command == "rtlsim" and mismatch is not None else 0
 
     if args.command == "synth":
         from . import synth_flow
