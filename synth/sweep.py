@@ -42,7 +42,14 @@ from .. import flow, registry, synth_flow, toolchain
 from ..config import config_from_dict, config_to_dict, read_input_text
 from ..errors import QhwInputError, QhwToolError
 
-TARGETS = ("generic", "ecp5", "xc7")
+#: Targets a sweep may name (``targets = [...]``), and those it runs when it names none.
+TARGETS = ("generic", "ecp5", "xc7", "ice40")
+#: ice40 is not a default (so not in `qhw demo` either): the UP5K holds only the small points
+#: (most demo points exceed its 5,280 LUT4 and get no Fmax), and synth_ice40 plus nextpnr-ice40
+#: cost about as much as the ECP5 stage: 10 s of Yosys and 30 s with Fmax for the binconv default
+#: (1,534 LUT4) on the 2-core machine, which over the demo's 24 points would lengthen `make demo`
+#: by several minutes. Name it in a sweep file's settings to get the columns.
+DEFAULT_TARGETS = ("generic", "ecp5", "xc7")
 
 #: Settings of a sweep (top level or per ``[[sweep]]``) and their defaults.
 DEFAULT_SETTINGS = {
@@ -50,8 +57,8 @@ DEFAULT_SETTINGS = {
     "steps": 4,             # time steps per sequence, for units whose inputs are sequences
     "seed": 0,              # seed of the random weights and inputs
     "stall": 0.3,           # probability of input stalls and output back-pressure (0: skip)
-    "targets": list(TARGETS),
-    "fmax": True,           # ECP5 place and route for Fmax
+    "targets": list(DEFAULT_TARGETS),
+    "fmax": True,           # ECP5 (and iCE40, if a target) place and route for Fmax
     "fmax_lut_limit": 4000,  # ... only below this many LUT4 (place and route time grows fast)
     "energy": True,         # toggle-based and operation-count energy estimates
     "energy_cell_limit": 40000,  # gate-level toggle runs only up to this many generic cells
@@ -428,13 +435,17 @@ def _measure(unit, cfg, s, record):
     for target in s["targets"]:
         with _timed(record, target):
             result = synth_flow.synthesize_verilog(gen.verilog, gen.top, target, fmax=False)
-            if target == "ecp5" and s["fmax"]:
+            if target in ("ecp5", "ice40") and s["fmax"]:
                 luts = result["figures"].get("LUT4", 0)
                 if luts <= s["fmax_lut_limit"]:
                     result = synth_flow.synthesize_verilog(gen.verilog, gen.top, target, fmax=True)
+                    if target == "ice40" and "fmax_mhz" not in result["figures"]:
+                        record.setdefault("notes", []).append(
+                            f"ice40 Fmax: {result['fmax']['reason']}")
                 else:
                     record.setdefault("notes", []).append(
-                        f"ecp5 Fmax skipped: {luts} LUT4 > fmax_lut_limit {s['fmax_lut_limit']}")
+                        f"{target} Fmax skipped: {luts} LUT4 > fmax_lut_limit "
+                        f"{s['fmax_lut_limit']}")
         record[target] = result["figures"]
         record.setdefault("synth_tools", {}).update(result["tools"])
 

@@ -154,7 +154,7 @@ def test_baseline_rejects_bad_k(k):
 
 def test_bad_target_names_allowed_values(tmp_path):
     with pytest.raises(QhwInputError) as info:
-        synthesize(ADDER, "add8", "ice40", tmp_path)
+        synthesize(ADDER, "add8", "gowin", tmp_path)
     message = str(info.value)
     assert "target" in message
     for target in TARGETS:
