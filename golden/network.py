@@ -99,6 +99,9 @@ class Layer:
     in_format, out_format : Format
     gated : bool
         The layer takes a gate stream (bamconv channel gating).
+    in_steps, out_steps : int
+        Map frames per sequence at the layer's input and output (``input.steps``; 1 after a GRU
+        that outputs only the last step).
     """
 
     name: str
@@ -111,6 +114,25 @@ class Layer:
     in_format: Format
     out_format: Format
     gated: bool = False
+    in_steps: int = 1
+    out_steps: int = 1
+
+    @property
+    def kind_adapter(self):
+        return _kind_of(self)
+
+    def unit_frames(self, sequences):
+        """The unit's ``frames`` for ``sequences`` network frames (sequences of steps)."""
+        return self.kind_adapter.unit_frames(self, sequences)
+
+    def unit_inputs(self, activations, gates=None):
+        """The unit's input for this layer's (F, H, W, C) input maps."""
+        x = self.kind_adapter.to_unit_inputs(self, activations)
+        return {"activations": x, "gates": gates} if self.gated else x
+
+    def maps(self, unit_outputs):
+        """The unit's output as (F, H, W, C) maps, the next layer's input."""
+        return self.kind_adapter.from_unit_outputs(self, unit_outputs)
 
 
 def _shape_text(shape):
@@ -125,7 +147,41 @@ def _shape_text(shape):
 _DERIVED = ("c_in", "height", "width")
 
 
-class _ConvKind:
+class _MapKind:
+    """A layer whose unit works on (F, H, W, C) maps, one map frame per frame: F = sequences x
+    steps."""
+
+    raw_output = None
+
+    def unit_frames(self, layer, sequences):
+        return sequences * layer.in_steps
+
+    def to_unit_inputs(self, layer, activations):
+        return activations
+
+    def from_unit_outputs(self, layer, outputs):
+        return outputs
+
+    def generator(self, layer, params):
+        from .. import registry
+        return registry.get(layer.unit).generator(layer.config, params)
+
+    def out_steps(self, cfg, in_steps):
+        return in_steps
+
+    def out_shape(self, cfg):
+        return tuple(cfg.output_shape())
+
+    def timing_inputs(self, layer, maps, gates):
+        """What the unit's ``timing`` needs for ``maps`` input map frames: the gates of a gated
+        layer (None: every channel on)."""
+        if gates is None:
+            return None
+        return layer.unit_inputs(np.zeros((maps,) + tuple(layer.in_shape), dtype=np.int64),
+                                 gates)
+
+
+class _ConvKind(_MapKind):
     """binconv / bamconv / macconv: the unit itself, geometry from the previous layer."""
 
     def __init__(self, unit, raw_output):
@@ -235,10 +291,8 @@ class _DenseKind(_ConvKind):
         return out
 
 
-class _PoolKind:
+class _PoolKind(_MapKind):
     """maxpool / globalpool: sizes and element format from the previous layer."""
-
-    raw_output = None
 
     def __init__(self, unit):
         self.unit = unit
@@ -269,6 +323,73 @@ class _PoolKind:
         return params
 
 
+class _GruKind(_MapKind):
+    """A GRU over the frames of each sequence (``input.steps`` frames): its input a vector per
+    frame (a 1x1xC map of signed codes in its input format), its output the state after every
+    step ('sequence') or after each sequence's last step ('last'). In hardware a step counter
+    adds the unit's reset and last flags to the stream (:class:`qhw.hdl.network.SequenceGru`)."""
+
+    unit = "gru"
+
+    def user_fields(self, unit_cls):
+        return [f.name for f in dataclasses.fields(unit_cls) if f.name != "input_size"]
+
+    def unit_config(self, layer_name, spec, in_shape, in_format, source):
+        h, w, c = in_shape
+        if (h, w) != (1, 1):
+            raise QhwInputError(
+                f"layer {layer_name!r} (gru): needs one vector per frame (a 1x1xC map), but its "
+                f"input ({source}) is {_shape_text(in_shape)}; put a globalpool or dense layer "
+                f"before it")
+        data = dict(spec, input_size=c)
+        from .gru import GruConfig
+        try:
+            total = GruConfig(**{**data, "formats": dict(data.get("formats", {}))}).fmt(
+                "input").total
+        except QhwInputError:
+            total = None  # the unit's own validation reports it
+        if total is not None and (not in_format.signed or in_format.bits != total):
+            raise QhwInputError(
+                f"layer {layer_name!r} (gru): its input format is signed {total}-bit codes "
+                f"(formats.input), but its input ({source}) is {in_format.describe()}")
+        return data
+
+    def out_format(self, cfg):
+        return Format(cfg.fmt("state").total, True)
+
+    def out_shape(self, cfg):
+        return (1, 1, cfg.hidden_size)
+
+    def out_steps(self, cfg, in_steps):
+        return in_steps if cfg.output == "sequence" else 1
+
+    def unit_frames(self, layer, sequences):
+        return (sequences, layer.in_steps)
+
+    def to_unit_inputs(self, layer, activations):
+        a = np.asarray(activations)
+        return a.reshape(a.shape[0] // layer.in_steps, layer.in_steps, a.shape[-1])
+
+    def from_unit_outputs(self, layer, outputs):
+        y = np.asarray(outputs)
+        return y.reshape(-1, 1, 1, y.shape[-1])
+
+    def timing_inputs(self, layer, maps, gates):
+        """The sequence length is what the GRU's timing needs (the values do not matter)."""
+        return np.zeros((maps // layer.in_steps, layer.in_steps, layer.in_shape[2]),
+                        dtype=np.int64)
+
+    def generator(self, layer, params):
+        from ..hdl.network import SequenceGru
+        return SequenceGru(layer.config, params, steps=layer.in_steps)
+
+    def to_unit_params(self, cfg, params):
+        return params
+
+    def from_unit_params(self, cfg, params):
+        return params
+
+
 LAYER_KINDS = {
     "binconv": _ConvKind("binconv", "popcount"),
     "bamconv": _ConvKind("bamconv", "sum"),
@@ -276,6 +397,7 @@ LAYER_KINDS = {
     "maxpool": _PoolKind("maxpool"),
     "globalpool": _PoolKind("globalpool"),
     "dense": _DenseKind(),
+    "gru": _GruKind(),
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -296,7 +418,10 @@ class NetworkConfig:
     ----------
     input : dict
         The input feature map: ``height``, ``width``, ``channels``, ``bits`` (default 1) and
-        ``signed`` (default false; 1-bit maps are unsigned).
+        ``signed`` (default false; 1-bit maps are unsigned); for sequence models ``steps``, the
+        frames per sequence (a GRU's state restarts at each sequence's first frame). A network
+        "frame" (what the cost model, inputs and outputs count) is one sequence of ``steps``
+        maps; without ``steps``, one map.
     layers : list of dict
         The layers in order, each with ``name`` (lower-case identifier), ``kind`` (see
         :data:`LAYER_KINDS`) and that kind's fields.
@@ -339,13 +464,19 @@ class NetworkConfig:
     def input_format(self):
         return Format(self.input["bits"], self.input["signed"])
 
+    @property
+    def steps(self):
+        """Map frames per network frame (``input.steps``, default 1)."""
+        return self.input.get("steps", 1)
+
     def input_shape(self, frames=None):
+        """(H, W, C), or (frames x steps, H, W, C): the input maps of ``frames`` frames."""
         shape = (self.input["height"], self.input["width"], self.input["channels"])
-        return shape if frames is None else (frames,) + shape
+        return shape if frames is None else (frames * self.steps,) + shape
 
     def output_shape(self, frames=None):
-        shape = self.resolved[-1].out_shape
-        return shape if frames is None else (frames,) + tuple(shape)
+        shape = tuple(self.resolved[-1].out_shape)
+        return shape if frames is None else (frames * self.resolved[-1].out_steps,) + shape
 
     @property
     def gated_layers(self):
@@ -362,7 +493,7 @@ def _check_input_spec(spec):
     if not isinstance(spec, dict):
         raise QhwInputError(f"input: must be a table {{height, width, channels, bits, signed}}, "
                             f"got {spec!r}")
-    allowed = ("height", "width", "channels", "bits", "signed")
+    allowed = ("height", "width", "channels", "bits", "signed", "steps")
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise QhwInputError(f"input: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
@@ -377,8 +508,13 @@ def _check_input_spec(spec):
         raise QhwInputError(f"input.signed: must be true or false, got {signed!r}")
     if bits == 1 and signed:
         raise QhwInputError("input.signed: a 1-bit map is unsigned (bits = 1 needs signed = false)")
-    return {"height": spec["height"], "width": spec["width"], "channels": spec["channels"],
-            "bits": bits, "signed": signed}
+    steps = spec.get("steps", 1)
+    check_int("input.steps", steps, low=1, high=1 << 20)
+    out = {"height": spec["height"], "width": spec["width"], "channels": spec["channels"],
+           "bits": bits, "signed": signed}
+    if "steps" in spec:
+        out["steps"] = steps
+    return out
 
 
 def _unfolded(cfg):
@@ -423,10 +559,12 @@ def _resolve(cfg, layer_specs=None):
     from .. import registry
 
     object.__setattr__(cfg, "input", _check_input_spec(cfg.input))
+    cfg_steps = cfg.input.get("steps", 1)
     if not isinstance(cfg.layers, (list, tuple)) or not cfg.layers:
         raise QhwInputError("layers: a network needs at least one layer ([[layers]] tables)")
     shape = (cfg.input["height"], cfg.input["width"], cfg.input["channels"])
     fmt = Format(cfg.input["bits"], cfg.input["signed"])
+    steps = cfg_steps
     source = "the network input"
     names, resolved = set(), []
     for index, spec in enumerate(cfg.layers if layer_specs is None else layer_specs):
@@ -462,12 +600,20 @@ def _resolve(cfg, layer_specs=None):
             prefix = f"layer {name!r}"
             raise QhwInputError(message if message.startswith(prefix)
                                 else f"{prefix} ({kind_name}): {message}") from None
-        out_shape = tuple(ucfg.output_shape())
+        if kind_name == "gru" and cfg_steps == 1:
+            raise QhwInputError(f"layer {name!r} (gru): needs sequences: set input.steps, the "
+                                f"frames per sequence (the state restarts at each sequence)")
+        if kind_name == "gru" and steps == 1:
+            raise QhwInputError(f"layer {name!r} (gru): its input has one frame per sequence "
+                                f"(after a GRU with output 'last'); nothing to recur over")
+        out_shape = unit_kind.out_shape(ucfg)
         resolved.append(Layer(
             name=name, kind=kind_name, unit=unit.name, config=ucfg, spec=fields,
             in_shape=shape, out_shape=out_shape, in_format=fmt,
             out_format=unit_kind.out_format(ucfg),
-            gated=getattr(ucfg, "gating", "none") != "none"))
+            gated=getattr(ucfg, "gating", "none") != "none",
+            in_steps=steps, out_steps=unit_kind.out_steps(ucfg, steps)))
+        steps = resolved[-1].out_steps
         shape, fmt, source = out_shape, resolved[-1].out_format, f"the output of layer {name!r}"
     return tuple(resolved)
 
@@ -518,12 +664,12 @@ def random_params(cfg, rng):
     network would otherwise have constant maps and test nothing)."""
     from .. import registry
 
-    x = random_inputs(cfg, rng, 8)
+    x = random_inputs(cfg, rng, max(1, 8 // cfg.steps))
     out = {}
     act = x["activations"]
     for layer in cfg.resolved:
         unit = registry.get(layer.unit)
-        kind = _kind_of(layer)
+        kind = layer.kind_adapter
         p = unit.random_params(layer.config, rng)
         ins = layer_inputs(cfg, x, layer, act)
         if "thresholds" in p and kind.raw_output is not None:
@@ -532,7 +678,7 @@ def random_params(cfg, rng):
                                         if k not in ("thresholds", "directions")}, ins)
             pre = raw.reshape(-1, layer.config.c_out)
             p["thresholds"] = np.floor(np.median(pre, axis=0)).astype(np.int64)
-        act = unit.golden(layer.config, p, ins)
+        act = layer.maps(unit.golden(layer.config, p, ins))
         user = LAYER_KINDS[layer.kind].from_unit_params(layer.config, p) if "weights" in p else p
         out.update({f"{layer.name}.{k}": np.asarray(v) for k, v in user.items()})
     return out
@@ -540,9 +686,15 @@ def random_params(cfg, rng):
 
 # Inputs ---------------------------------------------------------------------------------------------
 
+def _gate_dummy(layer, maps):
+    """Zero input maps of ``layer`` for ``maps`` map frames (the gates' shapes come from them)."""
+    return np.zeros((maps,) + tuple(layer.in_shape), dtype=np.int64)
+
+
 def check_inputs(cfg, inputs):
     """Validate network inputs: an activation array, or a mapping with 'activations' and, for
-    every gated layer, '<layer>.gates'. Returns the mapping with (N, H, W, C) activations."""
+    every gated layer, '<layer>.gates'. Returns the mapping with (F, H, W, C) activations, F the
+    map frames (frames x ``input.steps``)."""
     from .. import registry
 
     gated = cfg.gated_layers
@@ -564,9 +716,13 @@ def check_inputs(cfg, inputs):
     if x.ndim != 4 or x.shape[1:] != shape or x.shape[0] < 1:
         raise QhwInputError(f"activations: shape must be {shape} or (N, "
                             f"{', '.join(map(str, shape))}), got {x.shape}")
+    if x.shape[0] % cfg.steps:
+        raise QhwInputError(f"activations: {x.shape[0]} maps are not whole sequences of "
+                            f"input.steps = {cfg.steps}")
     lo, hi = cfg.input_format.range()
     out = {"activations": check_int_array("activations", x, x.shape, lo, hi,
                                           cfg.input_format.describe())}
+    sequences = x.shape[0] // cfg.steps
     for layer in gated:
         key = f"{layer.name}.gates"
         if key not in inputs:
@@ -574,7 +730,7 @@ def check_inputs(cfg, inputs):
                                 f"({layer.config.gating}) and needs an array {key!r} (give an "
                                 f".npz with 'activations' and {key!r})")
         unit = registry.get(layer.unit)
-        dummy = np.zeros((x.shape[0],) + layer.in_shape, dtype=np.int64)
+        dummy = _gate_dummy(layer, sequences * layer.in_steps)
         try:
             out[key] = unit.check_inputs(layer.config, {"activations": dummy,
                                                         "gates": inputs[key]})["gates"]
@@ -584,26 +740,28 @@ def check_inputs(cfg, inputs):
 
 
 def random_inputs(cfg, rng, frames=1):
+    """Random input maps of ``frames`` frames (and random gates for every gated layer)."""
+    from .. import registry
+
     lo, hi = cfg.input_format.range()
     x = {"activations": rng.integers(lo, hi + 1, size=cfg.input_shape(frames))}
-    from .. import registry
     for layer in cfg.gated_layers:  # the unit's own gate draw (random channel density)
         x[f"{layer.name}.gates"] = registry.get(layer.unit).random_inputs(
-            layer.config, rng, frames)["gates"]
+            layer.config, rng, frames * layer.in_steps)["gates"]
     return x
 
 
 def layer_inputs(cfg, inputs, layer, activations):
-    """What ``layer``'s unit gets: its activations, with its gates when it is gated."""
-    if layer.gated:
-        return {"activations": activations, "gates": inputs[f"{layer.name}.gates"]}
-    return activations
+    """What ``layer``'s unit gets for its (F, H, W, C) input maps: its own input form, with its
+    gates when it is gated."""
+    return layer.unit_inputs(activations, inputs.get(f"{layer.name}.gates"))
 
 
 # The golden model -----------------------------------------------------------------------------------
 
 def trace(cfg, params, inputs):
-    """Every layer's output for ``inputs``: the composition of the units' golden models."""
+    """Every layer's output maps (F, H, W, C) for ``inputs``: the composition of the units'
+    golden models."""
     from .. import registry
 
     inputs = check_inputs(cfg, inputs)
@@ -611,14 +769,14 @@ def trace(cfg, params, inputs):
     act, outputs = inputs["activations"], []
     for layer in cfg.resolved:
         unit = registry.get(layer.unit)
-        act = unit.golden(layer.config, layer_params(cfg, params, layer),
-                          layer_inputs(cfg, inputs, layer, act))
+        act = layer.maps(unit.golden(layer.config, layer_params(cfg, params, layer),
+                                     layer_inputs(cfg, inputs, layer, act)))
         outputs.append(act)
     return outputs
 
 
 def reference(cfg, params, inputs):
-    """Bit-exact output of the network: the last layer's output, (N, H_out, W_out, C_out)."""
+    """Bit-exact output of the network: the last layer's output maps, (F, H_out, W_out, C_out)."""
     return trace(cfg, params, inputs)[-1]
 
 
@@ -631,25 +789,38 @@ def pack_inputs(cfg, inputs):
 
     inputs = check_inputs(cfg, inputs)
     x = inputs["activations"]
+    sequences = x.shape[0] // cfg.steps
     words = {"i": pack_fields(x.reshape(-1, cfg.input["channels"]), cfg.input["bits"])}
     for layer in cfg.gated_layers:
-        dummy = np.zeros((x.shape[0],) + layer.in_shape, dtype=np.int64)
+        dummy = _gate_dummy(layer, sequences * layer.in_steps)
         words[f"g_{layer.name}"] = registry.get(layer.unit).pack_inputs(
             layer.config, {"activations": dummy, "gates": inputs[f"{layer.name}.gates"]})["g"]
     return words
 
 
 def output_words(cfg, frames):
-    h, w, _ = cfg.resolved[-1].out_shape
-    return {"o": frames * h * w}
+    last = cfg.resolved[-1]
+    h, w, _ = last.out_shape
+    return {"o": frames * last.out_steps * h * w}
+
+
+def layer_outputs(layer, words, frames):
+    """A layer's output words for ``frames`` network frames as its (F, H, W, C) maps."""
+    from .. import registry
+    unit = registry.get(layer.unit)
+    return layer.maps(unit.unpack_outputs(layer.config, {"o": words},
+                                          layer.unit_frames(frames)))
+
+
+def layer_output_words(layer, frames):
+    from .. import registry
+    return registry.get(layer.unit).output_words(layer.config, layer.unit_frames(frames))["o"]
 
 
 def unpack_outputs(cfg, words, frames):
-    from .. import registry
-    last = cfg.resolved[-1]
-    return registry.get(last.unit).unpack_outputs(last.config, {"o": words["o"]}, frames)
+    return layer_outputs(cfg.resolved[-1], words["o"], frames)
 
 
 def frames(cfg, inputs):
-    return check_inputs(cfg, inputs)["activations"].shape[0]
-
+    """Network frames of ``inputs``: sequences of ``input.steps`` maps (maps without steps)."""
+    return check_inputs(cfg, inputs)["activations"].shape[0] // cfg.steps

@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden import gru as golden
 from ..registry import CycleEstimate
 
-__all__ = ["Gru", "cost_model", "narrow_hw", "MAC_LATENCY", "act_latency", "step_overhead",
+__all__ = ["Gru", "cost_model", "timing", "narrow_hw", "MAC_LATENCY", "act_latency", "step_overhead",
            "FIFO_DEPTH", "weight_memory", "bias_memory"]
 
 #: Cycles from a chunk's issue to its accumulated sum in the accumulator register: weight memory
@@ -480,3 +480,22 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
              f"{elementwise_stages(cfg)}, finish); steps do not overlap")
     return CycleEstimate(formula=issue * steps, latency=latency, expected=expected,
                          first_input=first_input, notes=notes)
+
+
+def timing(cfg, avail, inputs=None):
+    """Input and output transfer times for steps available at ``avail`` (output always ready):
+    a step is taken when it has arrived and the previous step is done (``period`` = issue +
+    :func:`step_overhead` after it), and its state goes out ``period`` cycles after it is taken
+    ('sequence'), or only for each sequence's last step ('last'). ``inputs`` ((N, T, I), the
+    values do not matter) gives the sequence length T; without it, one sequence."""
+    steps = len(avail)
+    length = inputs.shape[1] if inputs is not None else steps
+    period = issue_cycles(cfg) + step_overhead(cfg)
+    take, out, needs, t = [], [], [], None
+    for j, a in enumerate(avail):
+        t = a if t is None else max(a, t + period)
+        take.append(t)
+        if cfg.output == "sequence" or j % length == length - 1:
+            out.append(t + period)
+            needs.append(j)
+    return take, out, needs

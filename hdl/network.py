@@ -21,7 +21,7 @@ a chain of valid/ready stages cannot deadlock whatever the depths; the depths ar
 
 import dataclasses
 
-from amaranth import Module
+from amaranth import Module, Mux
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -83,20 +83,16 @@ def network_timing(cfg, frames=1, inputs=None, *, period=None):
     f * period on (a source paced at a frame rate). ``inputs`` gives the gates of gated layers
     (without them every channel is active).
     """
-    import numpy as np
-
     h, w, _ = cfg.input_shape()
-    pixels = h * w
+    pixels = h * w * cfg.steps  # input words per network frame
     avail = [0 if period is None else (j // pixels) * period for j in range(frames * pixels)]
     layers, fills, needs = [], [], None
     for index, layer in enumerate(cfg.resolved):
         unit = registry.get(layer.unit)
         if unit.timing is None:
             raise NotImplementedError(f"unit {unit.name!r} registers no timing function")
-        layer_inputs = None
-        if layer.gated and inputs is not None:
-            dummy = np.zeros((frames,) + layer.in_shape, dtype=np.int64)
-            layer_inputs = {"activations": dummy, "gates": inputs[f"{layer.name}.gates"]}
+        gates = inputs.get(f"{layer.name}.gates") if inputs is not None else None
+        layer_inputs = layer.kind_adapter.timing_inputs(layer, frames * layer.in_steps, gates)
         take, out, layer_needs = unit.timing(layer.config, avail, layer_inputs)
         fills.append(_fifo_depth(layers[-1][1], take) if index else 0)
         needs = list(layer_needs) if needs is None else [needs[j] for j in layer_needs]
@@ -112,7 +108,7 @@ def _gates_all(cfg, frames, on):
     out = {}
     for layer in cfg.gated_layers:
         c = layer.config
-        shape = (frames, c.out_height, c.out_width)
+        shape = (frames * layer.in_steps, c.out_height, c.out_width)
         if c.gating == "mask":
             out[f"{layer.name}.gates"] = np.full(shape + (c.c_out,), int(on), dtype=np.int64)
         else:
@@ -130,7 +126,7 @@ def fifo_depths(cfg):
     Faster sources (an always-valid input) are then held back by back-pressure, which leaves
     the slowest layer always fed.
     """
-    period = max(steady_cycles(layer.unit, layer.config) for layer in cfg.resolved)
+    period = max(steady_cycles(layer) for layer in cfg.resolved)
     scenarios = [None] + ([_gates_all(cfg, 3, False)] if cfg.gated_layers else [])
     depths = [0] * len(cfg.resolved)
     for inputs in scenarios:
@@ -139,10 +135,11 @@ def fifo_depths(cfg):
     return [0] + [max(2, d) for d in depths[1:]]
 
 
-def steady_cycles(unit_name, ucfg):
-    """Cycles per frame of one unit alone in steady state (input always valid)."""
-    unit = registry.get(unit_name)
-    return unit.cost_model(ucfg, 3).expected - unit.cost_model(ucfg, 2).expected
+def steady_cycles(layer):
+    """Cycles per network frame of one layer alone in steady state (input always valid)."""
+    unit = registry.get(layer.unit)
+    return (unit.cost_model(layer.config, layer.unit_frames(3)).expected
+            - unit.cost_model(layer.config, layer.unit_frames(2)).expected)
 
 
 def cost_model(cfg, frames=1, inputs=None):
@@ -156,7 +153,7 @@ def cost_model(cfg, frames=1, inputs=None):
         frames = frames[0]
     timing = network_timing(cfg, frames, inputs)
     first_input = timing.needs[0]
-    slowest = max(steady_cycles(layer.unit, layer.config) for layer in cfg.resolved)
+    slowest = max(steady_cycles(layer) for layer in cfg.resolved)
     return CycleEstimate(
         formula=slowest * frames, latency=timing.out[0] - timing.take[first_input],
         expected=timing.out[-1] + 1, first_input=first_input,
@@ -196,8 +193,8 @@ class Network(wiring.Component):
         self.layer_units = []
         members = {"i": In(stream.Signature(_payload_bits(cfg.input_shape(), cfg.input_format)))}
         for layer in cfg.resolved:
-            unit = registry.get(layer.unit)
-            component = unit.generator(layer.config, golden.layer_params(cfg, self.params, layer))
+            component = layer.kind_adapter.generator(
+                layer, golden.layer_params(cfg, self.params, layer))
             self.layer_units.append(component)
             if layer.gated:
                 members[f"g_{layer.name}"] = In(stream.Signature(component.g.payload.shape()))
@@ -235,4 +232,45 @@ class Network(wiring.Component):
                              probe.payload.eq(component.o.payload)]
             source = component.o
         link(source, wiring.flipped(self.o))
+        return m
+
+
+class SequenceGru(wiring.Component):
+    """A GRU layer inside a network: the unit with its reset and last flags made from a step
+    counter over sequences of ``steps`` frames.
+
+    Parameters
+    ----------
+    cfg : GruConfig
+    params : dict
+        The GRU's weights.
+    steps : int
+        Frames per sequence.
+
+    Members
+    -------
+    i : In(stream.Signature(I * Bx))
+        One input vector per step (element j at bits [j*Bx, (j+1)*Bx)).
+    o : Out(stream.Signature(H * Bh))
+        The GRU's output (every step's state, or each sequence's last).
+    """
+
+    def __init__(self, cfg, params, *, steps):
+        from .gru import Gru
+        self.gru = Gru(cfg, params)
+        self.steps = steps
+        self.vector_bits = cfg.input_size * cfg.fmt("input").total
+        super().__init__({"i": In(stream.Signature(self.vector_bits)),
+                          "o": Out(stream.Signature(self.gru.o.payload.shape()))})
+
+    def elaborate(self, platform):
+        from amaranth import Cat, Signal
+        m = Module()
+        m.submodules.gru = gru = self.gru
+        step = Signal(range(max(2, self.steps)))
+        m.d.comb += [gru.i.payload.eq(Cat(self.i.payload, step == 0, step == self.steps - 1)),
+                     gru.i.valid.eq(self.i.valid), self.i.ready.eq(gru.i.ready)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += step.eq(Mux(step == self.steps - 1, 0, step + 1))
+        wiring.connect(m, gru.o, wiring.flipped(self.o))
         return m

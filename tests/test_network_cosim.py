@@ -58,7 +58,7 @@ def test_fifo_depths_are_what_the_rate_needs():
     from qhw.hdl.network import fifo_depths, network_timing, steady_cycles
     cfg = config_from_dict(UNIT.config, UNIT.regression["bam_features"])
     depths = fifo_depths(cfg)
-    period = max(steady_cycles(layer.unit, layer.config) for layer in cfg.resolved)
+    period = max(steady_cycles(layer) for layer in cfg.resolved)
     paced = network_timing(cfg, 3, period=period)
     assert depths[0] == 0 and depths[1] == max(2, paced.fifo_depths[1]) > 2
     described = UNIT.describe(cfg)["fifos"]

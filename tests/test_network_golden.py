@@ -59,8 +59,25 @@ def _conv(x, p, kind, kernel, padding, output, pad_bit=0, gates=None, gating="no
     return s
 
 
-def torch_forward(spec, params, inputs):
-    """The network of description ``spec`` in PyTorch, from the description and weights alone."""
+def torch_gru(fmt, steps, x, p, hidden):
+    """torch.nn.GRU on the dequantized codes (fmt(name) -> (total, frac)): (F, C) frames in
+    sequences of ``steps`` -> (F, H) real states."""
+    ref = torch.nn.GRU(x.shape[1], hidden, batch_first=True).double()
+    scale = {name: 2.0 ** -fmt(name)[1] for name in ("input", "weight", "bias")}
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            kind = "weight" if name.startswith("weight") else "bias"
+            getattr(ref, f"{name}_l0").copy_(torch.as_tensor(p[name] * scale[kind]))
+        seq = torch.as_tensor(x.reshape(-1, steps, x.shape[1]) * scale["input"])
+        return ref(seq)[0].reshape(-1, hidden)
+
+
+def torch_forward(spec, params, inputs, gru=None):
+    """The network of description ``spec`` in PyTorch, from the description and weights alone.
+
+    ``gru(name, x, p)`` stands in for a GRU layer: integer GRUs round every operator, so they
+    are not bit-exact to torch.nn.GRU; the caller compares them within a tolerance and returns
+    the codes the layers after it get."""
     x = torch.as_tensor(np.asarray(inputs["activations"]), dtype=torch.float64).permute(0, 3, 1, 2)
     for layer in spec["layers"]:
         name, kind = layer["name"], layer["kind"]
@@ -93,6 +110,9 @@ def torch_forward(spec, params, inputs):
                 out = layer.get("output", "sum")
             y = y.view(y.shape[0], -1, 1, 1)
             x = _threshold(y, p) if out == "threshold" else y
+        elif kind == "gru":
+            codes = gru(name, x.reshape(x.shape[0], -1).numpy(), p)
+            x = torch.as_tensor(codes, dtype=torch.float64).reshape(x.shape[0], -1, 1, 1)
         else:
             raise AssertionError(kind)
     return x.permute(0, 2, 3, 1).numpy()
@@ -110,9 +130,23 @@ def _case(name, seed=0, frames=3):
 @pytest.mark.parametrize("name", sorted(UNIT.regression))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_golden_equals_pytorch(name, seed):
+    from qhw.golden.network import trace
     spec, cfg, params, inputs = _case(name, seed)
     got = UNIT.golden(cfg, params, inputs)
-    want = torch_forward(spec, params, inputs)
+    maps = dict(zip([layer.name for layer in cfg.resolved], trace(cfg, params, inputs)))
+
+    def gru(layer_name, x, p):
+        layer = cfg.layer(layer_name)
+        fmt = layer.config.fmt
+        codes = maps[layer_name].reshape(x.shape[0], -1)
+        real = torch_gru(fmt, layer.in_steps, x, p, layer.config.hidden_size).numpy()
+        err = np.abs(codes * 2.0 ** -fmt("state")[1] - real)
+        # 8-bit formats (Q?.frac state): within a few state LSBs of the float GRU on average
+        assert err.mean() < 8 * 2.0 ** -fmt("state")[1] and err.max() < 0.25, (err.mean(),
+                                                                               err.max())
+        return codes
+
+    want = torch_forward(spec, params, inputs, gru)
     assert got.shape == want.shape == cfg.output_shape(3)
     assert np.array_equal(got.astype(np.float64), want)
 

@@ -180,4 +180,5 @@ GRU = register(Unit(
     frames=frames,
     baseline=homogeneous_8bit_baseline,
     operations=gru_operations,
+    timing=gru_hdl.timing,
 ))

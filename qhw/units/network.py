@@ -39,7 +39,7 @@ def performance(cfg, clock_mhz=None):
     throughput in frames per second and the latency in ns at ``clock_mhz`` (default: the
     target's clock).
     """
-    steady = {layer.name: hdl.steady_cycles(layer.unit, layer.config) for layer in cfg.resolved}
+    steady = {layer.name: hdl.steady_cycles(layer) for layer in cfg.resolved}
     name = max(steady, key=steady.get)
     one = hdl.cost_model(cfg, 1)
     clock = clock_mhz or (cfg.target or {}).get("clock_mhz")
@@ -54,7 +54,7 @@ def performance(cfg, clock_mhz=None):
 
 def _describe(cfg):
     depths = hdl.fifo_depths(cfg)
-    layers = [_layer_entry(cfg, layer, depth, hdl.steady_cycles(layer.unit, layer.config))
+    layers = [_layer_entry(cfg, layer, depth, hdl.steady_cycles(layer))
               for layer, depth in zip(cfg.resolved, depths)]
     streams = {"i": {"direction": "in",
                      "payload_bits": cfg.input["channels"] * cfg.input["bits"],
@@ -87,7 +87,7 @@ def _describe(cfg):
 
 def _operations(cfg, frames, inputs=None):
     """The layers' operation counts, added up (gated layers exact with ``inputs``)."""
-    n = inputs["activations"].shape[0] if inputs is not None else opcount.frames_count(frames)
+    n = golden.frames(cfg, inputs) if inputs is not None else opcount.frames_count(frames)
     ops, notes = [], []
     for layer in cfg.resolved:
         unit = registry.get(layer.unit)
@@ -96,10 +96,10 @@ def _operations(cfg, frames, inputs=None):
             continue
         layer_in = None
         if inputs is not None:  # counts depend on the gates only, not on the activations
-            zeros = np.zeros((n,) + tuple(layer.in_shape), dtype=np.int64)
+            zeros = np.zeros((n * layer.in_steps,) + tuple(layer.in_shape), dtype=np.int64)
             layer_in = unit.check_inputs(layer.config,
                                          golden.layer_inputs(cfg, inputs, layer, zeros))
-        counts = unit.operations(layer.config, n, layer_in)
+        counts = unit.operations(layer.config, layer.unit_frames(n), layer_in)
         for op in counts["ops"]:
             ops.append({**op, "what": f"{layer.name}: {op['what']}"})
         notes.extend(f"{layer.name}: {note}" for note in counts.get("notes", []))
@@ -117,7 +117,7 @@ def _locate(cfg, params, inputs, *, stall_in=0.0, stall_out=0.0, seed=0, hardwar
     from ..hdl.common import to_verilog
 
     inputs = golden.check_inputs(cfg, inputs)
-    frames = inputs["activations"].shape[0]
+    frames = golden.frames(cfg, inputs)
     verilog = to_verilog(hdl.Network(cfg, params if hardware_params is None else hardware_params,
                                      probes=True), "network")
     words = NETWORK.pack_inputs(cfg, inputs)
@@ -131,14 +131,13 @@ def _locate(cfg, params, inputs, *, stall_in=0.0, stall_out=0.0, seed=0, hardwar
                           monitors=[f"probe_{layer.name}" for layer in cfg.resolved])
     expected = golden.trace(cfg, params, inputs)
     for layer, want in zip(cfg.resolved, expected):
-        unit = registry.get(layer.unit)
         got_words = sim.monitored.get(f"probe_{layer.name}", [])
-        need = unit.output_words(layer.config, frames)["o"]
+        need = golden.layer_output_words(layer, frames)
         if len(got_words) < need:
             return (f"layer {layer.name!r} ({layer.kind}): {len(got_words)} of {need} output "
                     f"words came out (the layers before it agree)")
-        got = unit.unpack_outputs(layer.config, {"o": got_words[:need]}, frames)
-        mismatch = flow.first_mismatch(unit, got, want, layer.config)
+        got = golden.layer_outputs(layer, got_words[:need], frames)
+        mismatch = flow.first_mismatch(NETWORK, got, want, cfg)
         if mismatch is not None:
             return f"first differing layer {layer.name!r} ({layer.kind}): {mismatch}"
     return None
@@ -222,6 +221,22 @@ EMBEDDED = {
             {"name": "conv2", "kind": "bamconv", "c_out": 8, "kernel": [3, 3],
              "padding": "same", "weight_bits": 8, "output": "threshold"},
             {"name": "pool", "kind": "maxpool", "kernel": [2, 2]},
+        ],
+    },
+    # A sequence model over 5-frame sequences: a dense layer per frame, a GRU over the frames
+    # (its input format holds the dense layer's 15-bit sums as Q7.8 codes), a dense head on
+    # every step's state.
+    "seq_gru": {
+        "name": "seq_gru",
+        "input": {"height": 1, "width": 1, "channels": 6, "bits": 8, "signed": True,
+                  "steps": 5},
+        "layers": [
+            {"name": "fc_in", "kind": "dense", "arith": "mac", "outputs": 4, "weight_bits": 4,
+             "pe": 2, "simd": 6},
+            {"name": "gru", "kind": "gru", "hidden_size": 4, "bits": 8,
+             "formats": {"input": [15, 8]}, "macs": 2},
+            {"name": "fc_out", "kind": "dense", "arith": "mac", "outputs": 3, "weight_bits": 4,
+             "pe": 1, "simd": 4},
         ],
     },
 }
