@@ -118,6 +118,22 @@ def markdown(res):
         out += table(["size", "bamconv transistors", "macconv transistors", "ratio",
                       "bamconv xc7 LUT/FF/DSP", "macconv xc7 LUT/FF/DSP", "bamconv ECP5 LUT4/FF",
                       "macconv ECP5 LUT4/FF/MULT18"], rows)
+        # The generic total's parts (synth.flows.generic_figures): gates, flip-flops at 20,
+        # memory bits (memories with a write port) at 6.
+        parts = ("transistors_comb", "transistors_seq", "transistors_mem")
+        rows = []
+        for r in res["area"]:
+            for unit_name in ("bamconv", "macconv"):
+                g = r[unit_name]["generic"]
+                rows.append([r["size"], unit_name, *(g[k] for k in parts), g["transistors"],
+                             g["flip_flops"], g["memory_bits"]])
+        ratios = [[r["size"], *(f"{r['macconv']['generic'][k] / r['bamconv']['generic'][k]:.2f}x"
+                                for k in (*parts, "transistors"))] for r in res["area"]]
+        out += ["", "### Transistors by kind: combinational, flip-flops, memory bits", ""]
+        out += table(["size", "unit", "combinational", "flip-flops", "memory bits (6T)", "total",
+                      "flip-flops", "memory bits"], rows)
+        out += ["", "macconv / bamconv by kind:", ""]
+        out += table(["size", "combinational", "flip-flops", "memory bits", "total"], ratios)
     if "cycles" in res:
         out += ["", "### Cycles against gate density (mask gating, one frame, no stalls)", "",
                 f"Config: `{json.dumps(res['cycles']['config'], default=list)}`", ""]

@@ -86,6 +86,9 @@ def figures(verilog, top, fmax):
     ecp5 = synth_flow.synthesize_verilog(verilog, top, "ecp5", fmax=fmax)["figures"]
     xc7 = synth_flow.synthesize_verilog(verilog, top, "xc7")["figures"]
     row = {"transistors": gen["transistors"], "generic_cells": gen["cells"],
+           # the total's parts: gates, flip-flops, memory bits (synth.flows.generic_figures)
+           **{k: gen[k] for k in ("transistors_comb", "transistors_seq", "transistors_mem",
+                                  "flip_flops", "memory_bits")},
            "ecp5": {k: ecp5[k] for k in ("LUT4", "CCU2C", "FF", "MULT18X18D") if k in ecp5},
            "xc7": {k: xc7[k] for k in ("LUT", "CARRY4", "FF", "DSP") if k in xc7}}
     if "fmax_mhz" in ecp5:

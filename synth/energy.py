@@ -4,7 +4,9 @@ Two estimates of the same quantity, side by side (docs/energy.md states every as
 
 :func:`toggle_energy` (measured)
     The unit's Verilog is synthesized to the generic gate netlist of the area figure
-    (``synth -flatten -noabc; abc -g cmos2``: NAND2, NOR2, NOT and flip-flops), simulated in
+    (``synth -flatten -noabc; abc -g cmos2``: NAND2, NOR2, NOT and flip-flops; unlike the area
+    figure, flip-flops keep their enables and resets and every memory becomes flip-flops, so that
+    the netlist simulates as it is), simulated in
     Verilator with toggle coverage on the unit's own stream testbench and data, and every net's
     transitions are weighted by a capacitance model of 45 nm standard cells at 0.9 V
     (:data:`CELL_MODEL`): ``E = 0.5 * C * V^2`` per transition, ``C`` = the driver's output
@@ -184,7 +186,8 @@ def op_energy_pj(op, bits):
 ASSUMPTIONS = f"""\
 **Measured (switching activity).** The unit's Verilog is synthesized to the same generic gate \
 netlist as the area figure (Yosys `synth -flatten -noabc; abc -g cmos2`: 2-input NAND/NOR, \
-inverters, flip-flops) and simulated in Verilator (zero-delay, so glitches are not counted) with \
+inverters, flip-flops; here flip-flops keep their enables and resets, and memories with a write \
+port become flip-flops rather than SRAM bits) and simulated in Verilator (zero-delay, so glitches are not counted) with \
 toggle coverage, on the unit's stream testbench with no stalls and idle input payloads held. \
 The gate-level outputs are checked against the golden model. The toggles of an otherwise \
 identical run without data (initialisation, reset, idle cycles) are subtracted. Each net \
@@ -617,7 +620,8 @@ def toggle_energy(unit, cfg, params, x, *, timeout=None):
     figures = toggle_energy_of_netlist(loads, toggles, cycles)
     n = _inferences(frames)
     notes = [
-        "gate netlist: synth -flatten -noabc; abc -g cmos2 (as the generic area figure); "
+        "gate netlist: synth -flatten -noabc; abc -g cmos2 (the generic area figure's gates, "
+        "but flip-flops keep their enables and memories are mapped to flip-flops); "
         "Verilator toggle coverage, zero delay (no glitches)",
         f"toggles: the data run ({sim.cycles_run} cycles after reset) minus an idle run "
         f"({idle_sim.cycles_run} cycles after reset, no data): initialisation and reset removed",

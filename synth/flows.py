@@ -4,8 +4,9 @@ One entry point, :func:`synthesize`, runs one of four targets on Verilog text an
 JSON-ready dict:
 
 ``generic``
-    ``synth -noabc; abc -g cmos2; stat -tech cmos``: a technology-independent transistor estimate
-    (REFERENCE.md section 2). Flip-flops carry no transistor cost in this figure.
+    ``synth -noabc; dfflegalize; abc -g cmos2; stat -tech cmos``: a technology-independent
+    transistor estimate, kept apart as combinational gates, flip-flops and memory bits (see
+    :func:`generic_figures` and the ``GENERIC_*`` figures).
 ``ecp5``
     ``synth_ecp5``: Lattice ECP5 LUT4/FF/carry/block-RAM/DSP/LUT-RAM counts, and optionally an Fmax
     from ``nextpnr-ecp5`` on a pin-reducing wrapper (see :func:`fmax_wrapper_verilog`).
@@ -51,6 +52,7 @@ __all__ = [
     "ICE40_UP5K",
     "ice40_fmax",
     "generic_figures",
+    "read_memory_json",
     "ecp5_figures",
     "xc7_figures",
     "ice40_figures",
@@ -120,6 +122,26 @@ ICE40_UP5K = {"flag": "--up5k", "device": "iCE40UP5K", "package": "sg48",
               "LUT4": 5280, "EBR": 30, "SPRAM": 4, "DSP": 8}
 ICE40_EBR_KBIT = 4
 ICE40_SPRAM_KBIT = 256
+
+#: Transistors per storage element in the generic target's estimate (docs/architecture.md states
+#: the sources: Weste & Harris, CMOS VLSI Design, 4th ed., ch. 10 for the static transmission-gate
+#: latch and master-slave flip-flop, ch. 12 for the 6T SRAM cell):
+#: a D flip-flop after ``dfflegalize`` (enable and synchronous reset folded into gates, which are
+#: counted as combinational): two static transmission-gate latches of 8 transistors (transmission
+#: gate, inverter, feedback inverter, feedback transmission gate), a local clock inverter (2) and an
+#: output inverter (2) = 20;
+GENERIC_FF_TRANSISTORS = 20
+#: a flip-flop with asynchronous set or reset (which no gate can stand in for): the feedback
+#: inverters of both latches become NAND2/NOR2 gates, +4 = 24;
+GENERIC_ASYNC_FF_TRANSISTORS = 24
+#: a latch: one static transmission-gate latch (8), its clock inverter (2), an output inverter (2);
+GENERIC_LATCH_TRANSISTORS = 12
+#: a memory bit of a memory kept as a memory (one with a write port): a 6T SRAM cell, periphery
+#: (decoders, sense amplifiers, write drivers, the read and write port registers) not counted.
+GENERIC_SRAM_BIT_TRANSISTORS = 6
+#: What Yosys 0.58's ``stat -tech cmos`` adds per $_DFF_P_/$_DFF_N_ (kernel/cost.h, stat.cc); the
+#: combinational figure is its estimate less these.
+YOSYS_CMOS_DFF_TRANSISTORS = 16
 
 #: Default wall-clock budget of one :func:`synthesize` call, in seconds (all tool runs together).
 DEFAULT_TIMEOUT = 3600.0
@@ -296,27 +318,95 @@ def _count(cells, names):
     return sum(cells.get(name, 0) for name in names)
 
 
-def generic_figures(stat, *, target="generic", log=None):
+#: Storage cell types of the generic netlist, by kind (Yosys internal cell names).
+_PLAIN_FF = ("$_DFF_P_", "$_DFF_N_")
+_STORAGE_PREFIXES = ("$_DFF", "$_SDFF", "$_DFFE", "$_SDFFE", "$_SDFFCE", "$_ALDFF", "$_DFFSR",
+                     "$_DLATCH", "$_SR_")
+_LATCH_PREFIXES = ("$_DLATCH", "$_SR_")
+
+
+def read_memory_json(path, *, target="generic", log=None):
+    """Memory bits of the memory cells in a ``write_json -selected`` file of ``$mem_v2`` cells.
+
+    Returns
+    -------
+    (int, int)
+        Number of memories and their bits (SIZE x WIDTH summed); (0, 0) for an empty selection.
+    """
+    try:
+        modules = json.loads(Path(path).read_text()).get("modules", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise QhwToolError(f"{target}: no usable memory list {path} ({exc}); log: {log}") from None
+    count = bits = 0
+    for module in modules.values():
+        for cell in (module.get("cells") or {}).values():
+            if cell.get("type") not in ("$mem_v2", "$mem"):
+                continue
+            params = cell.get("parameters", {})
+            try:
+                size, width = (int(str(params[k]), 2) for k in ("SIZE", "WIDTH"))
+            except (KeyError, ValueError):
+                raise QhwToolError(f"{target}: memory cell without SIZE/WIDTH in {path}; "
+                                   f"log: {log}") from None
+            count += 1
+            bits += size * width
+    return count, bits
+
+
+def generic_figures(stat, *, memory_bits=0, memories=0, target="generic", log=None):
     """Figures of the generic target from :func:`parse_stat_json`'s result.
+
+    Parameters
+    ----------
+    stat : dict
+        The statistics of the mapped netlist (NAND/NOR/NOT gates, flip-flops, memory cells).
+    memory_bits, memories : int
+        Bits and number of the memories kept as memory cells (:func:`read_memory_json`).
 
     Returns
     -------
     dict
-        ``{"transistors": int, "cells": int, "FF": int}``: transistors of the combinational
-        logic (``stat -tech cmos``, flip-flops excluded), all cells, and flip-flop cells.
+        ``transistors_comb`` (gates: Yosys's ``stat -tech cmos`` estimate less its 16 per plain
+        flip-flop), ``transistors_seq`` (flip-flops and latches at :data:`GENERIC_FF_TRANSISTORS`,
+        :data:`GENERIC_ASYNC_FF_TRANSISTORS`, :data:`GENERIC_LATCH_TRANSISTORS`),
+        ``transistors_mem`` (memory bits at :data:`GENERIC_SRAM_BIT_TRANSISTORS`),
+        ``transistors`` (their total), ``flip_flops`` (edge-triggered), ``latches``,
+        ``memory_bits``, ``memories``, ``cells`` (all cells) and ``FF`` (all storage cells:
+        flip-flops and latches).
     """
     text = stat.get("transistors")
     match = re.fullmatch(r"\s*(\d+)\+?\s*", str(text)) if text is not None else None
     if match is None:
         raise QhwToolError(f"{target}: no transistor estimate in the statistics "
                            f"(got {text!r}); log: {log}")
-    transistors = int(match.group(1))
-    if transistors <= 0:
+    cells = stat["cells"]
+    plain = _count(cells, _PLAIN_FF)
+    storage = sum(n for name, n in cells.items() if name.startswith(_STORAGE_PREFIXES))
+    latches = sum(n for name, n in cells.items() if name.startswith(_LATCH_PREFIXES))
+    other_ff = storage - plain - latches
+    comb = int(match.group(1)) - YOSYS_CMOS_DFF_TRANSISTORS * plain
+    if comb < 0:
+        raise QhwToolError(f"{target}: transistor estimate {text!r} is less than Yosys's "
+                           f"{YOSYS_CMOS_DFF_TRANSISTORS} per flip-flop for {plain} flip-flops; "
+                           f"log: {log}")
+    seq = (GENERIC_FF_TRANSISTORS * plain + GENERIC_ASYNC_FF_TRANSISTORS * other_ff
+           + GENERIC_LATCH_TRANSISTORS * latches)
+    mem = GENERIC_SRAM_BIT_TRANSISTORS * memory_bits
+    total = comb + seq + mem
+    if total <= 0:
         raise QhwToolError(f"{target}: transistor estimate is zero; log: {log}")
-    ff = sum(n for name, n in stat["cells"].items()
-             if name.startswith(("$_DFF", "$_SDFF", "$_DFFE", "$_SDFFE", "$_SDFFCE", "$_ALDFF",
-                                 "$_DFFSR", "$_DLATCH", "$_SR_")))
-    return {"transistors": transistors, "cells": stat["num_cells"], "FF": ff}
+    return {"transistors": total, "transistors_comb": comb, "transistors_seq": seq,
+            "transistors_mem": mem, "flip_flops": plain + other_ff, "latches": latches,
+            "memory_bits": memory_bits, "memories": memories, "cells": stat["num_cells"],
+            "FF": storage}
+
+
+def generic_uncounted(cells):
+    """Cell types of a generic netlist that no transistor figure covers (should be none)."""
+    known = {"$_NAND_", "$_NOR_", "$_NOT_", "$_BUF_", "$_AND_", "$_OR_", "$_XOR_", "$_XNOR_",
+             "$_ANDNOT_", "$_ORNOT_", "$_MUX_", "$_NMUX_", "$_AOI3_", "$_OAI3_", "$_AOI4_",
+             "$_OAI4_", "$mem_v2", "$mem", "$scopeinfo"}
+    return sorted(c for c in cells if c not in known and not c.startswith(_STORAGE_PREFIXES))
 
 
 def ecp5_figures(cells):
@@ -852,16 +942,34 @@ def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT
     design.write_text(verilog_text)
     stat_path = workdir / f"{target}.stat.json"
     stat_path.unlink(missing_ok=True)
-    log, seconds = _run_yosys(target, {"design": design.name, "top": top, "stat": stat_path.name},
-                              workdir=workdir, prefix=target, target=target, deadline=deadline)
+    fields = {"design": design.name, "top": top, "stat": stat_path.name}
+    if target == "generic":
+        mems_path = workdir / f"{target}.mems.json"
+        mems_path.unlink(missing_ok=True)
+        fields["mems"] = mems_path.name
+    log, seconds = _run_yosys(target, fields, workdir=workdir, prefix=target, target=target,
+                              deadline=deadline)
     stat = parse_stat_json(stat_path, target=target, log=log)
 
     notes = []
     if target == "generic":
-        figures = generic_figures(stat, target=target, log=log)
-        notes.append("transistors: `abc -g cmos2; stat -tech cmos` (NAND/NOR/NOT); flip-flops are "
-                     "not counted in the transistor figure (Yosys prints it with a '+'); "
-                     "'cells' counts all cells including flip-flops")
+        memories, bits = read_memory_json(mems_path, target=target, log=log)
+        figures = generic_figures(stat, memory_bits=bits, memories=memories, target=target,
+                                  log=log)
+        notes.append(
+            "transistors = transistors_comb + transistors_seq + transistors_mem. comb: "
+            "`dfflegalize` to plain D flip-flops (enables and synchronous resets become gates), "
+            "`abc -g cmos2; stat -tech cmos` (NAND 4, NOR 4, NOT 2), less Yosys's 16 per "
+            f"flip-flop; seq: {GENERIC_FF_TRANSISTORS} per D flip-flop, "
+            f"{GENERIC_ASYNC_FF_TRANSISTORS} per flip-flop with asynchronous set/reset, "
+            f"{GENERIC_LATCH_TRANSISTORS} per latch (static transmission-gate master-slave, "
+            f"Weste & Harris); mem: {GENERIC_SRAM_BIT_TRANSISTORS} per bit (6T SRAM cell, "
+            "periphery not counted) of memories with a write port; memories without one (ROMs) "
+            "are mapped to logic and counted in comb; 'cells' counts all cells")
+        uncounted = generic_uncounted(stat["cells"])
+        if uncounted:
+            notes.append(f"cell types without a transistor figure (not counted): "
+                         f"{', '.join(uncounted)}")
     elif target == "ecp5":
         figures = ecp5_figures(stat["cells"])
         notes.append("counts are Yosys cell instances after synth_ecp5; CCU2C is a 2-bit carry "
@@ -889,7 +997,8 @@ def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT
         "cells": dict(sorted(stat["cells"].items())),
         "figures": figures,
         "notes": notes,
-        "logs": {"yosys": str(log), "stat": str(stat_path), "script": str(workdir / f"{target}.ys")},
+        "logs": {"yosys": str(log), "stat": str(stat_path), "script": str(workdir / f"{target}.ys"),
+                 **({"memories": str(mems_path)} if target == "generic" else {})},
         "seconds": {"yosys": round(seconds, 2)},
     }
     if target == "ice40" and fmax:

@@ -411,8 +411,9 @@ def build_blocks(results, figdir):
                    "against the golden model (no stalls for the cycle count, then random input "
                    "stalls and output back-pressure), synthesized with Yosys (generic CMOS "
                    "gates for transistors, `synth_ecp5`, `synth_xilinx` for 7-series) and "
-                   "placed and routed with nextpnr-ecp5 for Fmax. Transistors exclude "
-                   "flip-flops (Yosys `stat -tech cmos`).")]
+                   "placed and routed with nextpnr-ecp5 for Fmax. Transistors are gates "
+                   "(Yosys `stat -tech cmos`) plus 20 per flip-flop and 6 per bit of memories "
+                   "with a write port (docs/architecture.md).")]
     figures = plot_area_vs_bits(results, figdir, note)
     pareto, front = plot_pareto(results, figdir, note)
     energy = plot_energy(results, figdir, note)

