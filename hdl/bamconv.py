@@ -19,9 +19,9 @@ from amaranth.lib.wiring import In, Out
 from ..golden import bamconv as golden
 from . import mvu
 from .addertree import adder_tree
-from .window import SlidingWindow
+from .window import SlidingWindow, startup_cycles
 
-__all__ = ["BamConv", "MacConv", "BamLanes", "MacLanes", "cost_model", "partial_latency", "timing"]
+__all__ = ["BamConv", "MacConv", "BamLanes", "MacLanes", "cost_model", "partial_latency", "timing", "startup"]
 
 
 class _SumLanes:
@@ -162,10 +162,15 @@ def cost_model(cfg, frames=1, inputs=None):
                            partial_latency(cfg), formula=formula)
 
 
-def timing(cfg, avail, inputs=None):
+def startup(cfg):
+    """Cycles after reset before the first input pixel can be taken (the window's pad fill)."""
+    return startup_cycles(cfg.width, cfg.kernel, cfg.pads)
+
+
+def timing(cfg, avail, inputs=None, start=0):
     """Input and output transfer times for input pixels available at ``avail`` (output always
     ready, gates always valid): :func:`qhw.hdl.mvu.conv_timing`."""
     folds = _folds(cfg, inputs)
     full = cfg.neuron_fold * cfg.synapse_fold
     return mvu.conv_timing(cfg, avail, (lambda w: folds[w]) if folds else (lambda w: full),
-                           partial_latency(cfg))
+                           partial_latency(cfg), start)

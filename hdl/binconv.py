@@ -25,10 +25,10 @@ from amaranth.lib.wiring import In, Out
 from ..golden import binconv as golden
 from . import mvu
 from .popcount import PopCount, tree_levels
-from .window import SlidingWindow
+from .window import SlidingWindow, startup_cycles
 
 __all__ = ["BinConv", "XnorPopcountLanes", "output_layout", "cost_model", "finn_cycles",
-           "pipeline_latency", "timing"]
+           "pipeline_latency", "timing", "startup"]
 
 
 def output_layout(cfg):
@@ -141,11 +141,16 @@ def cost_model(cfg, frames=1, inputs=None):
                            formula=finn_cycles(cfg, frames))
 
 
-def timing(cfg, avail, inputs=None):
+def startup(cfg):
+    """Cycles after reset before the first input pixel can be taken (the window's pad fill)."""
+    return startup_cycles(cfg.width, cfg.kernel, cfg.pads)
+
+
+def timing(cfg, avail, inputs=None, start=0):
     """Input and output transfer times for input pixels available at ``avail`` (output always
     ready): :func:`qhw.hdl.mvu.conv_timing`."""
     fold = cfg.neuron_fold * cfg.synapse_fold
-    return mvu.conv_timing(cfg, avail, lambda window: fold, tree_latency(cfg))
+    return mvu.conv_timing(cfg, avail, lambda window: fold, tree_latency(cfg), start)
 
 
 def finn_cycles(cfg, frames=1):

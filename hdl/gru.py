@@ -482,7 +482,7 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
                          first_input=first_input, notes=notes)
 
 
-def timing(cfg, avail, inputs=None):
+def timing(cfg, avail, inputs=None, start=0):
     """Input and output transfer times for steps available at ``avail`` (output always ready):
     a step is taken when it has arrived and the previous step is done (``period`` = issue +
     :func:`step_overhead` after it), and its state goes out ``period`` cycles after it is taken
@@ -493,7 +493,7 @@ def timing(cfg, avail, inputs=None):
     period = issue_cycles(cfg) + step_overhead(cfg)
     take, out, needs, t = [], [], [], None
     for j, a in enumerate(avail):
-        t = a if t is None else max(a, t + period)
+        t = max(a, start) if t is None else max(a, t + period)
         take.append(t)
         if cfg.output == "sequence" or j % length == length - 1:
             out.append(t + period)

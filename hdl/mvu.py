@@ -289,7 +289,7 @@ class FoldedMatrixVector(wiring.Component):
         return m
 
 
-def conv_timing(cfg, avail, fold_of, partial_latency):
+def conv_timing(cfg, avail, fold_of, partial_latency, start=0):
     """Exact transfer times of SlidingWindow + FoldedMatrixVector for given input arrival times.
 
     ``avail[j]`` is the first cycle in which input pixel ``j`` can be taken (its valid is high
@@ -301,6 +301,9 @@ def conv_timing(cfg, avail, fold_of, partial_latency):
     (F = (C_out/PE)*(K/SIMD) without gating). This recurrence follows the control exactly; the
     cosimulation checks it to the cycle.
 
+    ``start``: the first cycle in which the generator can step (after its start-up fill,
+    counted on the caller's clock).
+
     Returns ``(take, out, needs)``: the cycle of every input transfer, of every output transfer,
     and for every output the index of the last input it depends on (the input that completes
     its window).
@@ -311,7 +314,7 @@ def conv_timing(cfg, avail, fold_of, partial_latency):
     pixels = cfg.height * cfg.width
     if len(avail) % pixels:
         raise ValueError(f"avail: {len(avail)} input times are not whole frames of {pixels}")
-    t = -1                 # cycle of the last grid step
+    t = start - 1          # cycle of the last grid step
     take, out, needs = [], [], []
     prev_start = None      # cycle in which the unit took the previous window
     prev_fold = None

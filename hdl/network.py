@@ -87,13 +87,18 @@ def network_timing(cfg, frames=1, inputs=None, *, period=None):
     pixels = h * w * cfg.steps  # input words per network frame
     avail = [0 if period is None else (j // pixels) * period for j in range(frames * pixels)]
     layers, fills, needs = [], [], None
+    # Cycle 0 is the first input transfer, which waits for the first layer's start-up; the
+    # other layers start up at the same time, after reset.
+    startups = [registry.get(layer.unit).startup(layer.config)
+                if registry.get(layer.unit).startup else 0 for layer in cfg.resolved]
     for index, layer in enumerate(cfg.resolved):
         unit = registry.get(layer.unit)
         if unit.timing is None:
             raise NotImplementedError(f"unit {unit.name!r} registers no timing function")
         gates = inputs.get(f"{layer.name}.gates") if inputs is not None else None
         layer_inputs = layer.kind_adapter.timing_inputs(layer, frames * layer.in_steps, gates)
-        take, out, layer_needs = unit.timing(layer.config, avail, layer_inputs)
+        take, out, layer_needs = unit.timing(layer.config, avail, layer_inputs,
+                                             start=startups[index] - startups[0])
         fills.append(_fifo_depth(layers[-1][1], take) if index else 0)
         needs = list(layer_needs) if needs is None else [needs[j] for j in layer_needs]
         layers.append((take, out))

@@ -291,17 +291,17 @@ def globalpool_cost_model(cfg, frames=1, inputs=None):
 
 # Timing for a given input arrival (what a network composes) ---------------------------------------
 
-def _stream_timing(avail, completing, latency):
+def _stream_timing(avail, completing, latency, start=0):
     """One pixel per cycle as it arrives; output ``p`` ``latency`` cycles after the pixel
     ``completing[p]`` that completes it is taken (the output always ready)."""
-    take, t = [], -1
+    take, t = [], start - 1
     for a in avail:
         t = max(t + 1, a)
         take.append(t)
     return take, [take[j] + latency for j in completing], list(completing)
 
 
-def maxpool_timing(cfg, avail, inputs=None):
+def maxpool_timing(cfg, avail, inputs=None, start=0):
     """Transfer times of :class:`MaxPool` for input pixels available at ``avail``: pixels are
     taken as they come; the output of a window one cycle after its last pixel, (k_h-1, k_w-1)."""
     kh, kw = cfg.kernel
@@ -309,10 +309,10 @@ def maxpool_timing(cfg, avail, inputs=None):
     completing = [f * hw + (oy * kh + kh - 1) * cfg.width + ox * kw + kw - 1
                   for f in range(len(avail) // hw)
                   for oy in range(cfg.out_height) for ox in range(cfg.out_width)]
-    return _stream_timing(avail, completing, 1)
+    return _stream_timing(avail, completing, 1, start)
 
 
-def globalpool_timing(cfg, avail, inputs=None):
+def globalpool_timing(cfg, avail, inputs=None, start=0):
     """Transfer times of :class:`GlobalPool`: each frame's result one cycle after its last pixel."""
     hw = cfg.positions
-    return _stream_timing(avail, [f * hw + hw - 1 for f in range(len(avail) // hw)], 1)
+    return _stream_timing(avail, [f * hw + hw - 1 for f in range(len(avail) // hw)], 1, start)

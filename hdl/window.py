@@ -9,16 +9,33 @@ the previous kh-1 rows. Every step reads the column's entry, appends the new pix
 kh-pixel column, writes back the newest kh-1 pixels and shifts the column into a kh x kw window
 register. The generator walks an extended grid of (H + pad_bottom) x (W + pad_right) steps: the
 steps beyond the image consume no input and push padding, so bottom and right padding cost one
-cycle per padded position and no extra storage. Taps that fall above, left, below or right of the
-image are replaced with the pad value when the window is captured, so the line buffer needs no
-clearing between frames, and frames follow each other without a gap.
+cycle per padded position and no extra storage, and frames follow each other without a gap.
+
+Top and left padding need no logic of their own: 'same' padding puts at least as many pad rows
+below the image as above it and at least as many pad columns right as left, so the rows above a
+frame's first row are the previous frame's bottom pad rows, still in the line buffer, and the
+columns left of a row's first column are the previous row's right pad columns, still in the
+window register. Before the first frame after reset the generator spends max(W, kw) cycles
+(:func:`startup_cycles`) writing pad pixels into the line buffer and the window register, with its
+input not ready, so the first frame sees the same padding. The window is then the register
+itself: no multiplexer per tap (they were two thirds of the generator's LUTs,
+docs/benchmarks_finn.md).
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SlidingWindow"]
+__all__ = ["SlidingWindow", "startup_cycles"]
+
+
+def startup_cycles(width, kernel, pads):
+    """Cycles after reset before the generator takes its first pixel: the pad fill of the line
+    buffer and window register (none without padding)."""
+    if not any(pads):
+        return 0
+    kh, kw = kernel
+    return max(width if kh > 1 else 0, kw)
 
 
 class SlidingWindow(wiring.Component):
@@ -66,9 +83,15 @@ class SlidingWindow(wiring.Component):
         m = Module()
         kh, kw = self.kernel
         top, bottom, left, right = self.pads
+        assert bottom >= top and right >= left, "padding beyond the image's end is what fills it"
         height, width, pb = self.height, self.width, self.pixel_bits
         pad_pixel = Const(int(sum(self.pad_element << (c * self.element_bits)
                                   for c in range(self.channels))), pb)
+
+        # Start-up: fill the line buffer and the window register with padding.
+        fill_cycles = startup_cycles(width, self.kernel, self.pads)
+        filling = Signal(init=1 if fill_cycles else 0)
+        fill = Signal(range(max(2, fill_cycles)))
 
         # Position on the extended grid (padding rows/columns after the image included).
         y = Signal(range(height + bottom), name="y")
@@ -90,8 +113,8 @@ class SlidingWindow(wiring.Component):
             m.d.comb += [
                 rd.addr.eq(c),
                 column.eq(Mux(c < width, Cat(rd.data, new_pixel), Cat(*[pad_pixel] * kh))),
-                wr.addr.eq(c),
-                wr.data.eq(column[pb:]),
+                wr.addr.eq(Mux(filling, fill, c)),
+                wr.data.eq(Mux(filling, Cat(*[pad_pixel] * (kh - 1)), column[pb:])),
             ]
         else:
             m.d.comb += column.eq(Mux(c < width, new_pixel, pad_pixel))
@@ -99,27 +122,25 @@ class SlidingWindow(wiring.Component):
         # Window register: cols[j] holds column c-kw+1+j once the step at (y, c) is done.
         cols = [Signal(kh * pb, name=f"col{j}", reset_less=True) for j in range(kw)]
         new_cols = cols[1:] + [column]
-
-        # Taps outside the image hold the pad value. Row of tap ky is y-kh+1+ky; column of tap
-        # kx is c-kw+1+kx.
-        row_pad = [(y < kh - 1 - ky) | (y >= height + kh - 1 - ky) for ky in range(kh)]
-        col_pad = [(c < kw - 1 - kx) | (c >= width + kw - 1 - kx) for kx in range(kw)]
-        taps = []
-        for ky in range(kh):
-            for kx in range(kw):
-                pixel = new_cols[kx][ky * pb:(ky + 1) * pb]
-                taps.append(Mux(row_pad[ky] | col_pad[kx], pad_pixel, pixel))
+        taps = [new_cols[kx][ky * pb:(ky + 1) * pb] for ky in range(kh) for kx in range(kw)]
 
         produces = Signal()  # this step completes a window
         m.d.comb += produces.eq((y >= kh - 1 - top) & (c >= kw - 1 - left))
         slot_free = ~self.o.valid | self.o.ready
         step = Signal()
         m.d.comb += [
-            step.eq((~real | self.i.valid) & (~produces | slot_free)),
-            self.i.ready.eq(real & (~produces | slot_free)),
+            step.eq(~filling & (~real | self.i.valid) & (~produces | slot_free)),
+            self.i.ready.eq(~filling & real & (~produces | slot_free)),
         ]
         if kh > 1:
-            m.d.comb += wr.en.eq(step & (c < width))
+            m.d.comb += wr.en.eq(Mux(filling, fill < width, step & (c < width)))
+
+        if fill_cycles:
+            with m.If(filling):
+                m.d.sync += [cols[j].eq(Cat(*[pad_pixel] * kh)) for j in range(kw)]
+                m.d.sync += fill.eq(fill + 1)
+                with m.If(fill == fill_cycles - 1):
+                    m.d.sync += filling.eq(0)
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)

@@ -179,6 +179,11 @@ def _run(args):
         result = synth_flow.synthesize_unit(unit, cfg, params, args.target, fmax=not args.no_fmax)
         flow.write_json(args.json, result)
         print(json.dumps(result["figures"]))
+        for part in result.get("parts", []):
+            print(f"  {part['name']} ({part['unit']}): {json.dumps(part['figures'])}")
+        if "parts_remainder" in result:
+            print(f"  the rest (FIFOs, glue; what synthesis shares across parts): "
+                  f"{json.dumps(result['parts_remainder'])}")
         return 0
     raise AssertionError(args.command)
 

@@ -93,11 +93,17 @@ class Unit:
         "bits": int or [a, b], "count": int, "what": str}, ...], "notes": [str, ...]}``, kinds
         ``add``, ``mul``, ``fadd``, ``fmul``, ``bitop``, ``shift``, ``sram_read`` (docs/energy.md).
         ``inputs`` (batched) makes data-dependent counts exact (gated channels).
-    timing : callable(config, avail, inputs=None) -> (take, out, needs), optional
+    timing : callable(config, avail, inputs=None, start=0) -> (take, out, needs), optional
         The exact transfer times when input word ``j`` can first be taken at cycle
-        ``avail[j]`` and the output is always ready: the cycle of every input transfer, of every
-        output transfer, and for every output the index of the last input word it depends on.
-        What lets a network compose its layers' cost models exactly (docs/networks.md).
+        ``avail[j]`` (and none before cycle ``start``) and the output is always ready: the cycle
+        of every input transfer, of every output transfer, and for every output the index of the
+        last input word it depends on. What lets a network compose its layers' cost models
+        exactly (docs/networks.md).
+    startup : callable(config) -> int, optional
+        Cycles after reset before the unit can take its first input (default 0).
+    parts : callable(config, params) -> list of dict, optional
+        A composite unit's parts, each ``{"name", "unit", "config", "params"}`` (a network's
+        layers): synthesis reports each part's area beside the whole's.
     locate : callable(config, params, inputs, *, stall_in, stall_out, seed) -> str or None,
         optional
         After an output mismatch: re-run with internal probes and name the first part whose
@@ -126,6 +132,8 @@ class Unit:
     baseline: Callable = None
     operations: Callable = None
     timing: Callable = None
+    startup: Callable = None
+    parts: Callable = None
     locate: Callable = None
 
     def axes(self, cfg):

@@ -42,8 +42,35 @@ def synthesize_verilog(verilog, top, target, *, fmax=True):
     return result
 
 
-def synthesize_unit(unit, cfg, params, target, *, fmax=True):
-    """Synthesize a unit for ``target`` and return the result with the unit and config added."""
+def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
+    """Synthesize a unit for ``target`` and return the result with the unit and config added.
+
+    For a unit made of parts (a network's layers, ``Unit.parts``), each part is synthesized on
+    its own too (cached like any design, without Fmax) and listed under ``"parts"``: the area
+    breakdown. What the whole has beyond the sum of its parts (inter-layer FIFOs, glue, and
+    what synthesis shares or removes across boundaries) is ``"parts_remainder"``.
+    """
     gen = flow.generate(unit, cfg, params)
     result = synthesize_verilog(gen.verilog, gen.top, target, fmax=fmax)
-    return {"unit": unit.name, "config": config_to_dict(cfg), **result}
+    out = {"unit": unit.name, "config": config_to_dict(cfg), **result}
+    if parts and unit.parts is not None:
+        out["parts"] = part_figures(unit, cfg, params, target)
+        out["parts_remainder"] = {
+            key: value - sum(p["figures"].get(key, 0) for p in out["parts"])
+            for key, value in result["figures"].items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and all(isinstance(p["figures"].get(key, 0), (int, float)) for p in out["parts"])
+            and key.lower() not in ("fmax_mhz", "fmax")}
+    return out
+
+
+def part_figures(unit, cfg, params, target):
+    """Each part of a composite unit synthesized alone: [{name, unit, figures}, ...]."""
+    from . import registry
+    rows = []
+    for part in unit.parts(cfg, params):
+        sub = registry.get(part["unit"])
+        gen = flow.generate(sub, part["config"], part["params"])
+        result = synthesize_verilog(gen.verilog, gen.top, target, fmax=False)
+        rows.append({"name": part["name"], "unit": part["unit"], "figures": result["figures"]})
+    return rows

@@ -138,6 +138,7 @@ _COMMON = dict(
     frames=_frames,
     operations=conv_operations,
     timing=hdl.timing,
+    startup=hdl.startup,
 )
 
 BAMCONV = register(Unit(

@@ -111,4 +111,5 @@ BINCONV = register(Unit(
     baseline=int8_mac_baseline,
     operations=binconv_operations,
     timing=binconv_hdl.timing,
+    startup=binconv_hdl.startup,
 ))

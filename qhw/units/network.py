@@ -143,6 +143,14 @@ def _locate(cfg, params, inputs, *, stall_in=0.0, stall_out=0.0, seed=0, hardwar
     return None
 
 
+def _parts(cfg, params):
+    """The layers as units of their own, for the per-layer area breakdown. A GRU layer is the
+    GRU unit (its step counter, a few flip-flops, is left in the remainder)."""
+    params = golden.check_params(cfg, params)
+    return [{"name": layer.name, "unit": layer.unit, "config": layer.config,
+             "params": golden.layer_params(cfg, params, layer)} for layer in cfg.resolved]
+
+
 # The regression networks, small enough for the default test run. They are also written out as
 # examples/networks/<name>.toml (a test checks that the two agree).
 EMBEDDED = {
@@ -265,4 +273,5 @@ NETWORK = register(Unit(
     frames=golden.frames,
     operations=_operations,
     locate=_locate,
+    parts=_parts,
 ))
