@@ -96,11 +96,14 @@ def markdown(res):
     for name, row in res.get("synth", {}).items():
         gen, e, x = row["generic"], row["ecp5"], row["xc7"]
         rows.append([name, _fmt_summary(CONFIGS[name]), gen["transistors"],
-                     f"{gen['transistors'] / base:.2f}", e["LUT4"], e["CCU2C"], e["FF"],
+                     f"{gen['transistors'] / base:.2f}", gen["transistors_comb"],
+                     gen["transistors_seq"], gen["transistors_mem"], e["LUT4"], e["CCU2C"], e["FF"],
                      e["DP16KD"], e["LUTRAM"], e["MULT18X18D"],
                      f"{e.get('fmax_mhz', float('nan')):.1f}",
                      x["LUT"], x["FF"], x["CARRY4"], x["BRAM"], x["DSP"]])
-    out += table(["config", "formats", "transistors (generic)", "vs 8-bit", "ECP5 LUT4", "CCU2C",
+    # The generic total and its parts: gates, flip-flops (20 each), memory bits (6 each).
+    out += table(["config", "formats", "transistors (generic)", "vs 8-bit", "comb", "flip-flops",
+                  "memory bits", "ECP5 LUT4", "CCU2C",
                   "FF", "DP16KD", "LUTRAM", "MULT18X18D", "ECP5 Fmax MHz", "xc7 LUT", "xc7 FF",
                   "CARRY4", "BRAM", "DSP48E1"], rows)
     if res.get("cycles"):
