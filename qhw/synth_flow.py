@@ -65,12 +65,15 @@ def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
 
 
 def part_figures(unit, cfg, params, target):
-    """Each part of a composite unit synthesized alone: [{name, unit, figures}, ...]."""
+    """Each part of a composite unit synthesized alone: [{name, unit, figures, ...}, ...] (the
+    part's other entries, such as its cycles per frame, passed through)."""
     from . import registry
     rows = []
     for part in unit.parts(cfg, params):
         sub = registry.get(part["unit"])
         gen = flow.generate(sub, part["config"], part["params"])
         result = synthesize_verilog(gen.verilog, gen.top, target, fmax=False)
-        rows.append({"name": part["name"], "unit": part["unit"], "figures": result["figures"]})
+        extra = {k: v for k, v in part.items() if k not in ("name", "unit", "config", "params")}
+        rows.append({"name": part["name"], "unit": part["unit"], **extra,
+                     "figures": result["figures"]})
     return rows

@@ -385,7 +385,8 @@ def baseline_rows(results):
 def unit_table(results, unit):
     recs = [r for r in results.records if r["unit"] == unit]
     axes = results.axes.get(unit) or []
-    fields = axes or [k for k, v in recs[0]["config"].items() if not isinstance(v, dict)][:6]
+    fields = axes or [k for k, v in recs[0]["config"].items()
+                      if not isinstance(v, (dict, list))][:6]
     # Fields that vary among these records but are not grid axes (baselines, explicit points).
     varying = [k for k in recs[0]["config"] if k not in fields
                and len({json.dumps(r["config"].get(k)) for r in recs}) > 1]
@@ -396,6 +397,53 @@ def unit_table(results, unit):
             + ["ok" if r["status"] == "ok" else f"FAILED ({r.get('error_kind')})"]
             + [value(r, c[0]) for c in cols] for r in recs]
     return Table(header, rows)
+
+
+def plot_networks(results, figdir, note):
+    """Per network point: each layer's area (generic transistors, ECP5 LUT4) and cycles per
+    frame as bars, the bottleneck (most cycles per frame) in red; and a table per network."""
+    blocks = []
+    for r in results.ok:
+        parts = r.get("parts")
+        if not parts:
+            continue
+        names = [p["name"] for p in parts]
+        cycles = [p.get("cycles_per_frame") for p in parts]
+        slowest = max(range(len(parts)), key=lambda i: cycles[i] or 0)
+        panels = [("generic", "transistors", "transistors (generic CMOS)"),
+                  ("ecp5", "LUT4", "ECP5 LUT4")]
+        panels = [pn for pn in panels if any(_is_number((p.get(pn[0]) or {}).get(pn[1]))
+                                             for p in parts)]
+        fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 0.5 *
+                                                               len(parts) + 1.8))
+        colors = ["#c0392b" if i == slowest else "#2e86c1" for i in range(len(parts))]
+        for ax, (target, key, label) in zip(axes, panels):
+            ax.barh(names, [(p.get(target) or {}).get(key) or 0 for p in parts], color=colors)
+            ax.set(xlabel=label)
+        axes[-1].barh(names, [c or 0 for c in cycles], color=colors)
+        axes[-1].set(xlabel="cycles per frame (steady state)")
+        for ax in axes:
+            ax.invert_yaxis()
+            ax.grid(axis="x", alpha=0.3)
+        name = r["config"].get("name", "network")
+        fig.suptitle(f"{name}: per layer (bottleneck {names[slowest]} in red)", fontsize=10)
+        path = figdir / f"network_{name}_{r.get('key', '')[:8]}.png"
+        _finish(fig, path, note)
+        header = ["layer", "unit", "cycles per frame"] + [label for _, _, label in panels]
+        rows = [[p["name"] + (" (bottleneck)" if i == slowest else ""), p["unit"], cycles[i]]
+                + [(p.get(t) or {}).get(k) for t, k, _ in panels] for i, p in enumerate(parts)]
+        total = ["whole network", "", r.get("cycles_per_inference")] + \
+            [value(r, f"{t}.{k}") for t, k, _ in panels]
+        blocks += [Heading(name, 3),
+                   Figure(path, f"{name}: each layer synthesized alone, and its steady-state "
+                                f"cycles per frame from its cost model; the network's rate is "
+                                f"its slowest layer's. {note}"),
+                   Table(header, rows + [total]),
+                   Para("The whole network's figures include the inter-layer FIFOs and what "
+                        "synthesis shares or removes across layers, so they differ from the sum "
+                        "of the layers. The whole network's cycles are measured (per frame, "
+                        "fill included).")]
+    return blocks
 
 
 # The report -------------------------------------------------------------------------------------
@@ -439,6 +487,9 @@ def build_blocks(results, figdir):
         blocks += [Table(["unit", "design", AREA[1], "cycles per inference"],
                          [[r["unit"], _label(r, results), value(r, AREA[0]),
                            r["cycles_per_inference"]] for r in front])]
+    networks = plot_networks(results, figdir, note)
+    if networks:
+        blocks += [Heading("Networks")] + networks
     blocks += [Heading("Energy per inference")]
     blocks += [Para(energy_model.ASSUMPTIONS)] + energy
     if cycles:

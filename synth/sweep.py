@@ -448,6 +448,15 @@ def _measure(unit, cfg, s, record):
                         f"{s['fmax_lut_limit']}")
         record[target] = result["figures"]
         record.setdefault("synth_tools", {}).update(result["tools"])
+        if unit.parts is not None:  # a network: each layer's area too (the report's breakdown)
+            with _timed(record, f"{target}_parts"):
+                for row in synth_flow.part_figures(unit, cfg, params, target):
+                    parts = record.setdefault("parts", [])
+                    entry = next((p for p in parts if p["name"] == row["name"]), None)
+                    if entry is None:
+                        entry = {k: v for k, v in row.items() if k != "figures"}
+                        parts.append(entry)
+                    entry[target] = row["figures"]
 
     if s["energy"] and record["status"] == "ok":  # a wrong design's energy means nothing
         from . import energy

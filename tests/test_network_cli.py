@@ -83,3 +83,39 @@ def test_missing_layer_weights(files, capsys):
                           tmp / "bad.npz", "-o", tmp / "gen"], capsys)
     assert_usage_error(code, err, "layer 'conv2'", "conv2.thresholds")
     assert not (tmp / "gen").exists()
+
+
+def test_synth_gives_the_whole_and_each_layer(tmp_path, capsys):
+    """`qhw synth network`: the whole network's figures, each layer synthesized alone, and the
+    remainder (FIFOs, glue) that the layers do not account for."""
+    code, out, err = run(["synth", "network", "--config", "examples/networks/gated.toml",
+                          "--target", "generic", "--json", tmp_path / "r.json"], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert [p["name"] for p in result["parts"]] == ["conv1", "conv2"]
+    whole = result["figures"]["transistors"]
+    layers = sum(p["figures"]["transistors"] for p in result["parts"])
+    assert result["parts_remainder"]["transistors"] == whole - layers
+    # (it may be negative: flattened, the whole lets synthesis remove logic across layers)
+    assert all(p["cycles_per_frame"] > 0 for p in result["parts"])
+    assert "conv1 (bamconv)" in out
+
+
+def test_report_network_section(tmp_path):
+    """A network record with per-layer figures gets a bar chart and a table, bottleneck marked."""
+    import types
+
+    from qhw.synth import report
+    record = {"unit": "network", "status": "ok", "key": "abc", "config": {"name": "toy"},
+              "cycles_per_inference": 900, "generic": {"transistors": 1000},
+              "ecp5": {"LUT4": 90},
+              "parts": [{"name": "a", "unit": "binconv", "cycles_per_frame": 800,
+                         "generic": {"transistors": 600}, "ecp5": {"LUT4": 50}},
+                        {"name": "b", "unit": "maxpool", "cycles_per_frame": 64,
+                         "generic": {"transistors": 300}, "ecp5": {"LUT4": 30}}]}
+    results = types.SimpleNamespace(ok=[record], records=[record])
+    blocks = report.plot_networks(results, tmp_path, "note")
+    table = next(b for b in blocks if isinstance(b, report.Table))
+    assert table.rows[0][0] == "a (bottleneck)" and table.rows[1][0] == "b"
+    assert table.rows[-1] == ["whole network", "", 900, 1000, 90]
+    assert list(tmp_path.glob("network_toy_*.png"))

@@ -148,7 +148,8 @@ def _parts(cfg, params):
     GRU unit (its step counter, a few flip-flops, is left in the remainder)."""
     params = golden.check_params(cfg, params)
     return [{"name": layer.name, "unit": layer.unit, "config": layer.config,
-             "params": golden.layer_params(cfg, params, layer)} for layer in cfg.resolved]
+             "params": golden.layer_params(cfg, params, layer),
+             "cycles_per_frame": hdl.steady_cycles(layer)} for layer in cfg.resolved]
 
 
 # The regression networks, small enough for the default test run. They are also written out as
