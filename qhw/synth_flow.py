@@ -56,7 +56,7 @@ def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
     if parts and unit.parts is not None:
         out["parts"] = part_figures(unit, cfg, params, target)
         out["parts_remainder"] = {
-            key: value - sum(p["figures"].get(key, 0) for p in out["parts"])
+            key: round(value - sum(p["figures"].get(key, 0) for p in out["parts"]), 3)
             for key, value in result["figures"].items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)
             and all(isinstance(p["figures"].get(key, 0), (int, float)) for p in out["parts"])
