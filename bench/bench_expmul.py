@@ -233,17 +233,28 @@ def _cells(r, columns):
     return [_cell(r, target, key) for target, key in columns]
 
 
+#: The generic total's parts (gates, flip-flops at 20, memory bits at 6) and their headings.
+GENERIC_PARTS = ("transistors_comb", "transistors_seq", "transistors_mem")
+GENERIC_HEADER = ["comb", "flip-flops", "memory bits"]
+
+
+def _parts(r):
+    return [r.get(k, "-") for k in GENERIC_PARTS]
+
+
 def markdown(res):
     fp32 = next(r for r in res["multipliers"] if r["design"].startswith("fp32 multiplier"))
     out = ["### Multipliers (registered unit: input and output registers, latency 2)", ""]
-    out += table(["design", "transistors", "vs fp32 mul"] + AREA_HEADER,
+    out += table(["design", "transistors", "vs fp32 mul"] + GENERIC_HEADER + ["comb vs fp32 mul"]
+                 + AREA_HEADER,
                  ([r["design"], r["transistors"],
-                   f"{fp32['transistors'] / r['transistors']:.1f}x fewer",
+                   f"{fp32['transistors'] / r['transistors']:.1f}x fewer", *_parts(r),
+                   f"{fp32['transistors_comb'] / r['transistors_comb']:.1f}x fewer",
                    *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in res["multipliers"]))
     dot = res["dot"]
     out += ["", f"### Dot products (N = {dot[0]['lanes']}, SIMD = {dot[0]['simd']})", ""]
-    out += table(["design", "accumulator", "transistors"] + AREA_HEADER,
-                 ([r["design"], r["accumulator"], r["transistors"],
+    out += table(["design", "accumulator", "transistors"] + GENERIC_HEADER + AREA_HEADER,
+                 ([r["design"], r["accumulator"], r["transistors"], *_parts(r),
                    *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in dot))
     acc = res["accuracy"]
     out += ["", f"### Accuracy (fp32, N = {acc['lanes']}, SIMD = {acc['simd']}, "
