@@ -177,6 +177,9 @@ class Network(wiring.Component):
     probes : bool
         Add a ``probe_<layer>`` output per layer that shows every transfer out of it (for
         locating a mismatch in simulation; the delivered design has none).
+    depths : list of int, optional
+        FIFO depths in front of each layer (0 for the first) instead of :func:`fifo_depths`'s
+        (to measure what a depth does).
 
     Members
     -------
@@ -190,11 +193,11 @@ class Network(wiring.Component):
         ``valid`` is high in the cycles in which the layer's output transfers ``payload``.
     """
 
-    def __init__(self, cfg, params, *, probes=False):
+    def __init__(self, cfg, params, *, probes=False, depths=None):
         self.cfg = cfg
         self.params = golden.check_params(cfg, params)
         self.probes = probes
-        self.fifo_depths = fifo_depths(cfg)
+        self.fifo_depths = fifo_depths(cfg) if depths is None else list(depths)
         self.layer_units = []
         members = {"i": In(stream.Signature(_payload_bits(cfg.input_shape(), cfg.input_format)))}
         for layer in cfg.resolved:

@@ -63,3 +63,22 @@ def test_fifo_depths_are_what_the_rate_needs():
     assert depths[0] == 0 and depths[1] == max(2, paced.fifo_depths[1]) > 2
     described = UNIT.describe(cfg)["fifos"]
     assert [f["depth"] for f in described] == depths[1:]
+
+
+def test_shallower_fifos_than_derived_lose_cycles():
+    """fold_solved's first FIFO is derived 4 deep: conv2 takes pixels in bursts, between its
+    windows, so with every FIFO 1 deep conv1, the slowest layer, is held back and the run
+    takes longer than the model; with the derived depths it takes exactly the model's cycles
+    (the regression above)."""
+    from qhw.cosim import runner
+    from qhw.hdl.common import to_verilog
+    from qhw.hdl.network import Network, fifo_depths
+
+    cfg, params, inputs = _case("fold_solved", 1)
+    assert fifo_depths(cfg) == [0, 4, 2]
+    frames = 3
+    x = UNIT.check_inputs(cfg, UNIT.random_inputs(cfg, np.random.default_rng(1), frames))
+    verilog = to_verilog(Network(cfg, params, depths=[0, 1, 1]), "network")
+    sim = runner.simulate(verilog, "network", UNIT.testbench, UNIT.pack_inputs(cfg, x),
+                          UNIT.output_words(cfg, frames), timeout_cycles=100000)
+    assert sim.cycles > UNIT.cost_model(cfg, frames, x).expected
