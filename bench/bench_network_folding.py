@@ -371,6 +371,7 @@ def markdown(res):
         f"`SynthArea(jobs={res['jobs']})`, 2 shared cores).",
         "",
         *([f"Source: {res['source']}.", ""] if res.get("source") else []),
+        *([res["timing_note"], ""] if res.get("timing_note") else []),
         "Tool versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items()) + ".",
         "",
         "**Targets.** Per network, *fastest* is the best bottleneck the chain can reach (the "
@@ -553,7 +554,8 @@ def findings(cases):
     out.append(f"{layer_same} of {layer_total} layer foldings are the same for both solvers; "
                f"the savings come from the others. On average "
                f"{_pct(sum(c['unchanged_lut4_share'] for c in cases) / len(cases))} of FINN's "
-               f"LUT4 is in layers both fold the same, which no folding choice can reduce.")
+               f"LUT4 is in layers both fold the same (there the solver found nothing cheaper among "
+               f"the candidates it compares), so a case's saving comes from the rest.")
     ranks, excess = [], []
     for c in cases:
         for lf in c["finn"]["layers"]:
@@ -582,7 +584,7 @@ def findings(cases):
                f"part of the LUT4 saving moves into carry chains and registers, which is why "
                f"the LUT4-sites and transistor savings of the same foldings are smaller or "
                f"negative. Minimizing LUT4 sites or transistors directly gives the savings in "
-               f"the last two columns of the summary.")
+               f"the last two columns of the first summary table.")
     misses = [c for c in cases if not c["finn"]["meets_target"]]
     for c in misses:
         f = c["finn"]
@@ -603,6 +605,22 @@ def findings(cases):
         out.append("Block RAM differs (LUT4 does not count it) in " + ", ".join(
             f"{c['network']} {c['target_label']} ({c['finn']['dp16kd']} -> "
             f"{c['min_area']['dp16kd']} DP16KD)" for c in bram) + ".")
+    pruned = []
+    for c in cases:
+        at_target, at_iso = c["min_area"], c["min_area_iso"]
+        if (c["iso_target_cycles"] > c["target_cycles"]
+                and at_target["lut4"] < at_iso["lut4"]):
+            pruned.append(f"{c['network']} {c['target_label']} (at FINN's "
+                          f"{_n(c['iso_target_cycles'])} cycles min-area finds "
+                          f"{_n(at_iso['lut4'])} LUT4, but its folding for the tighter "
+                          f"{_n(c['target_cycles'])} cycles, which also meets the looser "
+                          f"target, has {_n(at_target['lut4'])})")
+    if pruned:
+        out.append("`monotone=True` is not exact here: it evaluates only the minimal feasible "
+                   "(PE, SIMD) and LUT4 is not monotone in SIMD, so a cheaper folding that "
+                   "a smaller-SIMD one dominates is never synthesized: " + "; ".join(pruned)
+                   + ". An exhaustive search (`monotone=False`) would find it, at the cost "
+                   "of synthesizing every feasible candidate.")
     slack = []
     for c in cases:
         f, m = c["finn"], c["min_area"]
@@ -627,6 +645,10 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--source", default="",
                    help="where the code under test came from (a commit), for the report")
+    p.add_argument("--render", type=Path, default=None,
+                   help="re-render the report from a saved network_folding.json (no synthesis;"
+                        " its run time and command are kept)")
+    p.add_argument("--timing-note", default="", help="with --render: a note on the run time")
     p.add_argument("--dry-run", action="store_true",
                    help="print the targets and the number of configs to synthesize, and stop")
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
@@ -652,6 +674,18 @@ def main(argv=None):
             print(f"{name}: fastest {fastest}, slowest {slowest}, targets "
                   f"{[t for *_, t in tl]}, {len(q)} ECP5 configs")
         print(f"total {len(unique(total))} ECP5 configs (+ generic for the chosen foldings)")
+        return 0
+    if args.render is not None:
+        import json
+        res = json.loads(args.render.read_text())
+        cases = [c for net in res["networks"] for c in net["cases"]]
+        res["summary"], res["findings"] = summary(cases), findings(cases)
+        if args.timing_note:
+            res["timing_note"] = args.timing_note
+        md = markdown(res)
+        write_results(args.output, "network_folding", res, md, json_default=list)
+        if args.docs and str(args.docs):
+            args.docs.write_text(md)
         return 0
     started = time.time()
     entries0 = _synth_entries()
