@@ -28,6 +28,8 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_bamconv.py
 	$(VENV)/bin/python bench/bench_gru.py
 	$(VENV)/bin/python bench/bench_expmul.py
+	$(VENV)/bin/python bench/bench_finn_rtl.py -o docs
+	$(VENV)/bin/python bench/bench_network_folding.py
 
 clean:
 	rm -rf build .pytest_cache
