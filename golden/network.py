@@ -65,17 +65,26 @@ __all__ = ["NetworkConfig", "Layer", "Format", "LAYER_KINDS", "check_params", "r
            "unpack_outputs", "output_words", "layer_params", "layer_inputs"]
 
 
+FLOATS = {"fp32": 32, "fp16": 16, "bf16": 16}
+
+
 class Format(NamedTuple):
-    """The element format of a feature map stream: bits per channel value, two's complement?"""
+    """The element format of a feature map stream: bits per channel value, two's complement?,
+    and ``kind``: 'int', or a float format ('fp32', 'fp16', 'bf16': IEEE bit patterns)."""
     bits: int
     signed: bool
+    kind: str = "int"
 
     def describe(self):
+        if self.kind != "int":
+            return f"{self.kind} bit patterns"
         if self.bits == 1 and not self.signed:
             return "1-bit map"
         return f"{'signed' if self.signed else 'unsigned'} {self.bits}-bit"
 
     def range(self):
+        if self.kind != "int":
+            return 0, (1 << self.bits) - 1
         if self.signed:
             return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
         return 0, (1 << self.bits) - 1
@@ -166,11 +175,50 @@ class _MapKind:
         from .. import registry
         return registry.get(layer.unit).generator(layer.config, params)
 
+    # What the network asks of a layer's unit; a layer of several units (expdot) overrides them.
+    def golden(self, layer, params, inputs):
+        from .. import registry
+        return registry.get(layer.unit).golden(layer.config, params, inputs)
+
+    def check_params(self, layer, params):
+        from .. import registry
+        return registry.get(layer.unit).check_params(layer.config, params)
+
+    def random_params(self, layer, rng):
+        from .. import registry
+        return registry.get(layer.unit).random_params(layer.config, rng)
+
+    def timing(self, layer, avail, inputs, start):
+        from .. import registry
+        return registry.get(layer.unit).timing(layer.config, avail, inputs, start=start)
+
+    def output_words(self, layer, frames):
+        from .. import registry
+        return registry.get(layer.unit).output_words(layer.config, layer.unit_frames(frames))["o"]
+
+    def unpack(self, layer, words, frames):
+        from .. import registry
+        return registry.get(layer.unit).unpack_outputs(layer.config, {"o": words},
+                                                       layer.unit_frames(frames))
+
+    def operations(self, layer, frames, inputs):
+        from .. import registry
+        unit = registry.get(layer.unit)
+        if unit.operations is None:
+            return None
+        return unit.operations(layer.config, frames, inputs)
+
     def out_steps(self, cfg, in_steps):
         return in_steps
 
     def out_shape(self, cfg):
         return tuple(cfg.output_shape())
+
+    def to_unit_params(self, cfg, params):
+        return params
+
+    def from_unit_params(self, cfg, params):
+        return params
 
     def timing_inputs(self, layer, maps, gates):
         """What the unit's ``timing`` needs for ``maps`` input map frames: the gates of a gated
@@ -303,6 +351,9 @@ class _PoolKind(_MapKind):
 
     def unit_config(self, layer_name, spec, in_shape, in_format, source):
         h, w, c = in_shape
+        if in_format.kind != "int":
+            raise QhwInputError(f"layer {layer_name!r} ({self.unit}): pools integer maps, but "
+                                f"its input ({source}) is {in_format.describe()}")
         kernel = spec.get("kernel")
         if (self.unit == "maxpool" and isinstance(kernel, (list, tuple)) and len(kernel) == 2
                 and all(isinstance(k, int) for k in kernel) and (kernel[0] > h or kernel[1] > w)):
@@ -390,6 +441,129 @@ class _GruKind(_MapKind):
         return params
 
 
+class _ExpDotKind(_MapKind):
+    """``outputs`` exponent-adder dot products of a vector per frame (a 1x1xC map of float bit
+    patterns, or of signed integers as fixed point): the expdot unit once per output, all fed
+    the same folds in lock step (:class:`qhw.hdl.network.ExpDotDense`). Weights ``(outputs,
+    C)`` sign-exponent codes."""
+
+    unit = "expdot"
+
+    def user_fields(self, unit_cls):
+        return ["outputs"] + [f.name for f in dataclasses.fields(unit_cls)
+                              if f.name not in ("lanes", "act_format", "act_bits")]
+
+    def unit_config(self, layer_name, spec, in_shape, in_format, source):
+        h, w, c = in_shape
+        if (h, w) != (1, 1):
+            raise QhwInputError(
+                f"layer {layer_name!r} (expdot): needs one vector per frame (a 1x1xC map), but "
+                f"its input ({source}) is {_shape_text(in_shape)}")
+        if "outputs" not in spec:
+            raise QhwInputError(f"layer {layer_name!r} (expdot): missing field 'outputs' (the "
+                                f"number of dot products per frame)")
+        check_int(f"layer {layer_name!r} (expdot): outputs", spec["outputs"], low=1, high=1024)
+        data = {k: v for k, v in spec.items() if k != "outputs"}
+        if in_format.kind != "int":
+            data.update(act_format=in_format.kind)
+        elif in_format.signed:
+            data.update(act_format="fixed", act_bits=in_format.bits)
+        else:
+            raise QhwInputError(f"layer {layer_name!r} (expdot): needs float or signed "
+                                f"activations, but its input ({source}) is "
+                                f"{in_format.describe()}")
+        return dict(data, lanes=c)
+
+    def out_format(self, cfg):
+        if cfg.is_float:
+            return Format(cfg.x_bits, False, cfg.act_format)
+        return Format(cfg.out_bits, True)
+
+    def out_shape(self, cfg):
+        return (1, 1, None)  # filled in from 'outputs' by the caller
+
+    @staticmethod
+    def outputs(layer):
+        return layer.spec["outputs"]
+
+    def to_unit_inputs(self, layer, activations):
+        a = np.asarray(activations)
+        return a.reshape(a.shape[0], -1)
+
+    def from_unit_outputs(self, layer, outputs):
+        y = np.asarray(outputs)
+        return y.reshape(y.shape[0], 1, 1, -1)
+
+    def _rows(self, layer, params):
+        w = np.asarray(params["weights"])
+        return [{"weights": w[m]} for m in range(self.outputs(layer))]
+
+    def golden(self, layer, params, inputs):
+        from .. import registry
+        unit = registry.get("expdot")
+        return np.stack([unit.golden(layer.config, p, inputs)
+                         for p in self._rows(layer, params)], axis=-1)
+
+    def check_params(self, layer, params):
+        from .. import registry
+        unit = registry.get("expdot")
+        shape = (self.outputs(layer), layer.config.lanes)
+        unknown = sorted(set(params) - {"weights"})
+        if unknown:
+            raise QhwInputError(f"weights file: unknown array {unknown[0]!r}; expected: weights")
+        if "weights" not in params:
+            raise QhwInputError(f"weights file: missing array 'weights' (shape {shape}, "
+                                f"sign-exponent codes, one row per output)")
+        w = np.asarray(params["weights"])
+        if w.shape != shape:
+            raise QhwInputError(f"weights: shape must be {shape} (outputs, lanes), got "
+                                f"{w.shape}")
+        rows = [unit.check_params(layer.config, p)["weights"] for p in self._rows(layer, params)]
+        return {"weights": np.stack(rows)}
+
+    def random_params(self, layer, rng):
+        from .. import registry
+        unit = registry.get("expdot")
+        return {"weights": np.stack([unit.random_params(layer.config, rng)["weights"]
+                                     for _ in range(self.outputs(layer))])}
+
+    def timing(self, layer, avail, inputs, start):
+        """A vector is taken when the previous one's last fold goes out (F = lanes/simd folds,
+        one per cycle, the first the cycle after the vector is taken); its results come
+        F + STAGES cycles after it is taken."""
+        from ..hdl.expdot import STAGES
+        fold = layer.config.fold
+        take, t = [], None
+        for a in avail:
+            t = max(a, start) if t is None else max(a, t + fold)
+            take.append(t)
+        return take, [t + fold + STAGES for t in take], list(range(len(take)))
+
+    def output_words(self, layer, frames):
+        return frames * layer.in_steps
+
+    def unpack(self, layer, words, frames):
+        bits = layer.out_format.bits
+        mask = (1 << bits) - 1
+        values = np.array([[(w >> (m * bits)) & mask for m in range(self.outputs(layer))]
+                           for w in words], dtype=np.int64).reshape(len(words), -1)
+        if layer.out_format.signed:
+            values = np.where(values >= 1 << (bits - 1), values - (1 << bits), values)
+        return values
+
+    def operations(self, layer, frames, inputs):
+        from .. import registry
+        counts = registry.get("expdot").operations(layer.config, frames, inputs)
+        m = self.outputs(layer)
+        counts = dict(counts)
+        counts["ops"] = [{**op, "count": op["count"] * m} for op in counts["ops"]]
+        return counts
+
+    def generator(self, layer, params):
+        from ..hdl.network import ExpDotDense
+        return ExpDotDense(layer.config, params, outputs=self.outputs(layer))
+
+
 LAYER_KINDS = {
     "binconv": _ConvKind("binconv", "popcount"),
     "bamconv": _ConvKind("bamconv", "sum"),
@@ -398,6 +572,7 @@ LAYER_KINDS = {
     "globalpool": _PoolKind("globalpool"),
     "dense": _DenseKind(),
     "gru": _GruKind(),
+    "expdot": _ExpDotKind(),
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -462,7 +637,7 @@ class NetworkConfig:
 
     @property
     def input_format(self):
-        return Format(self.input["bits"], self.input["signed"])
+        return Format(self.input["bits"], self.input["signed"], self.input.get("format", "int"))
 
     @property
     def steps(self):
@@ -493,7 +668,7 @@ def _check_input_spec(spec):
     if not isinstance(spec, dict):
         raise QhwInputError(f"input: must be a table {{height, width, channels, bits, signed}}, "
                             f"got {spec!r}")
-    allowed = ("height", "width", "channels", "bits", "signed", "steps")
+    allowed = ("height", "width", "channels", "bits", "signed", "steps", "format")
     unknown = sorted(set(spec) - set(allowed))
     if unknown:
         raise QhwInputError(f"input: unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
@@ -501,8 +676,15 @@ def _check_input_spec(spec):
         if key not in spec:
             raise QhwInputError(f"input: missing key {key!r} (required: height, width, channels)")
         check_int(f"input.{key}", spec[key], low=1, high=1 << 16)
-    bits = spec.get("bits", 1)
-    check_int("input.bits", bits, low=1, high=16)
+    kind = spec.get("format", "int")
+    check_choice("input.format", kind, ("int",) + tuple(FLOATS))
+    bits = spec.get("bits", FLOATS.get(kind, 1))
+    check_int("input.bits", bits, low=1, high=32 if kind != "int" else 16)
+    if kind != "int" and bits != FLOATS[kind]:
+        raise QhwInputError(f"input.bits: {kind} has {FLOATS[kind]} bits, got {bits}")
+    if kind != "int" and spec.get("signed", False):
+        raise QhwInputError(f"input.signed: {kind} bit patterns carry their own sign (leave "
+                            f"signed out)")
     signed = spec.get("signed", False)
     if not isinstance(signed, bool):
         raise QhwInputError(f"input.signed: must be true or false, got {signed!r}")
@@ -514,6 +696,8 @@ def _check_input_spec(spec):
            "bits": bits, "signed": signed}
     if "steps" in spec:
         out["steps"] = steps
+    if kind != "int":
+        out["format"] = kind
     return out
 
 
@@ -563,7 +747,7 @@ def _resolve(cfg, layer_specs=None):
     if not isinstance(cfg.layers, (list, tuple)) or not cfg.layers:
         raise QhwInputError("layers: a network needs at least one layer ([[layers]] tables)")
     shape = (cfg.input["height"], cfg.input["width"], cfg.input["channels"])
-    fmt = Format(cfg.input["bits"], cfg.input["signed"])
+    fmt = Format(cfg.input["bits"], cfg.input["signed"], cfg.input.get("format", "int"))
     steps = cfg_steps
     source = "the network input"
     names, resolved = set(), []
@@ -607,6 +791,8 @@ def _resolve(cfg, layer_specs=None):
             raise QhwInputError(f"layer {name!r} (gru): its input has one frame per sequence "
                                 f"(after a GRU with output 'last'); nothing to recur over")
         out_shape = unit_kind.out_shape(ucfg)
+        if out_shape[2] is None:  # expdot: one channel per output
+            out_shape = (1, 1, fields["outputs"])
         resolved.append(Layer(
             name=name, kind=kind_name, unit=unit.name, config=ucfg, spec=fields,
             in_shape=shape, out_shape=out_shape, in_format=fmt,
@@ -640,9 +826,8 @@ def check_params(cfg, params):
                 f"layer one of {', '.join(layer_names)}")
     out = {}
     for layer in cfg.resolved:
-        unit = registry.get(layer.unit)
         try:
-            checked = unit.check_params(layer.config, layer_params(cfg, params, layer))
+            checked = layer.kind_adapter.check_params(layer, layer_params(cfg, params, layer))
             checked = LAYER_KINDS[layer.kind].from_unit_params(layer.config, checked) \
                 if "weights" in checked else checked
         except QhwInputError as e:
@@ -670,7 +855,7 @@ def random_params(cfg, rng):
     for layer in cfg.resolved:
         unit = registry.get(layer.unit)
         kind = layer.kind_adapter
-        p = unit.random_params(layer.config, rng)
+        p = kind.random_params(layer, rng)
         ins = layer_inputs(cfg, x, layer, act)
         if "thresholds" in p and kind.raw_output is not None:
             raw_cfg = dataclasses.replace(layer.config, output=kind.raw_output)
@@ -678,7 +863,7 @@ def random_params(cfg, rng):
                                         if k not in ("thresholds", "directions")}, ins)
             pre = raw.reshape(-1, layer.config.c_out)
             p["thresholds"] = np.floor(np.median(pre, axis=0)).astype(np.int64)
-        act = layer.maps(unit.golden(layer.config, p, ins))
+        act = layer.maps(kind.golden(layer, p, ins))
         user = LAYER_KINDS[layer.kind].from_unit_params(layer.config, p) if "weights" in p else p
         out.update({f"{layer.name}.{k}": np.asarray(v) for k, v in user.items()})
     return out
@@ -768,9 +953,8 @@ def trace(cfg, params, inputs):
     params = check_params(cfg, params)
     act, outputs = inputs["activations"], []
     for layer in cfg.resolved:
-        unit = registry.get(layer.unit)
-        act = layer.maps(unit.golden(layer.config, layer_params(cfg, params, layer),
-                                     layer_inputs(cfg, inputs, layer, act)))
+        act = layer.maps(layer.kind_adapter.golden(layer, layer_params(cfg, params, layer),
+                                                   layer_inputs(cfg, inputs, layer, act)))
         outputs.append(act)
     return outputs
 
@@ -806,15 +990,11 @@ def output_words(cfg, frames):
 
 def layer_outputs(layer, words, frames):
     """A layer's output words for ``frames`` network frames as its (F, H, W, C) maps."""
-    from .. import registry
-    unit = registry.get(layer.unit)
-    return layer.maps(unit.unpack_outputs(layer.config, {"o": words},
-                                          layer.unit_frames(frames)))
+    return layer.maps(layer.kind_adapter.unpack(layer, words, frames))
 
 
 def layer_output_words(layer, frames):
-    from .. import registry
-    return registry.get(layer.unit).output_words(layer.config, layer.unit_frames(frames))["o"]
+    return layer.kind_adapter.output_words(layer, frames)
 
 
 def unpack_outputs(cfg, words, frames):

@@ -92,13 +92,10 @@ def network_timing(cfg, frames=1, inputs=None, *, period=None):
     startups = [registry.get(layer.unit).startup(layer.config)
                 if registry.get(layer.unit).startup else 0 for layer in cfg.resolved]
     for index, layer in enumerate(cfg.resolved):
-        unit = registry.get(layer.unit)
-        if unit.timing is None:
-            raise NotImplementedError(f"unit {unit.name!r} registers no timing function")
         gates = inputs.get(f"{layer.name}.gates") if inputs is not None else None
         layer_inputs = layer.kind_adapter.timing_inputs(layer, frames * layer.in_steps, gates)
-        take, out, layer_needs = unit.timing(layer.config, avail, layer_inputs,
-                                             start=startups[index] - startups[0])
+        take, out, layer_needs = layer.kind_adapter.timing(layer, avail, layer_inputs,
+                                                           startups[index] - startups[0])
         fills.append(_fifo_depth(layers[-1][1], take) if index else 0)
         needs = list(layer_needs) if needs is None else [needs[j] for j in layer_needs]
         layers.append((take, out))
@@ -281,4 +278,65 @@ class SequenceGru(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += step.eq(Mux(step == self.steps - 1, 0, step + 1))
         wiring.connect(m, gru.o, wiring.flipped(self.o))
+        return m
+
+
+class ExpDotDense(wiring.Component):
+    """An expdot layer inside a network: ``outputs`` expdot units, one per output, fed the same
+    folds of each input vector.
+
+    The units are alike but for their weights, so with the same folds in and the same ready out
+    their handshakes are equal in every cycle: the first unit's ``i.ready`` stands for all, and
+    the first unit's ``o.valid`` for all outputs.
+
+    Parameters
+    ----------
+    cfg : ExpDotConfig
+        One output's dot product (``lanes`` = the input vector's length).
+    params : dict
+        ``weights``: (outputs, lanes) sign-exponent codes.
+    outputs : int
+
+    Members
+    -------
+    i : In(stream.Signature(lanes * B))
+        One vector per transfer, lane j at bits [j*B, (j+1)*B).
+    o : Out(stream.Signature(outputs * out_bits))
+        One result per output, output m at bits [m*O, (m+1)*O).
+    """
+
+    def __init__(self, cfg, params, *, outputs):
+        from .expdot import ExpDot
+        self.cfg = cfg
+        weights = params["weights"]
+        self.units = [ExpDot(cfg, {"weights": weights[m]}) for m in range(outputs)]
+        super().__init__({"i": In(stream.Signature(cfg.lanes * cfg.x_bits)),
+                          "o": Out(stream.Signature(outputs * cfg.out_bits))})
+
+    def elaborate(self, platform):
+        from amaranth import Cat, Signal
+        m = Module()
+        cfg = self.cfg
+        fold_bits = cfg.simd * cfg.x_bits
+        for k, unit in enumerate(self.units):
+            m.submodules[f"dot{k}"] = unit
+        # The vector, rotated by a fold after each fold transfer (its current fold at the bottom).
+        vector = Signal(cfg.lanes * cfg.x_bits, reset_less=True)
+        full = Signal()
+        fold = Signal(range(max(2, cfg.fold)))
+        last = fold == cfg.fold - 1
+        lead = self.units[0]
+        taken = full & lead.i.ready
+        m.d.comb += self.i.ready.eq(~full | (taken & last))
+        for unit in self.units:
+            m.d.comb += [unit.i.valid.eq(full), unit.i.payload.eq(vector[:fold_bits]),
+                         unit.o.ready.eq(self.o.ready)]
+        with m.If(taken):
+            m.d.sync += [vector.eq(vector.rotate_right(fold_bits)), fold.eq(fold + 1)]
+            with m.If(last):
+                m.d.sync += [full.eq(0), fold.eq(0)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [vector.eq(self.i.payload), full.eq(1), fold.eq(0)]
+        m.d.comb += [self.o.valid.eq(lead.o.valid),
+                     self.o.payload.eq(Cat(*[unit.o.payload for unit in self.units]))]
         return m

@@ -47,7 +47,8 @@ def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
 
     For a unit made of parts (a network's layers, ``Unit.parts``), each part is synthesized on
     its own too (cached like any design, without Fmax) and listed under ``"parts"``: the area
-    breakdown. What the whole has beyond the sum of its parts (inter-layer FIFOs, glue, and
+    breakdown (a part with ``copies`` stands for that many identical units). What the whole has
+    beyond the sum of its parts (inter-layer FIFOs, glue, and
     what synthesis shares or removes across boundaries) is ``"parts_remainder"``.
     """
     gen = flow.generate(unit, cfg, params)
@@ -56,7 +57,8 @@ def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
     if parts and unit.parts is not None:
         out["parts"] = part_figures(unit, cfg, params, target)
         out["parts_remainder"] = {
-            key: round(value - sum(p["figures"].get(key, 0) for p in out["parts"]), 3)
+            key: round(value - sum(p["figures"].get(key, 0) * p.get("copies", 1)
+                                   for p in out["parts"]), 3)
             for key, value in result["figures"].items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)
             and all(isinstance(p["figures"].get(key, 0), (int, float)) for p in out["parts"])

@@ -72,12 +72,43 @@ def torch_gru(fmt, steps, x, p, hidden):
         return ref(seq)[0].reshape(-1, hidden)
 
 
-def torch_forward(spec, params, inputs, gru=None):
+def check_expdot_fp16(x_bits, weight_codes, got_bits, exp_bits, bias):
+    """Sign-exponent dot products on fp16 against IEEE float16 arithmetic in NumPy and exact
+    rational sums: for every vector whose inputs and products are normal (or zero) and whose
+    exact sum lies in the normal range, the result must be that sum rounded to nearest even
+    (float64 of the exact Fraction, then float16). Returns how many results were checked."""
+    from fractions import Fraction
+    x = x_bits.astype(np.uint16).view(np.float16).astype(np.float64)
+    f = weight_codes & ((1 << exp_bits) - 1)
+    sign = np.where((weight_codes >> exp_bits) & 1, -1.0, 1.0)
+    w = np.where(f == 0, 0.0, sign * np.exp2(f.astype(np.float64) - bias))
+    got = got_bits.astype(np.uint16).view(np.float16).astype(np.float64)
+    tiny, huge = 2.0 ** -14, 65504.0
+    checked = 0
+    for v in range(x.shape[0]):
+        if not np.all(np.isfinite(x[v])) or np.any((x[v] != 0) & (np.abs(x[v]) < tiny)):
+            continue
+        for m in range(w.shape[0]):
+            products = x[v] * w[m]  # exact in float64: a power of two times an fp16 value
+            nonzero = products[products != 0]
+            if np.any((np.abs(nonzero) < tiny) | (np.abs(nonzero) > huge)):
+                continue
+            exact = sum((Fraction(float(p)) for p in products), Fraction(0))
+            if exact != 0 and not tiny <= abs(exact) <= huge:
+                continue
+            want = np.float16(float(exact))
+            assert got[v, m] == want, (v, m, float(exact), got[v, m], want)
+            checked += 1
+    return checked
+
+
+def torch_forward(spec, params, inputs, gru=None, expdot=None):
     """The network of description ``spec`` in PyTorch, from the description and weights alone.
 
     ``gru(name, x, p)`` stands in for a GRU layer: integer GRUs round every operator, so they
     are not bit-exact to torch.nn.GRU; the caller compares them within a tolerance and returns
-    the codes the layers after it get."""
+    the codes the layers after it get. ``expdot(name, x, p)`` likewise for float dot products,
+    checked against exact sums (:func:`check_expdot_fp16`)."""
     x = torch.as_tensor(np.asarray(inputs["activations"]), dtype=torch.float64).permute(0, 3, 1, 2)
     for layer in spec["layers"]:
         name, kind = layer["name"], layer["kind"]
@@ -110,6 +141,9 @@ def torch_forward(spec, params, inputs, gru=None):
                 out = layer.get("output", "sum")
             y = y.view(y.shape[0], -1, 1, 1)
             x = _threshold(y, p) if out == "threshold" else y
+        elif kind == "expdot":
+            codes = expdot(name, x.reshape(x.shape[0], -1).numpy().astype(np.int64), p)
+            x = torch.as_tensor(codes, dtype=torch.float64).reshape(x.shape[0], -1, 1, 1)
         elif kind == "gru":
             codes = gru(name, x.reshape(x.shape[0], -1).numpy(), p)
             x = torch.as_tensor(codes, dtype=torch.float64).reshape(x.shape[0], -1, 1, 1)
@@ -146,9 +180,39 @@ def test_golden_equals_pytorch(name, seed):
                                                                                err.max())
         return codes
 
-    want = torch_forward(spec, params, inputs, gru)
+    checked = []
+
+    def expdot(layer_name, x, p):
+        layer = cfg.layer(layer_name)
+        codes = maps[layer_name].reshape(x.shape[0], -1)
+        checked.append(check_expdot_fp16(x, np.asarray(p["weights"]), codes,
+                                         layer.config.weight_exp_bits, layer.config.weight_bias))
+        return codes
+
+    want = torch_forward(spec, params, inputs, gru, expdot)
     assert got.shape == want.shape == cfg.output_shape(3)
     assert np.array_equal(got.astype(np.float64), want)
+
+
+def test_expdot_layers_against_exact_sums():
+    """seq_expdot on data in the normal range (inputs N(0, 4) in fp16, weights 2^0 .. 2^-4), so
+    that most results are checked against exact sums rounded by NumPy's float16."""
+    spec, cfg, params, inputs = _case("seq_expdot", 0, frames=8)
+    rng = np.random.default_rng(5)
+    bias = cfg.layer("e1").config.weight_bias
+    for name in ("e1", "e2"):
+        w = params[f"{name}.weights"]
+        f = rng.integers(bias - 4, bias + 1, size=w.shape)
+        params[f"{name}.weights"] = (rng.integers(0, 2, size=w.shape) << 5) | f
+    x = rng.normal(0, 4, size=inputs["activations"].shape).astype(np.float16)
+    inputs = {"activations": x.view(np.uint16).astype(np.int64)}
+    from qhw.golden.network import trace
+    maps = trace(cfg, params, inputs)
+    first = check_expdot_fp16(inputs["activations"].reshape(32, 8), params["e1.weights"],
+                              maps[0].reshape(32, 6), 5, bias)
+    second = check_expdot_fp16(maps[0].reshape(32, 6), params["e2.weights"],
+                               maps[1].reshape(32, 3), 5, bias)
+    assert first > 150 and second > 70, (first, second)  # of 192 and 96 results
 
 
 def test_intermediate_maps_are_not_constant():

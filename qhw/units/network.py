@@ -91,15 +91,15 @@ def _operations(cfg, frames, inputs=None):
     ops, notes = [], []
     for layer in cfg.resolved:
         unit = registry.get(layer.unit)
-        if unit.operations is None:
-            notes.append(f"layer {layer.name!r}: unit {unit.name!r} has no operation counts")
-            continue
         layer_in = None
         if inputs is not None:  # counts depend on the gates only, not on the activations
             zeros = np.zeros((n * layer.in_steps,) + tuple(layer.in_shape), dtype=np.int64)
             layer_in = unit.check_inputs(layer.config,
                                          golden.layer_inputs(cfg, inputs, layer, zeros))
-        counts = unit.operations(layer.config, layer.unit_frames(n), layer_in)
+        counts = layer.kind_adapter.operations(layer, layer.unit_frames(n), layer_in)
+        if counts is None:
+            notes.append(f"layer {layer.name!r}: unit {unit.name!r} has no operation counts")
+            continue
         for op in counts["ops"]:
             ops.append({**op, "what": f"{layer.name}: {op['what']}"})
         notes.extend(f"{layer.name}: {note}" for note in counts.get("notes", []))
@@ -147,9 +147,16 @@ def _parts(cfg, params):
     """The layers as units of their own, for the per-layer area breakdown. A GRU layer is the
     GRU unit (its step counter, a few flip-flops, is left in the remainder)."""
     params = golden.check_params(cfg, params)
-    return [{"name": layer.name, "unit": layer.unit, "config": layer.config,
-             "params": golden.layer_params(cfg, params, layer),
-             "cycles_per_frame": hdl.steady_cycles(layer)} for layer in cfg.resolved]
+    parts = []
+    for layer in cfg.resolved:
+        own = golden.layer_params(cfg, params, layer)
+        part = {"name": layer.name, "unit": layer.unit, "config": layer.config, "params": own,
+                "cycles_per_frame": hdl.steady_cycles(layer)}
+        if layer.kind == "expdot":  # one dot product of the layer's outputs, stated so
+            part.update(params={"weights": own["weights"][0]}, copies=layer.spec["outputs"],
+                        name=f"{layer.name} (1 of {layer.spec['outputs']} outputs)")
+        parts.append(part)
+    return parts
 
 
 # The regression networks, small enough for the default test run. They are also written out as
@@ -246,6 +253,16 @@ EMBEDDED = {
              "formats": {"input": [15, 8]}, "macs": 2},
             {"name": "fc_out", "kind": "dense", "arith": "mac", "outputs": 3, "weight_bits": 4,
              "pe": 1, "simd": 4},
+        ],
+    },
+    # Sign-exponent-only weights on fp16 frames of 4-frame sequences: two expdot layers (6 then
+    # 3 outputs), every multiplication an exponent addition, each sum exact until one rounding.
+    "seq_expdot": {
+        "name": "seq_expdot",
+        "input": {"height": 1, "width": 1, "channels": 8, "format": "fp16", "steps": 4},
+        "layers": [
+            {"name": "e1", "kind": "expdot", "outputs": 6, "simd": 4},
+            {"name": "e2", "kind": "expdot", "outputs": 3, "simd": 2},
         ],
     },
 }
