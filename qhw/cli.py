@@ -76,7 +76,7 @@ def _parser():
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--target", required=True, choices=SYNTH_TARGETS)
     sp.add_argument("--json", required=True, type=Path, help="result file (JSON)")
-    sp.add_argument("--no-fmax", action="store_true", help="skip place and route on ECP5")
+    sp.add_argument("--no-fmax", action="store_true", help="skip place and route (ECP5, iCE40)")
 
     sp = sub.add_parser("sweep", help="run a design-space sweep (TOML) into a results folder",
                         description="Generate, cosimulate, synthesize and estimate the energy of "
