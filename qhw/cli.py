@@ -164,6 +164,12 @@ def _run(args):
             model = unit.cost_model(cfg, flow.frames_of(unit, cfg, x), x)
             print(f"cycles {run.cycles} (model {model.expected} with no stalls; "
                   f"formula {model.formula}), latency {run.latency}")
+            if run.steady_cycles is not None:
+                frames = flow.frames_of(unit, cfg, x)
+                before = unit.cost_model(cfg, frames - 1, None).expected
+                after = unit.cost_model(cfg, frames, None).expected
+                print(f"steady state: {run.steady_cycles} cycles per frame, the last frame's "
+                      f"(model {after - before} without data-dependent cycles)")
             if args.check:
                 print("bit-exact against the golden model" if mismatch is None
                       else f"MISMATCH: {mismatch}")

@@ -164,11 +164,16 @@ def first_mismatch(unit, got, expected, cfg=None):
 
 @dataclasses.dataclass
 class RtlRun:
-    """Outputs of an RTL simulation and what it measured."""
+    """Outputs of an RTL simulation and what it measured.
+
+    ``steady_cycles``: cycles between the last output words of the last two frames (FINN's
+    stable throughput, in cycles per frame); None for fewer than two frames, or when frames are
+    not a plain count (sequences of steps)."""
     outputs: np.ndarray
     cycles: int
     latency: int
     sim: object
+    steady_cycles: int = None
 
 
 def frames_of(unit, cfg, x):
@@ -203,7 +208,13 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
                              f"({ {k: len(v) for k, v in sim.outputs.items()} } words)")
     outputs = unit.unpack_outputs(cfg, sim.outputs, frames)
     latency = first_output_latency(unit, cfg, sim, frames, x)
-    return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim)
+    steady = None
+    out_times = next(iter(sim.out_times.values()))
+    if isinstance(frames, (int, np.integer)) and frames >= 2 and len(out_times) % frames == 0:
+        per_frame = len(out_times) // frames
+        steady = out_times[-1] - out_times[-1 - per_frame]
+    return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim,
+                  steady_cycles=steady)
 
 
 def check_rtl(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=None):

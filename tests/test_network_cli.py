@@ -57,6 +57,7 @@ def test_golden_and_rtlsim(files, capsys, command):
     assert np.array_equal(np.load(tmp / "y.npy"), UNIT.golden(cfg, params, x))
     if command == "rtlsim":
         assert "bit-exact against the golden model" in out
+        assert "steady state: " in out
 
 
 @pytest.mark.parametrize("text, words", [

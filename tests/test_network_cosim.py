@@ -28,6 +28,11 @@ def test_network_bit_exact_cycles_and_stalls(name):
     model = UNIT.cost_model(cfg, FRAMES, inputs)
     assert run.cycles == model.expected, f"measured {run.cycles} cycles, model {model.expected}"
     assert run.latency == model.latency
+    # FINN's stable throughput: the last frame's cycles, measured and from the composed timing
+    from qhw.hdl.network import network_timing
+    out = network_timing(cfg, FRAMES, inputs).out
+    per_frame = len(out) // FRAMES
+    assert run.steady_cycles == out[-1] - out[-1 - per_frame]
     stalled, mismatch = flow.check_rtl(UNIT, cfg, params, inputs, stall_in=0.3, stall_out=0.3,
                                        seed=5)
     assert mismatch is None, mismatch
