@@ -629,6 +629,18 @@ def _pick_ecp5_device(figures, n_wrapper_ffs):
     return ECP5_DEVICES[-1]
 
 
+def _ecp5_no_fit_reason(figures):
+    """Why the design cannot fit even the largest ECP5 part, from its counts, or None."""
+    part = ECP5_DEVICES[-1]
+    luts = figures["LUT4"] + 2 * figures["CCU2C"] + 4 * figures["LUTRAM"]
+    over = [f"{have} {what} > {cap}" for have, what, cap in (
+        (luts, "LUT4 sites", part["luts"]), (figures["FF"], "FF", part["luts"]),
+        (figures["DP16KD"], "DP16KD", part["bram"]),
+        (figures["MULT18X18D"], "MULT18X18D", part["mult"])) if have > cap]
+    return f"does not fit the largest ECP5 ({part['device']}): " + ", ".join(over) if over \
+        else None
+
+
 def _fmax_from_report(report_path, log_path, target="ecp5"):
     """Achieved Fmax (MHz) of the single clock, from nextpnr's --report, else from its log."""
     try:
@@ -1020,7 +1032,11 @@ def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT
                          f"XOR-reduced)")
         else:
             notes.append(f"no Fmax: {timing['reason']}")
-    if target == "ecp5" and fmax:
+    no_fit = _ecp5_no_fit_reason(figures) if target == "ecp5" and fmax else None
+    if no_fit is not None:  # placing it would only fail: say why instead of a figure
+        result["fmax"] = {"fits": False, "reason": no_fit}
+        notes.append(f"no Fmax: {no_fit}")
+    elif target == "ecp5" and fmax:
         timing = ecp5_fmax(verilog_text, top, workdir, figures=figures, clock=clock,
                            freq_mhz=freq_mhz, seed=seed, device=device, _deadline=deadline)
         figures["fmax_mhz"] = timing["fmax_mhz"]

@@ -179,6 +179,20 @@ def test_ecp5_counts_and_fmax(tmp_path):
         assert (tmp_path / result["logs"][key].split("/")[-1]).is_file()
 
 
+def test_ecp5_no_fmax_for_a_design_no_part_holds(tmp_path, monkeypatch):
+    """More multipliers (here: LUT4 sites) than the largest ECP5 has: no place and route (it can
+    only fail), no Fmax figure, and the reason in the notes."""
+    from qhw.synth import flows
+    tiny = tuple(dict(p, luts=2) for p in flows.ECP5_DEVICES)
+    monkeypatch.setattr(flows, "ECP5_DEVICES", tiny)
+    result = synthesize(ADDER, "add8", "ecp5", tmp_path)
+    assert "fmax_mhz" not in result["figures"] and result["figures"]["LUT4"] > 0
+    assert result["fmax"] == {"fits": False, "reason": result["fmax"]["reason"]}
+    assert "does not fit the largest ECP5 (LFE5U-85F)" in result["fmax"]["reason"]
+    assert any(n.startswith("no Fmax: does not fit") for n in result["notes"])
+    assert not (tmp_path / "ecp5.nextpnr.log").exists()
+
+
 def test_ecp5_netlist_keeps_signed_constant_comparisons(tmp_path):
     """The ECP5 netlist computes what the RTL computes for signed comparisons with constants.
 
