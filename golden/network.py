@@ -815,8 +815,6 @@ def layer_params(cfg, params, layer):
 
 def check_params(cfg, params):
     """Validate a network weight mapping; returns it with each layer's arrays normalised."""
-    from .. import registry
-
     layer_names = [layer.name for layer in cfg.resolved]
     for key in sorted(params):
         head = key.split(".", 1)[0]
@@ -947,8 +945,6 @@ def layer_inputs(cfg, inputs, layer, activations):
 def trace(cfg, params, inputs):
     """Every layer's output maps (F, H, W, C) for ``inputs``: the composition of the units'
     golden models."""
-    from .. import registry
-
     inputs = check_inputs(cfg, inputs)
     params = check_params(cfg, params)
     act, outputs = inputs["activations"], []

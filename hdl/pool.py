@@ -26,7 +26,7 @@ divides by the constant H*W as a multiplication by a reciprocal on the output re
 offset-binary form (sign bit flipped before the sum and after the division).
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 

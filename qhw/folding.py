@@ -24,10 +24,9 @@ import dataclasses
 import functools
 import json
 import math
-from typing import Callable
 
 from . import registry
-from .config import config_from_dict, config_to_dict
+from .config import config_from_dict
 from .errors import QhwInputError
 
 __all__ = [
