@@ -28,7 +28,8 @@ SIZES = {
                                                kernel=[3, 3], padding="same", pe=2, simd=24),
 }
 DENSITIES = (0.1, 0.25, 0.5, 0.75, 1.0)
-# DNSMOS P.808 convolutions (../shared/REFERENCE.md, 3): (C_in, C_out, H, W), 3x3, pad 1.
+# DNSMOS P.808 convolutions (read from model_v8.onnx of the PyPI package speechmos 0.0.1.1;
+# Reddy et al., "DNSMOS", ICASSP 2021): (C_in, C_out, H, W), 3x3, pad 1.
 DNSMOS_P808 = [(1, 32, 900, 120), (32, 32, 450, 60), (32, 32, 225, 30), (32, 32, 225, 30),
                (32, 64, 112, 15)]
 

@@ -50,7 +50,8 @@ class XnorPopCountDatapath(wiring.Component):
 
 
 def finn_lut_estimate(lanes, pe=1, weight_bits=1, act_bits=1, signed=True):
-    """FINN-R's LUT estimate of an MVAU with SIMD = MW = lanes (../shared/REFERENCE.md, 1)."""
+    """FINN-R's LUT estimate of an MVAU with SIMD = MW = lanes (Blott et al., "FINN-R", ACM TRETS 2018,
+    arXiv 1809.04570: c0 = 300, c1 = 1.1)."""
     wa = weight_bits + act_bits
     mult = lanes * (2 * math.ceil(wa / 6) - 1) * wa
     addertree = wa * (2 * lanes - 1)

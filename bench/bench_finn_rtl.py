@@ -47,7 +47,8 @@ WORK = REPO / "build" / "bench" / "finn_rtl"  # not under /tmp: YoWASP cannot se
 TARGETS = ("ecp5", "xc7")
 COMMAND = ".venv/bin/python bench/bench_finn_rtl.py -o docs"
 
-# REFERENCE configurations (../shared/REFERENCE.md, 11).
+# The configurations compared: FINN's sliding-window generator and thresholding RTL from the
+# finn-plus 1.6.1 wheel (finn/finn-rtllib, BSD-3-Clause, AMD; github.com/Xilinx/finn).
 SWG = dict(channels=32, height=60, width=60, kernel=(3, 3), simd=32)
 THRESH = dict(channels=32, pe=8, in_bits=8, n_thresholds=1)
 THRESH_SEED = 1

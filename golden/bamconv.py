@@ -1,6 +1,6 @@
 """Binary-activation convolution (``bamconv``) and its int MAC baseline (``macconv``).
 
-The single definition of both units' arithmetic (arXiv 2407.04578; ../shared/REFERENCE.md, 3):
+The single definition of both units' arithmetic (arXiv 2407.04578):
 
 ``bamconv``
     Activations are bits {0, 1} (a Heaviside map), weights signed k-bit (k = 2..8), a bias per
@@ -12,7 +12,7 @@ The single definition of both units' arithmetic (arXiv 2407.04578; ../shared/REF
     The same convolution with signed a-bit activations and signed w-bit weights multiplied and
     accumulated conventionally (default 8 x 8), plus bias; output ``s``. The area baseline.
 
-Dynamic channel gating (``bamconv`` only, arXiv 2412.17121 and 2507.04879; REFERENCE.md, 6): with
+Dynamic channel gating (``bamconv`` only, arXiv 2412.17121 and 2507.04879): with
 ``gating = "mask"`` every output position comes with a C_out-bit mask; with ``gating = "count"``
 with a count n of active channels, the first n (slimming with a utilisation factor UF:
 n = ceil(UF*C_out), :func:`uf_count`). Gated-off channels output 0, and the unit spends no cycles

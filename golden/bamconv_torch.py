@@ -1,7 +1,7 @@
 """A trainable PyTorch binary-activation convolution that exports the ``bamconv`` weight file.
 
 :class:`BamConv2d` is the training-time twin of :func:`qhw.golden.bamconv.reference`
-(../shared/REFERENCE.md, 3): inputs are {0, 1} activation maps, weights are per-output-channel
+(arXiv 2407.04578): inputs are {0, 1} activation maps, weights are per-output-channel
 signed k-bit fake-quantized (straight-through estimator), and in threshold mode the output is the
 Heaviside step of the pre-activation with the SuperSpike surrogate gradient.
 

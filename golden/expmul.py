@@ -4,7 +4,7 @@ This module is the single definition of the arithmetic of three units:
 
 * ``expmul``: one exponent-adder multiplier, activation x (IEEE fp32/fp16/bf16 or signed fixed
   point) times a weight w = +-2^d given as a sign-exponent-only code (SEOFP-NET,
-  ../shared/REFERENCE.md, 5);
+  SEOFP-NET, arXiv 2111.04436);
 * ``expdot``: an N-lane dot product of such products with exact (Kulisch-style) accumulation and
   one rounding;
 * ``mulbase``: the baselines, a conventional fp32 or bf16 multiplier (round to nearest even) or a

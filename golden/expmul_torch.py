@@ -1,7 +1,7 @@
 """PyTorch quantizer to sign-exponent-only weights (SEOFP-NET) with a straight-through estimator,
 and the export of trained weights in the ``expmul``/``expdot`` weight-code format.
 
-Quantization rounds in the log domain (as DeepShift does, ../shared/REFERENCE.md, 5): a weight w
+Quantization rounds in the log domain (as DeepShift does, arXiv 1905.13298): a weight w
 becomes sign(w) * 2^d with d = round(log2 |w|) (``torch.round``: ties to even), clamped to the
 format's exponents d_min..d_max (d = f - weight_bias, f = 1..2^E - 1). Below the smallest power
 the weight becomes 0 if |w| < 2^(d_min - 1) (nearer to 0 than to 2^d_min in the linear domain),

@@ -1,7 +1,7 @@
 """PyTorch GRU with per-operator fake quantization (straight-through), for training, and its
 export into the ``gru`` unit's weight file.
 
-:class:`QuantGRU` computes PyTorch's GRU (gate order r, z, n; ../shared/REFERENCE.md, 4) with
+:class:`QuantGRU` computes PyTorch's GRU (gate order r, z, n; arXiv 2402.12263) with
 every operator's output rounded and saturated into its format exactly as
 :func:`qhw.golden.gru.gru_step` does. Gradients pass straight through every quantizer (the
 identity, STE); through an activation they are the derivative of the real sigmoid/tanh at the

@@ -5,7 +5,7 @@ Structure (data flows left to right, every arrow an ``amaranth.lib.stream``)::
     i (pixels) -> SlidingWindow -> windows -> FoldedMatrixVector(XnorPopcountLanes) -> o
 
 :class:`~qhw.hdl.mvu.FoldedMatrixVector` with :class:`XnorPopcountLanes` is FINN's matrix-vector
-unit in binary mode (../shared/REFERENCE.md, 1):
+unit in binary mode (FINN: Umuroglu et al., FPGA 2017, arXiv 1612.07119; FINN-R, arXiv 1809.04570):
 per window it runs (C_out/PE) neuron folds of (K/SIMD) synapse folds, one PE x SIMD slice per
 clock. Each slice is XNORed with a weight-memory word and counted by PE pipelined compressor trees
 (:mod:`qhw.hdl.popcount`); PE accumulators sum the partial counts over a neuron fold; the result
@@ -154,5 +154,5 @@ def timing(cfg, avail, inputs=None, start=0):
 
 
 def finn_cycles(cfg, frames=1):
-    """FINN's (C_out/PE)*(K/SIMD)*H_out*W_out per frame (../shared/REFERENCE.md, 1)."""
+    """FINN's (C_out/PE)*(K/SIMD)*H_out*W_out per frame (FINN: Umuroglu et al., FPGA 2017, arXiv 1612.07119; FINN-R, arXiv 1809.04570)."""
     return cfg.neuron_fold * cfg.synapse_fold * cfg.out_height * cfg.out_width * frames

@@ -1,6 +1,6 @@
 """``expmul``: one exponent-adder multiplier for sign-exponent-only weights.
 
-A weight is +-2^d (SEOFP-NET, ../shared/REFERENCE.md, 5), so x * w needs no multiplier: for a
+A weight is +-2^d (SEOFP-NET, arXiv 2111.04436), so x * w needs no multiplier: for a
 float x the product's exponent field is e_x + f - bias and its sign s_x XOR s_w; the mantissa
 passes through. For a fixed-point x the product is a shift. The arithmetic is defined in
 :mod:`qhw.golden.expmul` (:func:`~qhw.golden.expmul.expmul_ref`); :func:`expmul_logic` is its

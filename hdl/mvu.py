@@ -1,6 +1,6 @@
 """Folded matrix-vector unit: the control shared by every convolution unit.
 
-FINN's MVAU (../shared/REFERENCE.md, 1): for each input vector (a window of K elements), C_out/PE
+FINN's MVAU (FINN: Umuroglu et al., FPGA 2017, arXiv 1612.07119; FINN-R, arXiv 1809.04570): for each input vector (a window of K elements), C_out/PE
 neuron folds of K/SIMD synapse folds, one PE x SIMD slice per clock. The arithmetic of a slice,
 of the accumulator and of the activation comes from a *lane arithmetic* object, so that the XNOR
 popcount of ``binconv``, the masked adder tree of ``bamconv`` and the multiply-accumulate of

@@ -4,7 +4,7 @@ The bits to count are arranged in columns by weight (all weight 1 at first). Eac
 tree replaces groups of bits in a column by their count: a full adder (3:2) turns three bits of
 weight 2^i into one of weight 2^i and one of weight 2^(i+1); a 6:3 generalized parallel counter
 turns six into three bits of weights 2^i, 2^(i+1), 2^(i+2). Every full adder removes exactly one
-bit, so no tree of full adders beats N - floor(log2 N) - 1 of them (../shared/REFERENCE.md, 2).
+bit, so no tree of full adders beats N - floor(log2 N) - 1 of them (a full adder removes one bit of the count).
 A register follows every level; once every column holds at most two bits, one short
 carry-propagate adder gives the count.
 

@@ -1,7 +1,7 @@
 """Yosys-only baselines for the benchmarks: plain behavioural Verilog, mapped by Yosys alone.
 
 A qhw unit's figures mean something only next to what the toolchain does by itself with the
-obvious description. REFERENCE.md section 2 quotes Yosys 0.23 on "a plain XNOR + sum-of-bits
+obvious description. An earlier measurement quotes Yosys 0.23 on "a plain XNOR + sum-of-bits
 description" (``synth_xilinx``: N=64 -> 167 LUT + 2 CARRY4, N=256 -> 698 LUT + 3 CARRY4);
 :func:`xnor_popcount_baseline_verilog` is that description, so the same measurement can be
 repeated with the pinned Yosys through :func:`qhw.synth.flows.synthesize`.

@@ -15,7 +15,7 @@ Two estimates of the same quantity, side by side (docs/energy.md states every as
     checks synthesis.
 :func:`operation_energy` (estimated)
     The unit's operation counts (``Unit.operations``) priced with the Horowitz 45 nm, 0.9 V table
-    (ISSCC 2014; ../shared/REFERENCE.md, 7).
+    (ISSCC 2014).
 
 An *inference* is one element of the batched input's first axis: a convolution frame (binconv,
 bamconv, macconv), one product (expmul, mulbase), one dot-product vector (expdot, fpdot), one
@@ -133,7 +133,7 @@ def _is_ff(cell_type):
 
 
 # --------------------------------------------------------------------------------------------
-# The Horowitz table (45 nm, 0.9 V; ISSCC 2014, ../shared/REFERENCE.md 7)
+# The Horowitz table (45 nm, 0.9 V; ISSCC 2014)
 
 #: Published energies (pJ). Integer add and multiply are interpolated (affine) between the two
 #: published widths: add in the width b, multiply in the product of the widths a*b.

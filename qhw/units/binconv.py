@@ -42,7 +42,7 @@ def _binconv_describe(cfg):
 def binconv_operations(cfg, frames, inputs=None):
     """Operation counts of ``frames`` frames (docs/energy.md): per output channel and position,
     K XNORs (1-bit operations), a popcount of K bits as K-1 one-bit additions (the full adders
-    of a compressor tree, REFERENCE.md 2), then 2P-K (an add of the dot width) or the threshold
+    of a compressor tree, a full adder removes one bit of the count), then 2P-K (an add of the dot width) or the threshold
     compare (an add of the threshold width), and the reads of K weight bits (and a threshold)."""
     n = opcount.batch_size(inputs) if inputs is not None else opcount.frames_count(frames)
     outs = n * cfg.out_height * cfg.out_width * cfg.c_out
@@ -63,7 +63,7 @@ def binconv_operations(cfg, frames, inputs=None):
 
 # Covers: 1-D and 2-D; kernels 1, 2x3 and 3; PE = 1 and PE = C_out; SIMD = 1 and SIMD = K; both
 # paddings and pad bits; both output modes; both counter trees; odd sizes; a kernel larger than
-# the image ('same'); a DNSMOS-like slice (../shared/REFERENCE.md, 3).
+# the image ('same'); a DNSMOS-like slice (arXiv 2407.04578).
 BINCONV_REGRESSION = {
     "2d_k3_same_thr_pe2_simd3": dict(c_in=3, c_out=4, height=5, width=7, kernel=[3, 3],
                                      padding="same", pe=2, simd=3, output="threshold"),
