@@ -148,6 +148,24 @@ def _shape_text(shape):
     return "x".join(map(str, shape))
 
 
+def _kernel_pair(kernel):
+    """A well-formed (kh, kw) from a description, else None (the unit's own check reports it)."""
+    if (isinstance(kernel, (list, tuple)) and len(kernel) == 2
+            and all(isinstance(k, int) and not isinstance(k, bool) for k in kernel)):
+        return tuple(kernel)
+    return None
+
+
+def memo(frozen, name, compute):
+    """``compute()`` once per frozen config or layer object (their fields hold dicts, so they
+    cannot key an lru_cache); what the timing derives is asked for by the generator, the
+    manifest and the cost model alike."""
+    cache = frozen.__dict__.setdefault("_memo", {})
+    if name not in cache:
+        cache[name] = compute()
+    return cache[name]
+
+
 # Layer kinds ---------------------------------------------------------------------------------------
 #
 # A kind says which unit implements it, which fields the user may write, how the derived fields
@@ -257,10 +275,9 @@ class _ConvKind(_MapKind):
                     f"layer {layer_name!r} (macconv): act_bits = {data['act_bits']} but its "
                     f"input ({source}) is {in_format.describe()}")
             data["act_bits"] = in_format.bits
-        kernel = tuple(data.get("kernel", (3, 3))) if isinstance(data.get("kernel", (3, 3)),
-                                                                 (list, tuple)) else None
-        if (kernel is not None and len(kernel) == 2 and data.get("padding", "valid") == "valid"
-                and all(isinstance(k, int) for k in kernel) and (kernel[0] > h or kernel[1] > w)):
+        kernel = _kernel_pair(data.get("kernel", (3, 3)))
+        if (kernel is not None and data.get("padding", "valid") == "valid"
+                and (kernel[0] > h or kernel[1] > w)):
             raise QhwInputError(
                 f"layer {layer_name!r} ({self.unit}): kernel {kernel[0]}x{kernel[1]} does not fit "
                 f"its {_shape_text(in_shape)} input ({source}) with padding 'valid' (use "
@@ -354,9 +371,8 @@ class _PoolKind(_MapKind):
         if in_format.kind != "int":
             raise QhwInputError(f"layer {layer_name!r} ({self.unit}): pools integer maps, but "
                                 f"its input ({source}) is {in_format.describe()}")
-        kernel = spec.get("kernel")
-        if (self.unit == "maxpool" and isinstance(kernel, (list, tuple)) and len(kernel) == 2
-                and all(isinstance(k, int) for k in kernel) and (kernel[0] > h or kernel[1] > w)):
+        kernel = _kernel_pair(spec.get("kernel"))
+        if self.unit == "maxpool" and kernel is not None and (kernel[0] > h or kernel[1] > w):
             raise QhwInputError(
                 f"layer {layer_name!r} (maxpool): kernel {kernel[0]}x{kernel[1]} is larger than "
                 f"its {_shape_text(in_shape)} input ({source})")

@@ -128,6 +128,10 @@ def fifo_depths(cfg):
     Faster sources (an always-valid input) are then held back by back-pressure, which leaves
     the slowest layer always fed.
     """
+    return list(golden.memo(cfg, "fifo_depths", lambda: _fifo_depths(cfg)))
+
+
+def _fifo_depths(cfg):
     period = max(steady_cycles(layer) for layer in cfg.resolved)
     scenarios = [None] + ([_gates_all(cfg, 3, False)] if cfg.gated_layers else [])
     depths = [0] * len(cfg.resolved)
@@ -140,8 +144,9 @@ def fifo_depths(cfg):
 def steady_cycles(layer):
     """Cycles per network frame of one layer alone in steady state (input always valid)."""
     unit = registry.get(layer.unit)
-    return (unit.cost_model(layer.config, layer.unit_frames(3)).expected
-            - unit.cost_model(layer.config, layer.unit_frames(2)).expected)
+    return golden.memo(layer, "steady_cycles", lambda: (
+        unit.cost_model(layer.config, layer.unit_frames(3)).expected
+        - unit.cost_model(layer.config, layer.unit_frames(2)).expected))
 
 
 def cost_model(cfg, frames=1, inputs=None):
