@@ -56,11 +56,11 @@ def test_mismatch_names_the_first_differing_layer():
     assert UNIT.locate(cfg, params, inputs) is None
 
 
-def test_fifo_depths_are_what_the_rate_needs():
-    """The manifest's FIFO depths come from the composed timing: every FIFO of fold_explicit's
-    slow first layer stays small, and the fast macconv of bam_features fills its FIFO to the
-    depth its timing says while the slower bamconv drains it."""
-    from qhw.hdl.network import fifo_depths, network_timing, steady_cycles
+def test_manifest_states_the_fifo_depths_the_design_uses():
+    """A consistency check, not an oracle (the simulation tests are): the depths come from the
+    paced timing, the fast macconv of bam_features needs a FIFO deeper than the minimum behind
+    it, and the manifest states the depths the generator builds."""
+    from qhw.hdl.network import Network, fifo_depths, network_timing, steady_cycles
     cfg = config_from_dict(UNIT.config, UNIT.regression["bam_features"])
     depths = fifo_depths(cfg)
     period = max(steady_cycles(layer) for layer in cfg.resolved)
@@ -68,6 +68,8 @@ def test_fifo_depths_are_what_the_rate_needs():
     assert depths[0] == 0 and depths[1] == max(2, paced.fifo_depths[1]) > 2
     described = UNIT.describe(cfg)["fifos"]
     assert [f["depth"] for f in described] == depths[1:]
+    params = UNIT.random_params(cfg, np.random.default_rng(0))
+    assert Network(cfg, params).fifo_depths == depths
 
 
 def test_shallower_fifos_than_derived_lose_cycles():
