@@ -1,0 +1,113 @@
+"""The binary DNSMOS student as a qhw network: the export is bit-exact (student eval forward ==
+PyTorch integer forward on the exported integers == the network golden model), the shipped
+network files agree with the student, and the RTL of the same network on a shorter input is
+bit-exact in Verilator with the cycles of its cost model."""
+
+import json
+import pathlib
+import tomllib
+
+import numpy as np
+import pytest
+import torch
+
+from qhw import flow, registry
+from qhw.config import config_from_dict
+from qhw.dnsmos import features, student
+from qhw.golden import network as golden_network
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples" / "networks"
+UNIT = registry.get("network")
+
+
+def _clip(seed, seconds=9.5):
+    """A deterministic speech-like test clip: voiced harmonics with a syllable envelope and
+    noise (no speech synthesis needed)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    f0 = 120 + 40 * np.sin(2 * np.pi * 0.3 * t + seed)
+    phase = 2 * np.pi * np.cumsum(f0) / 16000
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * (3 + seed % 3) * t), 0, None) ** 2
+    return np.clip(0.2 * voiced * envelope + rng.normal(0, 0.003 * (1 + seed), len(t)), -1, 1)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    params = dict(np.load(EXAMPLES / "dnsmos_bam.npz"))
+    info = json.loads((EXAMPLES / "dnsmos_bam.json").read_text())
+    return params, info
+
+
+@pytest.fixture(scope="module")
+def windows():
+    return np.concatenate([features.clip_features(_clip(s)) for s in range(3)])
+
+
+def test_network_golden_equals_pytorch_integer_forward(shipped, windows):
+    """The outside oracle (torch conv2d / max_pool2d / matmul on the exported integers) and
+    the composition of qhw's unit goldens agree on full 9.01 s windows."""
+    params, _ = shipped
+    cfg = config_from_dict(golden_network.NetworkConfig, student.network_description(900))
+    xq = student.quantize_features(windows)
+    expected = student.integer_forward(params, xq)
+    got = golden_network.reference(cfg, params, {"activations": xq[..., None]})
+    assert got.shape == (len(xq), 1, 1, 1)
+    np.testing.assert_array_equal(got[:, 0, 0, 0], expected)
+
+
+def test_student_eval_forward_equals_its_export(windows):
+    """A student initialised from the teacher: its eval-mode forward (float64 on the fake
+    quantized layers) gives the same MOS as the exported integers times mos_scale."""
+    st = student.init_from_teacher(student.BinaryP808(), windows[:2])
+    params, scale = student.export_params(st)
+    xq = student.quantize_features(windows)
+    st.eval()
+    with torch.no_grad():
+        mos = st(torch.from_numpy(xq).float()).double().numpy()
+    sums = student.integer_forward(params, xq)
+    np.testing.assert_allclose(mos, student.mos_from_sum(sums, scale), rtol=1e-6, atol=1e-6)
+    # the layers really are binary: every thresholded layer's bits are 0/1 and both values occur
+    assert np.ptp(sums) > 0
+
+
+def test_shipped_files_describe_the_same_network(shipped):
+    """Each design point's TOML is the student's network with a folding; weights fit."""
+    params, info = shipped
+    for name in ("dnsmos_ecp5", "dnsmos_ice40"):
+        desc = tomllib.loads((EXAMPLES / f"{name}.toml").read_text())
+        cfg = config_from_dict(golden_network.NetworkConfig, desc)
+        UNIT.check_params(cfg, params)
+        ref = student.network_description(900)
+        assert [(l["name"], l["kind"]) for l in desc["layers"]] == \
+            [(l["name"], l["kind"]) for l in ref["layers"]]
+    assert info["mos_scale"] > 0
+    assert info["test"]["clips"] >= 0
+
+
+def _short(name, frames):
+    """The design point's network, folded as for the full window, on a shorter input."""
+    desc = tomllib.loads((EXAMPLES / f"{name}.toml").read_text())
+    full = config_from_dict(UNIT.config, desc)
+    folds = {l.name: (l.config.pe, l.config.simd) for l in full.resolved
+             if hasattr(l.config, "pe")}
+    desc.pop("target"), desc.pop("folding")
+    for layer in desc["layers"]:
+        if layer["name"] in folds:
+            layer["pe"], layer["simd"] = folds[layer["name"]]
+    desc["input"]["height"] = frames
+    desc["name"] = f"{name}_{frames}"
+    return config_from_dict(UNIT.config, desc)
+
+
+def test_short_input_rtl_is_bit_exact_with_model_cycles(shipped, windows):
+    """The ECP5 design point on 8 frames of real features (the shortest input that survives
+    the three pools): Verilator output == golden, cycles == the cost model."""
+    params, _ = shipped
+    cfg = _short("dnsmos_ecp5", 8)
+    xq = student.quantize_features(windows[:1, 100:108])[..., None]
+    inputs = UNIT.check_inputs(cfg, {"activations": xq})
+    run, mismatch = flow.check_rtl(UNIT, cfg, params, inputs)
+    assert mismatch is None, mismatch
+    model = UNIT.cost_model(cfg, 1, inputs)
+    assert run.cycles == model.expected, f"measured {run.cycles}, model {model.expected}"
