@@ -80,6 +80,9 @@ def mel_filterbank(n_mels=N_MELS, n_fft=N_FFT, sr=SAMPLE_RATE):
 def repeat_to_window(audio):
     """The clip repeated (appended to itself, as DNSMOS does) until it holds one 9.01 s window."""
     audio = np.asarray(audio)
+    if len(audio) == 0:
+        from ..errors import QhwInputError
+        raise QhwInputError("audio: the clip is empty; DNSMOS needs at least one sample to repeat")
     while len(audio) < WINDOW_SAMPLES:
         audio = np.append(audio, audio)
     return audio
@@ -88,7 +91,11 @@ def repeat_to_window(audio):
 def window_starts(n_samples):
     """Start samples of the 9.01 s windows of a clip of n_samples (already repeated)."""
     count = int(np.floor(n_samples / SAMPLE_RATE) - WINDOW_SECONDS) + 1
-    return [i * HOP_SAMPLES for i in range(count)]
+    # DNSMOS cuts window i as audio[int(i*fs) : int((i + 9.01)*fs)] and skips a cut shorter than
+    # 144,160 samples; float rounding makes that cut one sample short for some i (7..23 and
+    # 119..122 at 16 kHz), so those windows are not scored. Keep the same windows.
+    return [i * HOP_SAMPLES for i in range(count)
+            if int((i + WINDOW_SECONDS) * SAMPLE_RATE) - i * HOP_SAMPLES >= WINDOW_SAMPLES]
 
 
 def windows(audio):

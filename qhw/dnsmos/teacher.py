@@ -151,7 +151,7 @@ def score_onnx(features):
 def score_torch(features, module=None, batch=8):
     """P.808's MOS of each window with the PyTorch rebuild: features [N, 900, 120] -> [N]."""
     import torch
-    module = module or TeacherP808()
+    module = TeacherP808() if module is None else module
     x = np.asarray(features, dtype=np.float32)
     if x.ndim == 2:
         x = x[None]

@@ -126,6 +126,25 @@ def _split(corpus, name):
         np.asarray(part.labels, np.float64)
 
 
+@torch.no_grad()
+def _fit_head(model, xq, labels, ridge=1e-2):
+    """Least-squares dense3 (weights and bias) on the binary dense2 outputs of ``xq``: the
+    teacher-initialized hidden layers keep their bits, the head starts at the best linear
+    read-out of them instead of the teacher's (which expects real-valued inputs)."""
+    model.eval()
+    h = torch.from_numpy(xq).float().unsqueeze(1)
+    for name, _, pool in S.CONV_LAYERS:
+        kind = "2x2" if pool else ("global" if name == "conv5" else None)
+        h = model._conv_eval(getattr(model, name), h, kind)
+    for name in ("dense1", "dense2"):
+        h = getattr(model, name)(h)
+    a = h.flatten(1).double().numpy()
+    a1 = np.hstack([a, np.ones((len(a), 1))])
+    coef = np.linalg.solve(a1.T @ a1 + ridge * np.eye(a1.shape[1]), a1.T @ labels)
+    model.dense3.weight.copy_(torch.from_numpy(coef[:-1]).view(1, -1, 1, 1).float())
+    model.dense3.bias.copy_(torch.tensor([coef[-1]]).float())
+
+
 def train(kind="binary", minutes=40.0, corpus=None, seed=0, lr=3e-4, batch=8, progress=True,
           threads=None, log=print):
     """Train a student within ``minutes`` of wall clock; returns (model, figures).
@@ -138,11 +157,13 @@ def train(kind="binary", minutes=40.0, corpus=None, seed=0, lr=3e-4, batch=8, pr
         torch.set_num_threads(threads)
     corpus = corpus or build_corpus(progress=progress)
     xtr, ytr, _, _ = _split(corpus, "train")
-    xva, _, cva, lva = _split(corpus, "validation")
+    xva, _, cva, lva = _split(corpus, "val")
     xte, _, cte, lte = _split(corpus, "test")
     calib = corpus.train.features[np.random.default_rng(seed).choice(len(xtr), 32, False)]
     if kind == "binary":
         model = S.init_from_teacher(S.BinaryP808(), calib)
+        fit = np.random.default_rng(seed + 1).choice(len(xtr), min(128, len(xtr)), False)
+        _fit_head(model, xtr[fit], ytr[fit])
     else:
         model = Int8P808(calib)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
