@@ -145,10 +145,9 @@ def test_window_count_and_repetition_equal_speechmos(seconds):
 
 
 def test_long_clip_windows_speechmos_skips():
-    """A discrepancy with DNSMOS's reference code, pinned: from 17 s on, DNSMOS.__call__ drops
-    windows 7..23 (and 119..122) because int((i + 9.01) * 16000) rounds down to a 144,159-sample
-    slice, which it skips. qhw keeps every window, so its clip score on such a clip is a mean over
-    more windows than DNSMOS's."""
+    """From 17 s on, DNSMOS.__call__ drops windows 7..23 (and 119..122) because
+    int((i + 9.01) * 16000) rounds down to a 144,159-sample slice, which it skips; qhw scores
+    the same windows, so its clip score is DNSMOS's."""
     assert [i for i in range(130)
             if int((i + features.WINDOW_SECONDS) * FS) - i * FS < features.WINDOW_SAMPLES] == \
         list(range(7, 24)) + list(range(119, 123))
