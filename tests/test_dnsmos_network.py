@@ -67,8 +67,7 @@ def test_student_eval_forward_equals_its_export(windows):
         mos = st(torch.from_numpy(xq).float()).double().numpy()
     sums = student.integer_forward(params, xq)
     np.testing.assert_allclose(mos, student.mos_from_sum(sums, scale), rtol=1e-6, atol=1e-6)
-    # the layers really are binary: every thresholded layer's bits are 0/1 and both values occur
-    assert np.ptp(sums) > 0
+    assert np.ptp(sums) > 0  # not a constant network: the windows get different sums
 
 
 def test_shipped_files_describe_the_same_network(shipped):
@@ -82,7 +81,7 @@ def test_shipped_files_describe_the_same_network(shipped):
         assert [(l["name"], l["kind"]) for l in desc["layers"]] == \
             [(l["name"], l["kind"]) for l in ref["layers"]]
     assert info["mos_scale"] > 0
-    assert info["test"]["clips"] >= 0
+    assert info["test"]["clips"] > 0
 
 
 def _short(name, frames):
