@@ -110,3 +110,26 @@ def test_short_input_rtl_is_bit_exact_with_model_cycles(shipped, windows):
     assert mismatch is None, mismatch
     model = UNIT.cost_model(cfg, 1, inputs)
     assert run.cycles == model.expected, f"measured {run.cycles}, model {model.expected}"
+
+
+def test_memory_table_counts_against_hand_figures(shipped):
+    """fp32 weights are the teacher's 54,945 parameters (read from the ONNX file) at 32 bits;
+    the largest map pair held whole is conv1's 900 x 120 input (8 bits) and 32-channel output
+    (1 bit) in the binary network (pool1's pair ties), pool1's 32 x 900 x 120 input and
+    32 x 450 x 60 output in fp32; the line buffers of the binary network hold 1-bit maps except
+    conv1's 8-bit input."""
+    from qhw.dnsmos import memory, teacher
+    params, _ = shipped
+    cfg = config_from_dict(golden_network.NetworkConfig, student.network_description(900))
+    table = memory.memory_table(cfg, params, fifos=[])
+    n_params = sum(v.size for v in teacher.teacher_weights().values())
+    assert n_params == 54945
+    assert table["fp32"]["weights"] == 32 * n_params
+    assert table["binary"]["frame_buffer"] == 900 * 120 * 8 + 900 * 120 * 32
+    assert table["fp32"]["frame_buffer"] == (900 * 120 + 450 * 60) * 32 * 32
+    # conv1: 2 rows + 3 pixels of 120 x 1 x 8 bits; pool1: (1 row + 2) x 32 x 1 bit at width 120
+    conv1 = (2 * 120 + 3) * 8
+    pool1 = (120 + 2) * 32
+    assert table["binary"]["line_buffers"] > conv1 + pool1
+    assert table["binary"]["fifos"] == 0 and table["binary"]["streaming_total"] == \
+        table["binary"]["weights"] + table["binary"]["line_buffers"]

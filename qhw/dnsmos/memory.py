@@ -14,8 +14,8 @@ What is counted (docs/dnsmos.md):
     same depths scaled to the element width for the other formats.
 ``frame_buffer``
     The other way, as a layer-by-layer (non-streaming) accelerator or a CPU runs the model: the
-    largest input + output feature-map pair held whole (conv1's 1 x 900 x 120 input and
-    32 x 900 x 120 output), in place of the line buffers and FIFOs.
+    largest input + output feature-map pair of any layer held whole (in fp32, pool1's
+    32 x 900 x 120 input and 32 x 450 x 60 output), in place of the line buffers and FIFOs.
 
 The binary-activation paper's "25x less memory at inference" (arXiv 2407.04578) compares fp32
 weights and activations with 8-bit weights and binary activations; :func:`memory_table` gives
@@ -49,22 +49,18 @@ def memory_table(cfg, params, fifos):
             h, w, c = layer.in_shape
             in_bits = layer.in_format.bits if scheme == "binary" else (
                 8 if scheme == "int8" else 32)
-            if layer.kind == "macconv" and scheme == "int8":
-                in_bits = 8
             oh, ow, oc = layer.out_shape
             out_bits = layer.out_format.bits if scheme == "binary" else (8 if scheme == "int8"
                                                                          else 32)
             if layer.unit in ("binconv", "bamconv", "macconv"):
                 wb = 32 if scheme == "fp32" else 8
                 n_w = params[f"{layer.name}.weights"].size
-                extra = sum(params[f"{layer.name}.{k}"].size for k in ("bias", "thresholds")
-                            if f"{layer.name}.{k}" in params)
-                if scheme == "binary":
-                    extra_bits = acc_bits(layer.config) * extra
-                elif scheme == "int8":
-                    extra_bits = 32 * layer.config.c_out   # bias at the 32-bit accumulator
-                else:
-                    extra_bits = 32 * layer.config.c_out   # fp32 bias
+                # biases and thresholds: at the unit's accumulator width in the binary
+                # network, 32-bit biases (no thresholds) in the int8 and fp32 ones
+                extra_bits = (acc_bits(layer.config) * sum(
+                    params[f"{layer.name}.{k}"].size for k in ("bias", "thresholds")
+                    if f"{layer.name}.{k}" in params)
+                    if scheme == "binary" else 32 * layer.config.c_out)
                 weights += n_w * wb + extra_bits
             if layer.kind in ("macconv", "bamconv", "binconv", "maxpool"):
                 kh, kw = layer.config.kernel
