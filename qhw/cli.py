@@ -67,6 +67,9 @@ def _parser():
                             help="probability of output back-pressure in a cycle (default 0)")
             sp.add_argument("--seed", type=int, default=0, help="seed of the random stalls")
             sp.add_argument("--waves", type=Path, help="write an FST waveform here")
+            sp.add_argument("--fast", action="store_true",
+                            help="no stalls, in a C++ harness instead of cocotb (about 50x "
+                                 "faster; for long runs such as a whole DNSMOS window)")
             sp.add_argument("--check", action="store_true",
                             help="compare with the golden model; on a mismatch say where it "
                                  "starts (a network names its first differing layer), exit 1")
@@ -96,12 +99,34 @@ def _parser():
     sp.add_argument("-o", "--output", required=True, type=Path, help="report folder")
     sp.add_argument("--title", help="report title")
 
-    sp = sub.add_parser("demo", help="run the default sweep over every unit and write its report "
-                                     "(build/demo/)")
-    sp.add_argument("-o", "--output", type=Path, default=Path("build/demo"))
+    sp = sub.add_parser("demo", help="the main job: DNSMOS P.808 with binary activations, from "
+                                     "speech clips to a verified accelerator and its report "
+                                     "(build/demo/)",
+                        description="Score speech clips with the float DNSMOS P.808 and its "
+                                    "binary-activation student, generate the accelerator, "
+                                    "cosimulate one window bit-exact, synthesize for ECP5 and "
+                                    "iCE40 and write report.md / report.html (docs/dnsmos.md). "
+                                    "--units runs the unit sweep instead.")
+    sp.add_argument("-o", "--output", type=Path, default=None,
+                    help="output folder (default build/demo, with --units build/demo-units)")
     sp.add_argument("-j", "--jobs", type=_positive, default=None)
     sp.add_argument("--quick", action="store_true",
-                    help="skip place and route and the energy estimates")
+                    help="a few minutes at most: cosimulate a slice of the window and skip "
+                         "synthesis (with --units: skip place and route and energy)")
+    sp.add_argument("--units", action="store_true",
+                    help="the unit sweep (synth/sweeps/demo.toml plus every unit's default)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    sp = sub.add_parser("score", help="score WAV clips with the float DNSMOS P.808 and its binary "
+                                      "student (the accelerator's arithmetic)",
+                        description="Every clip is checked first (16 kHz unless --resample, "
+                                    "samples in [-1, 1], not silent, at least 321 samples; "
+                                    "shorter than 9.01 s is repeated, as DNSMOS does); then "
+                                    "each is scored, the mean over its 9.01 s windows.")
+    sp.add_argument("clips", nargs="+", type=Path, help="WAV files")
+    sp.add_argument("--resample", action="store_true",
+                    help="resample other sample rates to 16 kHz instead of refusing them")
+    sp.add_argument("--json", type=Path, help="also write the scores here (JSON)")
 
     sub.add_parser("units", help="list the registered units")
     return p
@@ -114,7 +139,20 @@ def _run(args):
         return 0
     if args.command == "demo":
         from . import demo
-        return demo.run(args.output, jobs=args.jobs, quick=args.quick)
+        output = args.output or Path("build/demo-units" if args.units else "build/demo")
+        return demo.run(output, jobs=args.jobs, quick=args.quick, units=args.units,
+                        progress=not args.no_progress)
+    if args.command == "score":
+        from .dnsmos import demo
+        rows = demo.score_files(args.clips, resample=args.resample)
+        width = max(len(r["clip"]) for r in rows)
+        print(f"{'clip':{width}s}  windows  P.808 (float)  binary student")
+        for r in rows:
+            print(f"{r['clip']:{width}s}  {r['windows']:7d}  {r['teacher_mos']:13.3f}  "
+                  f"{r['student_mos']:14.3f}")
+        if args.json is not None:
+            flow.write_json(args.json, rows)
+        return 0
     if args.command == "sweep":
         from .synth import report, sweep
         spec = sweep.load_sweep(args.sweep)  # all checks before any file is written
@@ -154,8 +192,11 @@ def _run(args):
         if args.command == "golden":
             y = unit.golden(cfg, params, x)
         else:
+            if args.fast and (args.stall_in or args.stall_out or args.waves):
+                raise QhwInputError("--fast: runs without stalls and waveforms; drop "
+                                    "--stall-in, --stall-out and --waves")
             stalls = dict(stall_in=args.stall_in, stall_out=args.stall_out, seed=args.seed,
-                          waves=args.waves)
+                          waves=args.waves, fast=args.fast)
             if args.check:
                 run, mismatch = flow.check_rtl(unit, cfg, params, x, **stalls)
             else:

@@ -1,5 +1,8 @@
 """``qhw demo``: the main job on built-in defaults, ending in a research report.
 
+By default the DNSMOS P.808 flagship (:mod:`qhw.dnsmos.demo`). ``qhw demo --units`` runs the
+unit sweep described below instead.
+
 The demo sweep (``synth/sweeps/demo.toml``: weight widths of the binary-activation convolution,
 every activation format of the exponent-adder multiplier, GRU bit widths) plus the default
 configuration of every registered unit, each with its baseline design. Every point is generated,
@@ -34,14 +37,23 @@ def _say(text):
     print(f"[qhw demo] {text}", flush=True)
 
 
-def run(outdir, *, jobs=None, quick=False):
-    """Run the demo into ``outdir``; exit status 0 when every point passed every check."""
+def run(outdir, *, jobs=None, quick=False, units=False, progress=True):
+    """Run the demo into ``outdir``: the DNSMOS flagship, or with ``units`` the unit sweep;
+    exit status 0 when every check passed."""
+    if not units:
+        from .dnsmos import demo
+        return demo.run(outdir, quick=quick, jobs=jobs, progress=progress)
+    return run_units(outdir, jobs=jobs, quick=quick, progress=progress)
+
+
+def run_units(outdir, *, jobs=None, quick=False, progress=True):
+    """The unit sweep into ``outdir``; exit status 0 when every point passed every check."""
     outdir = Path(outdir)
     spec = demo_sweep(quick=quick)
     _say(f"{len(spec.points)} design points over {len({p.unit for p in spec.points})} unit kinds "
          f"(each: Verilog, cosimulation with and without stalls, synthesis"
          f"{'' if quick else ', Fmax, energy'}); results in {outdir / 'sweep'}")
-    summary = sweep.run_sweep(spec, outdir / "sweep", jobs=jobs)
+    summary = sweep.run_sweep(spec, outdir / "sweep", jobs=jobs, progress=progress)
     _say(f"{summary.computed} points computed, {summary.cached} from the cache, "
          f"{summary.failed} failed")
     if summary.interrupted:

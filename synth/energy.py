@@ -250,13 +250,14 @@ def gate_netlist(verilog_text, top, *, timeout=None):
     """
     script = _SCRIPT.read_text()
     key = hashlib.sha256(json.dumps(
-        [verilog_text, top, script, _NETLIST_RECIPE, toolchain.versions()], sort_keys=True
+        [verilog_text, top, script, _NETLIST_RECIPE, toolchain.versions(),
+         flows.DESIGN_FILES_VERSION], sort_keys=True
     ).encode()).hexdigest()[:24]
     folder = cache_root() / "netlists" / key
     done = folder / "netlist.done.json"
     if not done.is_file():
         with flow.atomic_dir(folder) as tmp:
-            (tmp / "design.v").write_text(verilog_text)
+            flows.write_design(tmp, "design.v", verilog_text)
             text = script.format(design="design.v", top=top, netlist_v="netlist.v",
                                  netlist_json="netlist.json", stat="netlist.stat.json")
             (tmp / "netlist.ys").write_text(text)

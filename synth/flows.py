@@ -150,6 +150,64 @@ _SIMPLE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
 # --------------------------------------------------------------------------------------------
+# Design files
+
+#: Bumped when the way a design reaches the tools changes (it is part of the synthesis cache key,
+#: qhw.synth_flow): 2 = memory contents through ``$readmemh`` files (:func:`write_design`).
+DESIGN_FILES_VERSION = 2
+
+# One memory's initial block as Yosys's write_verilog (which Amaranth uses) emits it: only
+# ``mem[i] = W'<base><digits>;`` lines.
+_MEM_INIT_BLOCK = re.compile(
+    r"^([ \t]*)initial begin\n((?:[ \t]*\\?[A-Za-z_][\w$.]*\[\d+\] = \d+'[hbd][0-9a-fA-F_]+;\n)+)"
+    r"[ \t]*end\n", re.M)
+_MEM_INIT_LINE = re.compile(r"^[ \t]*(\\?[A-Za-z_][\w$.]*)\[(\d+)\] = (\d+)'([hbd])([0-9a-fA-F_]+);$",
+                            re.M)
+
+
+def memory_inits_to_files(verilog_text, stem):
+    """``verilog_text`` with every memory's initial block of word assignments replaced by a
+    ``$readmemh`` of a hex file, and the files: ``(text, {file name: contents})``.
+
+    Yosys's Verilog front end spends minutes on initial blocks of tens of thousands of word
+    assignments (a network's weight memories: 153 s for one 18,432-word memory, against 0.5 s
+    through ``$readmemh``); the memories' contents are identical either way (the ``$mem`` cells'
+    INIT parameters compare equal). Blocks that are not plain consecutive word assignments from
+    address 0 of one memory are left as they are.
+    """
+    files = {}
+
+    def replace(match):
+        indent, body = match.group(1), match.group(2)
+        words = _MEM_INIT_LINE.findall(body)
+        names = {name for name, *_ in words}
+        if len(names) != 1 or [int(i) for _, i, *_ in words] != list(range(len(words))):
+            return match.group(0)
+        name = names.pop()
+        lines = []
+        for _, _, width, base, digits in words:
+            value = int(digits.replace("_", ""), {"h": 16, "b": 2, "d": 10}[base])
+            lines.append(f"{value:0{(int(width) + 3) // 4}x}")
+        fname = f"{stem}.mem{len(files)}.hex"
+        files[fname] = "\n".join(lines) + "\n"
+        return f'{indent}initial $readmemh("{fname}", {name}, 0, {len(words) - 1});\n'
+
+    return _MEM_INIT_BLOCK.sub(replace, verilog_text), files
+
+
+def write_design(workdir, filename, verilog_text):
+    """Write ``verilog_text`` as ``workdir/filename`` for Yosys, memory contents as hex files
+    beside it (:func:`memory_inits_to_files`; the names are relative, the tools run in
+    ``workdir``)."""
+    workdir = Path(workdir)
+    text, files = memory_inits_to_files(verilog_text, Path(filename).stem)
+    for name, contents in files.items():
+        (workdir / name).write_text(contents)
+    (workdir / filename).write_text(text)
+    return workdir / filename
+
+
+# --------------------------------------------------------------------------------------------
 # Running the tools
 
 
@@ -518,7 +576,7 @@ def read_ports(verilog_text, top, workdir, *, timeout=DEFAULT_TIMEOUT, prefix="p
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / f"{prefix}.v").write_text(verilog_text)
+    write_design(workdir, f"{prefix}.v", verilog_text)
     _run_yosys("ports", {"design": f"{prefix}.v", "top": top, "ports": f"{prefix}.json"},
                workdir=workdir, prefix=prefix, target="ports", deadline=_Deadline(timeout))
     return _ports_from_json(workdir / f"{prefix}.json", top)
@@ -671,7 +729,7 @@ def _fmax_netlist(verilog_text, top, workdir, *, family, clock, deadline):
     shifted in, output bits registered).
     """
     prefix = f"{family}_fmax"
-    (workdir / f"{prefix}.design.v").write_text(verilog_text)
+    write_design(workdir, f"{prefix}.design.v", verilog_text)
     _run_yosys("ports", {"design": f"{prefix}.design.v", "top": top,
                          "ports": f"{prefix}.ports.json"},
                workdir=workdir, prefix=f"{prefix}.ports", target=f"{family} ports",
@@ -950,8 +1008,7 @@ def synthesize(verilog_text, top, target, workdir, *, fmax=True, timeout=DEFAULT
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    design = workdir / f"{target}.design.v"
-    design.write_text(verilog_text)
+    design = write_design(workdir, f"{target}.design.v", verilog_text)
     stat_path = workdir / f"{target}.stat.json"
     stat_path.unlink(missing_ok=True)
     fields = {"design": design.name, "top": top, "stat": stat_path.name}

@@ -1,0 +1,331 @@
+"""``qhw demo``: DNSMOS P.808 with binary activation maps, from speech to a verified accelerator.
+
+The main job, on the shipped weights (``examples/networks/dnsmos_bam.npz``; no training):
+
+1. **clips**: a handful of clean and degraded speech clips, synthesized offline with eSpeak NG
+   (two unseen voices, the corpus's test sentences) and degraded with noise, clipping, low-pass
+   filtering and reverberation; written as WAV files.
+2. **scores**: each clip scored by the float DNSMOS P.808 (its ONNX model in onnxruntime) and by
+   the binary student, i.e. the qhw network's golden model, which is also checked against the
+   PyTorch integer oracle window by window.
+3. **accelerator**: the Verilog of the ECP5 design point (``dnsmos_ecp5.toml``: folded by FINN's
+   rule for 10x real time at 50 MHz).
+4. **cosimulation**: one clip's full 9.01 s window through the accelerator in Verilator
+   (:mod:`qhw.cosim.fastsim`), bit-exact against the golden model, cycles against the cost model.
+5. **synthesis**: the whole accelerator for the Lattice ECP5-25F (Yosys, nextpnr for Fmax) and
+   every layer alone (the per-layer area), and every layer alone for the iCE40 UP5K (the
+   moonshot part, which the design does not fit; the report says by how much).
+6. **report**: ``report.md`` and ``report.html`` with the headline figures, the teacher-student
+   scatter, per-layer cycles and area, the real-time factor, the memory comparison and the
+   commands that reproduce every figure.
+
+``--quick`` (at most two minutes) cosimulates a 16-frame slice of the window instead of the whole
+window and skips synthesis (the report then gives the cost model's cycles and the memory table).
+The unit sweep of the earlier demo is ``qhw demo --units`` (or ``qhw sweep
+synth/sweeps/demo.toml``).
+
+Output folder (default ``build/demo``)::
+
+    clips/          the demo clips, 16 kHz 16-bit WAV
+    scores.csv      per clip: condition, float DNSMOS, binary student
+    accelerator/    network.v, weights.npz, config.json, manifest.json, window.npy (the
+                    cosimulated window's 8-bit features)
+    results.json    every figure of the report
+    report/         report.md, report.html, figures/
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import json
+import os
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from .. import flow, registry
+from ..config import config_from_dict
+from . import features, student
+
+__all__ = ["EXAMPLES", "CONDITIONS", "demo_clips", "score_clips", "score_files", "run"]
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "networks"
+WEIGHTS = EXAMPLES / "dnsmos_bam.npz"
+TRAINING = EXAMPLES / "dnsmos_bam.json"
+DESIGN_POINTS = ("dnsmos_ecp5", "dnsmos_ice40")
+QUICK_FRAMES = 16   # the slice cosimulated by --quick (at least 8: three 2x2 pools)
+
+#: The degradations of each demo voice: (name, degrade.apply spec).
+CONDITIONS = (
+    ("clean", {"kind": "clean"}),
+    ("white noise 20 dB", {"kind": "white", "snr_db": 20.0}),
+    ("white noise 5 dB", {"kind": "white", "snr_db": 5.0}),
+    ("pink noise 0 dB", {"kind": "pink", "snr_db": 0.0}),
+    ("babble 10 dB", {"kind": "babble", "snr_db": 10.0}),
+    ("clipped at 0.05", {"kind": "clip", "level": 0.05}),
+    ("low-pass 1 kHz", {"kind": "lowpass", "cutoff_hz": 1000.0}),
+    ("reverberation 1.2 s", {"kind": "reverb", "rt60": 1.2}),
+)
+QUICK_CONDITIONS = ("clean", "white noise 5 dB", "babble 10 dB", "reverberation 1.2 s")
+VOICES = ("en-us+m7", "en+f5")
+SEED = 2407
+
+
+def _say(text):
+    print(f"[qhw demo] {text}", flush=True)
+
+
+def _network(name, frames=None):
+    """(unit, config) of a design point, optionally on ``frames`` frames with the full
+    window's folding (the cosimulated slice of --quick)."""
+    unit = registry.get("network")
+    desc = tomllib.loads((EXAMPLES / f"{name}.toml").read_text())
+    cfg = config_from_dict(unit.config, desc)
+    if frames is None:
+        return unit, cfg
+    folds = {l.name: (l.config.pe, l.config.simd) for l in cfg.resolved
+             if hasattr(l.config, "pe")}
+    desc.pop("target", None), desc.pop("folding", None)
+    for layer in desc["layers"]:
+        if layer["name"] in folds:
+            layer["pe"], layer["simd"] = folds[layer["name"]]
+    desc["input"]["height"] = frames
+    desc["name"] = f"{name}_{frames}"
+    return unit, config_from_dict(unit.config, desc)
+
+
+def _params():
+    return dict(np.load(WEIGHTS))
+
+
+# 1. clips -----------------------------------------------------------------------------------
+
+def demo_clips(quick=False, progress=True):
+    """The demo clips: [{"name", "voice", "condition", "audio"}], 9.5 s or more each (one
+    window), deterministic."""
+    from . import corpus, degrade, speech
+    sentences = [corpus.SENTENCES[i] for i in corpus.SENTENCE_SPLIT["test"]]
+    items = [(s, v, 165, 50) for v in VOICES for s in sentences]
+    utts = dict(zip(items, speech.synthesize_many(items, progress=progress, desc="speech")))
+    sr = features.SAMPLE_RATE
+    gap = np.zeros(int(0.3 * sr))
+    conditions = [c for c in CONDITIONS if not quick or c[0] in QUICK_CONDITIONS]
+    clips = []
+    for k, voice in enumerate(VOICES):
+        parts, n = [gap], 0
+        for s in sentences:
+            parts += [utts[(s, voice, 165, 50)], gap]
+            n += 1
+            if sum(len(p) for p in parts) >= 9.5 * sr:
+                break
+        clean = np.concatenate(parts)
+        # Babble: the other voice's sentences (other talkers than the speaker).
+        talkers = [utts[(s, v, 165, 50)] for v in VOICES if v != voice for s in sentences[:4]]
+        for j, (cname, spec) in enumerate(conditions):
+            rng = np.random.default_rng([SEED, k, j])
+            audio = degrade.apply(clean, spec, rng, talkers=talkers)
+            clips.append({"name": f"{voice.replace('+', '_')}_{j}_{spec['kind']}",
+                          "voice": voice, "condition": cname, "spec": spec, "audio": audio})
+    return clips
+
+
+# 2. scores ----------------------------------------------------------------------------------
+
+def score_clips(clips, params, mos_scale, progress=True):
+    """Float DNSMOS P.808 (onnxruntime) and binary student (the network golden model) MOS of each
+    clip, as DNSMOS scores a clip: the mean over its 9.01 s windows. Also checks the golden
+    model against the PyTorch integer oracle on every window (raises on a difference)."""
+    from tqdm import tqdm
+    from .teacher import score_onnx
+    unit, cfg = _network("dnsmos_ecp5")
+    rows, windows = [], []
+    for clip in tqdm(clips, desc="score", disable=not progress, leave=False):
+        feats = features.clip_features(clip["audio"])
+        xq = student.quantize_features(feats)
+        sums = unit.golden(cfg, params, unit.check_inputs(cfg, {"activations": xq[..., None]}))
+        sums = np.asarray(sums).reshape(len(xq))
+        oracle = student.integer_forward(params, xq)
+        if not np.array_equal(sums, oracle):
+            raise AssertionError(f"{clip['name']}: the network golden model {sums.tolist()} "
+                                 f"differs from the PyTorch integer oracle {oracle.tolist()}")
+        teacher = score_onnx(feats).astype(np.float64)
+        rows.append({"clip": clip["name"], "voice": clip["voice"],
+                     "condition": clip["condition"], "windows": int(len(xq)),
+                     "teacher_mos": float(teacher.mean()),
+                     "student_mos": float(student.mos_from_sum(sums, mos_scale).mean()),
+                     "student_sums": sums.tolist()})
+        windows.append(xq)
+    return rows, windows
+
+
+def score_files(paths, resample=False):
+    """Scores of WAV files (``qhw score``): every file is read and checked before any is
+    scored, so a bad one stops the command before it prints or writes anything."""
+    from . import audio as audio_io
+    clips = []
+    for path in paths:
+        audio, _ = audio_io.read_clip(path, resample=resample)
+        clips.append({"name": str(path), "voice": None, "condition": None, "audio": audio})
+    rows, _ = score_clips(clips, _params(), float(json.loads(TRAINING.read_text())["mos_scale"]),
+                          progress=False)
+    for row in rows:
+        row.pop("voice"), row.pop("condition")
+    return rows
+
+
+def _agreement(rows):
+    t = np.array([r["teacher_mos"] for r in rows])
+    s = np.array([r["student_mos"] for r in rows])
+    pcc = float(np.corrcoef(t, s)[0, 1]) if len(t) > 2 and np.ptp(t) > 0 and np.ptp(s) > 0 \
+        else None
+    return {"clips": int(len(t)), "pcc": pcc, "rmse": float(np.sqrt(np.mean((t - s) ** 2)))}
+
+
+# 4. cosimulation (a worker task) --------------------------------------------------------------
+
+def cosim_task(window, frames=None):
+    """One window (or its first ``frames`` frames) through the ECP5 accelerator in Verilator:
+    bit-exactness, cycles measured and modelled, wall time."""
+    unit, cfg = _network("dnsmos_ecp5", frames)
+    params = _params()
+    xq = np.asarray(window)[None, :frames, :, None] if frames else np.asarray(window)[None, ...,
+                                                                                          None]
+    x = unit.check_inputs(cfg, {"activations": xq})
+    t0 = time.monotonic()
+    run, mismatch = flow.check_rtl(unit, cfg, params, x, fast=True)
+    model = unit.cost_model(cfg, 1, x)
+    return {"frames": int(xq.shape[1]), "bit_exact": mismatch is None, "mismatch": mismatch,
+            "output": np.asarray(run.outputs).ravel().tolist(),
+            "golden": np.asarray(unit.golden(cfg, params, x)).ravel().tolist(),
+            "cycles_measured": int(run.cycles), "cycles_model": int(model.expected),
+            "cycles_per_s": round(run.sim.cycles_per_s), "seconds": round(time.monotonic() - t0, 1)}
+
+
+# 5. synthesis (worker tasks) ------------------------------------------------------------------
+
+def synth_task(name, what):
+    """``what`` = "whole" (the accelerator, with Fmax) or "parts" (each layer alone, no Fmax)
+    of design point ``name`` on its part's target."""
+    from ..synth_flow import part_figures, synthesize_verilog
+    unit, cfg = _network(name)
+    params = _params()
+    target = student.DESIGN_POINTS[name]["target"]
+    t0 = time.monotonic()
+    if what == "whole":
+        gen = flow.generate(unit, cfg, params)
+        result = synthesize_verilog(gen.verilog, gen.top, target, fmax=True)
+        out = {"figures": result["figures"], "notes": result.get("notes", [])}
+    else:
+        out = {"parts": part_figures(unit, cfg, params, target)}
+    out["seconds"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+# Running --------------------------------------------------------------------------------------
+
+def _run_tasks(tasks, jobs, progress):
+    """Run {label: (fn, args)} in a process pool; returns {label: result or {"error": ...}}."""
+    from tqdm import tqdm
+    results, started = {}, time.monotonic()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool, \
+            tqdm(total=len(tasks), desc="accelerator", disable=not progress) as bar:
+        futures = {pool.submit(fn, *args): label for label, (fn, args) in tasks.items()}
+        running = set(futures.values())
+        bar.set_postfix_str(", ".join(sorted(running)))
+        for fut in concurrent.futures.as_completed(futures):
+            label = futures[fut]
+            running.discard(label)
+            try:
+                results[label] = fut.result()
+            except Exception as exc:  # recorded and reported; the other tasks go on
+                results[label] = {"error": f"{type(exc).__name__}: {exc}"}
+            bar.update(1)
+            bar.set_postfix_str(", ".join(sorted(running)) or "done")
+            _say(f"{label}: {'FAILED ' + results[label]['error'][:300] if 'error' in results[label] else 'done'}"
+                 f" ({time.monotonic() - started:.0f} s)")
+    return results
+
+
+def run(outdir, *, quick=False, jobs=None, progress=True):
+    """Run the demo into ``outdir``; exit status 0 when every check passed."""
+    from ..errors import QhwInputError
+    from . import audio as audio_io, memory
+    from .report import write_report
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise QhwInputError(f"--output: {outdir} exists and is not a folder")
+    jobs = jobs or os.cpu_count() or 1
+    t_start = time.monotonic()
+    params = _params()
+    training = json.loads(TRAINING.read_text())
+    mos_scale = float(training["mos_scale"])
+
+    _say(f"1/5 clips: {len(VOICES)} unseen eSpeak NG voices x "
+         f"{len(QUICK_CONDITIONS) if quick else len(CONDITIONS)} conditions")
+    clips = demo_clips(quick=quick, progress=progress)
+    (outdir / "clips").mkdir(parents=True, exist_ok=True)
+    for clip in clips:
+        audio_io.write_clip(outdir / "clips" / f"{clip['name']}.wav", clip["audio"])
+
+    _say("2/5 scores: float DNSMOS P.808 (onnxruntime) and the binary student (qhw's golden "
+         "model, checked against the PyTorch integer oracle)")
+    rows, windows = score_clips(clips, params, mos_scale, progress=progress)
+    agreement = _agreement(rows)
+    with flow.atomic_file(outdir / "scores.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["clip", "voice", "condition", "windows", "teacher_mos",
+                                          "student_mos"], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    _say(f"   {agreement['clips']} clips: PCC {agreement['pcc']:.3f}, RMSE "
+         f"{agreement['rmse']:.3f} MOS (student against the float model)")
+
+    _say("3/5 accelerator: Verilog of the ECP5 design point")
+    unit, cfg = _network("dnsmos_ecp5")
+    gen = flow.write_generated(unit, cfg, params, outdir / "accelerator")
+    window = windows[0][0]
+    np.save(outdir / "accelerator" / "window.npy", window[None, ..., None])
+    design = {}
+    for name in DESIGN_POINTS:
+        u, c = _network(name)
+        g = gen if name == "dnsmos_ecp5" else flow.generate(u, c, params)
+        design[name] = {"manifest": {k: g.manifest[k] for k in (
+            "layers", "fifos", "estimate_network_performance", "cycles")},
+            "memory_bits": memory.memory_table(c, params, g.manifest["fifos"]),
+            **student.DESIGN_POINTS[name]}
+
+    tasks = {"cosimulation": (cosim_task, (window, QUICK_FRAMES if quick else None))}
+    if not quick:
+        tasks["ECP5 synthesis"] = (synth_task, ("dnsmos_ecp5", "whole"))
+        tasks["ECP5 layers"] = (synth_task, ("dnsmos_ecp5", "parts"))
+        tasks["iCE40 layers"] = (synth_task, ("dnsmos_ice40", "parts"))
+    _say(f"4/5 {'cosimulation of a ' + str(QUICK_FRAMES) + '-frame slice' if quick else 'cosimulation of one 9.01 s window and synthesis (ECP5 with place and route; every layer alone for ECP5 and iCE40)'}"
+         f", {min(jobs, len(tasks))} at a time")
+    done = _run_tasks(tasks, jobs, progress)
+    cosim = done["cosimulation"]
+    if "error" not in cosim:
+        _say(f"   cosimulation: {'bit-exact' if cosim['bit_exact'] else 'MISMATCH'}, "
+             f"{cosim['cycles_measured']:,} cycles (model {cosim['cycles_model']:,})")
+
+    results = {
+        "quick": quick, "clips": rows, "agreement": agreement,
+        "training": {k: training[k] for k in ("test", "validation", "minutes", "student")
+                     if k in training},
+        "design_points": design, "cosimulation": cosim,
+        "synthesis": {k: v for k, v in done.items() if k != "cosimulation"},
+        "front_end_operations": features.operations(),
+        "seconds": None,
+    }
+    _say("5/5 report")
+    results["seconds"] = round(time.monotonic() - t_start, 1)
+    path = write_report(results, outdir / "report")
+    flow.write_json(outdir / "results.json", results)
+    _say(f"wrote {path} and {path.with_name('report.html')} ({results['seconds']:.0f} s)")
+    failed = [k for k, v in done.items() if "error" in v]
+    ok = not failed and cosim.get("bit_exact") and \
+        cosim.get("cycles_measured") == cosim.get("cycles_model")
+    for k in failed:
+        _say(f"FAILED {k}: {done[k]['error'][:300]}")
+    return 0 if ok else 1

@@ -1,0 +1,360 @@
+"""The report of ``qhw demo`` (the DNSMOS flagship): Markdown and one self-contained HTML page.
+
+Built from the demo's results dictionary only (``results.json``), as blocks of
+:mod:`qhw.synth.report` (headings, paragraphs, tables, figures), so that both files say the
+same. The headline is generated from the figures, each sentence with its baseline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..synth.report import Figure, Heading, Para, Table, to_html, to_markdown
+
+__all__ = ["write_report", "build_blocks"]
+
+WINDOW_SECONDS = 9.01
+GOAL_PCC, GOAL_RMSE = 0.95, 0.15
+
+#: Part capacities (Lattice data sheets: ECP5 family FPGA-DS-02012, iCE40 UltraPlus FPGA-DS-02008).
+CAPACITY = {"ecp5": {"LUT4": 24288, "FF": 24288, "DP16KD": 56, "MULT18X18D": 28},
+            "ice40": {"LUT4": 5280, "FF": 5280, "EBR": 30, "SPRAM": 4, "DSP": 8}}
+BRAM_KEY = {"ecp5": "DP16KD", "ice40": "EBR"}
+BRAM_BITS = {"ecp5": 18 * 1024, "ice40": 4 * 1024}     # DP16KD 18 kbit, EBR 4 kbit
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _fmt(v, digits=3):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _sum_parts(parts, key):
+    return sum(p["figures"].get(key, 0) * p.get("copies", 1) for p in parts)
+
+
+def _realtime(cycles, mhz):
+    return WINDOW_SECONDS * mhz * 1e6 / cycles if cycles and mhz else None
+
+
+# Figures ------------------------------------------------------------------------------------
+
+def _scatter(results, path):
+    plt = _plt()
+    rows = results["clips"]
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    conditions = sorted({r["condition"] for r in rows}, key=[r["condition"] for r in rows].index)
+    markers = "osD^v<>Px"
+    for i, cond in enumerate(conditions):
+        pts = [r for r in rows if r["condition"] == cond]
+        ax.scatter([r["teacher_mos"] for r in pts], [r["student_mos"] for r in pts],
+                   marker=markers[i % len(markers)], label=cond, s=36)
+    lo = min(min(r["teacher_mos"] for r in rows), min(r["student_mos"] for r in rows)) - 0.1
+    hi = max(max(r["teacher_mos"] for r in rows), max(r["student_mos"] for r in rows)) + 0.1
+    ax.plot([lo, hi], [lo, hi], color="#888", lw=1, ls="--", label="student = teacher")
+    ax.set_xlim(lo, hi), ax.set_ylim(lo, hi)
+    ax.set_xlabel("float DNSMOS P.808 (onnxruntime), MOS")
+    ax.set_ylabel("binary student (qhw golden = RTL), MOS")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _layers(results, path):
+    """Per layer: cycles per window (cost model) and ECP5 LUT4 / FF (each layer synthesized
+    alone), side by side."""
+    plt = _plt()
+    point = results["design_points"]["dnsmos_ecp5"]
+    layers = [l for l in point["manifest"]["layers"]]
+    names = [l["name"] for l in layers]
+    cycles = [l.get("cycles_per_frame") or 0 for l in layers]
+    parts = {p["name"]: p["figures"] for p in results["synthesis"].get("ECP5 layers", {})
+             .get("parts", [])}
+    ncols = 2 if parts else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(5.5 * ncols, 3.8), squeeze=False)
+    ax = axes[0, 0]
+    ax.barh(names[::-1], cycles[::-1], color="#4C72B0")
+    ax.set_xscale("log")
+    ax.set_xlabel("cycles per 9.01 s window (log)")
+    ax.set_title("cycles per layer (cost model = RTL)", fontsize=9)
+    slowest = max(cycles)
+    ax.axvline(slowest, color="#C44E52", lw=1, ls="--")
+    if parts:
+        ax = axes[0, 1]
+        lut = [parts.get(n, {}).get("LUT4", 0) for n in names][::-1]
+        ff = [parts.get(n, {}).get("FF", 0) for n in names][::-1]
+        y = range(len(names))
+        ax.barh([i + 0.2 for i in y], lut, height=0.4, label="LUT4", color="#55A868")
+        ax.barh([i - 0.2 for i in y], ff, height=0.4, label="FF", color="#8172B2")
+        ax.set_yticks(list(y), names[::-1])
+        ax.set_xlabel("ECP5 cells, each layer synthesized alone")
+        ax.set_title("area per layer (Yosys synth_ecp5)", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _memory(results, path):
+    plt = _plt()
+    mem = results["design_points"]["dnsmos_ecp5"]["memory_bits"]
+    kinds = ["binary", "int8", "fp32"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    parts = [("weights", "#4C72B0"), ("line_buffers", "#55A868"), ("fifos", "#C44E52"),
+             ("frame_buffer", "#8172B2")]
+    for ax, (title, keys) in zip(axes, (
+            ("streaming accelerator (this design)", ["weights", "line_buffers", "fifos"]),
+            ("frame-buffered (one layer at a time, as the paper counts)",
+             ["weights", "frame_buffer"]))):
+        bottom = [0.0] * len(kinds)
+        for key, color in parts:
+            if key not in keys:
+                continue
+            vals = [mem[k][key] / 1e6 for k in kinds]
+            ax.bar(kinds, vals, bottom=bottom, label=key.replace("_", " "), color=color)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        for i, b in enumerate(bottom):
+            ax.text(i, b, f"{b:.2f}", ha="center", va="bottom", fontsize=8)
+        ax.set_ylabel("Mbit")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# Blocks -------------------------------------------------------------------------------------
+
+def build_blocks(results, figdir):
+    figdir = Path(figdir)
+    figdir.mkdir(parents=True, exist_ok=True)
+    blocks = []
+    agree, train = results["agreement"], results["training"]
+    ecp5 = results["design_points"]["dnsmos_ecp5"]
+    ice40 = results["design_points"]["dnsmos_ice40"]
+    synth = results["synthesis"]
+    whole = synth.get("ECP5 synthesis", {})
+    wf = whole.get("figures") or {}
+    cosim = results["cosimulation"]
+    cycles = ecp5["manifest"]["cycles"]["expected"]
+    fmax = wf.get("fmax_mhz")
+    target_mhz = ecp5["spec"]["clock_mhz"]
+    mem = ecp5["memory_bits"]
+
+    # Headline ---------------------------------------------------------------------------
+    blocks.append(Heading("Headline"))
+    findings = []
+    test = train.get("test", {})
+    met = test.get("pcc", 0) >= GOAL_PCC and test.get("rmse", 9) <= GOAL_RMSE
+    findings.append(
+        f"Accuracy: the binary student follows the float DNSMOS P.808 with PCC "
+        f"{_fmt(agree['pcc'])} and RMSE {_fmt(agree['rmse'])} MOS on the {agree['clips']} demo "
+        f"clips, and PCC {_fmt(test.get('pcc'))} / RMSE {_fmt(test.get('rmse'))} MOS on the "
+        f"{test.get('clips', '?')} held-out corpus clips (goal PCC >= {GOAL_PCC}, RMSE <= "
+        f"{GOAL_RMSE}: {'met' if met else 'not met yet'}; see Scores).")
+    if "error" not in cosim:
+        findings.append(
+            f"Verification: the accelerator's RTL (Verilator) gives "
+            f"{'exactly' if cosim['bit_exact'] else 'NOT'} the golden model's output on "
+            f"{'a whole 9.01 s window' if cosim['frames'] == 900 else str(cosim['frames']) + ' frames'}"
+            f" of clip 1, in {cosim['cycles_measured']:,} cycles (cost model: "
+            f"{cosim['cycles_model']:,}); the golden model equals the PyTorch integer oracle "
+            f"on every demo window (see Verification).")
+    if fmax:
+        findings.append(
+            f"Real time on ECP5-25F: {cycles:,} cycles per 9.01 s window, "
+            f"{_fmt(_realtime(cycles, fmax))}x real time at its {_fmt(fmax)} MHz Fmax "
+            f"(target {ecp5['spec']['realtime_factor']}x; {_fmt(_realtime(cycles, target_mhz))}x "
+            f"at {target_mhz} MHz) in {_fmt(wf.get('LUT4'))} LUT4, {_fmt(wf.get('FF'))} FF, "
+            f"{_fmt(wf.get('DP16KD'))} DP16KD and {_fmt(wf.get('MULT18X18D', 0))} MULT18X18D "
+            f"(see Accelerator).")
+    else:
+        findings.append(
+            f"Real time (cost model, no synthesis in this run): {cycles:,} cycles per 9.01 s "
+            f"window, {_fmt(_realtime(cycles, target_mhz))}x real time at the ECP5 design "
+            f"point's {target_mhz} MHz target clock (see Accelerator).")
+    findings.append(
+        f"Memory: the binary accelerator streams with {mem['binary']['streaming_total'] / 1e3:,.0f}"
+        f" kbit on chip; frame-buffered (one layer at a time, activations stored), binary "
+        f"activations need {mem['fp32']['frame_buffered_total'] / mem['binary']['frame_buffered_total']:.1f}x "
+        f"less memory than fp32 (the paper claims 25x) and "
+        f"{mem['int8']['frame_buffered_total'] / mem['binary']['frame_buffered_total']:.2f}x less "
+        f"than 8-bit activations (see Memory).")
+    blocks += [Para(f"{i + 1}. {f}") for i, f in enumerate(findings)]
+
+    # Scores -----------------------------------------------------------------------------
+    blocks.append(Heading("Scores"))
+    blocks.append(Para(
+        "Each clip is synthesized offline by eSpeak NG (voices the student never saw in "
+        "training, sentences of the corpus's test split) and degraded; its score is the mean "
+        "over its 9.01 s windows, as DNSMOS scores a clip. Teacher: the float DNSMOS P.808 "
+        "(speechmos's model_v8.onnx in onnxruntime). Student: the binary-activation network "
+        "with 8-bit weights, computed by qhw's golden model (what the accelerator computes, "
+        "bit for bit), MOS = dense3's integer sum x mos_scale."))
+    blocks.append(Table(["clip", "condition", "float P.808", "binary student", "difference"],
+                        [[r["clip"], r["condition"], f"{r['teacher_mos']:.3f}",
+                          f"{r['student_mos']:.3f}",
+                          f"{r['student_mos'] - r['teacher_mos']:+.3f}"]
+                         for r in results["clips"]]))
+    _scatter(results, figdir / "scores.png")
+    blocks.append(Figure(figdir / "scores.png",
+                         "Binary student against the float DNSMOS P.808 on the demo clips."))
+    if train:
+        v = train.get("validation", {})
+        blocks.append(Para(
+            f"Training record of the shipped weights ({train.get('student')} student, "
+            f"{train.get('minutes')} min of CPU training, `python -m qhw.dnsmos.train`): test "
+            f"PCC {_fmt(test.get('pcc'))}, RMSE {_fmt(test.get('rmse'))} MOS on "
+            f"{test.get('clips')} clips; validation PCC {_fmt(v.get('pcc'))}, RMSE "
+            f"{_fmt(v.get('rmse'))}."))
+
+    # Verification -----------------------------------------------------------------------
+    blocks.append(Heading("Verification"))
+    if "error" in cosim:
+        blocks.append(Para(f"The cosimulation failed: {cosim['error']}"))
+    else:
+        blocks.append(Table(
+            ["input", "RTL output", "golden", "bit-exact", "cycles (RTL)", "cycles (model)",
+             "simulation"],
+            [[f"clip 1, {cosim['frames']} x 120 features", cosim["output"], cosim["golden"],
+              cosim["bit_exact"], f"{cosim['cycles_measured']:,}", f"{cosim['cycles_model']:,}",
+              f"{cosim['seconds']} s ({cosim['cycles_per_s']:,} cycles/s)"]]))
+        blocks.append(Para(
+            "The RTL runs in Verilator without stalls (qhw's C++ harness, the same timing as "
+            "the cocotb testbench, which the regression uses with random stalls and "
+            "back-pressure). The golden model is checked against an outside oracle, PyTorch's "
+            "conv2d / max_pool2d / matmul on the exported integers, on every demo window."))
+
+    # Accelerator ------------------------------------------------------------------------
+    blocks.append(Heading("Accelerator"))
+    perf = ecp5["manifest"]["estimate_network_performance"]
+    layer_rows = []
+    parts = {p["name"]: p["figures"] for p in synth.get("ECP5 layers", {}).get("parts", [])}
+    for l in ecp5["manifest"]["layers"]:
+        fold = l.get("folding") or {}
+        pf = parts.get(l["name"], {})
+        layer_rows.append([l["name"], l["kind"], "x".join(str(s) for s in l["input"]["shape"]),
+                           l["input"]["format"],
+                           f"PE {fold['PE']} SIMD {fold['SIMD']}" if fold else "–",
+                           f"{l.get('cycles_per_frame', 0):,}",
+                           _fmt(pf.get("LUT4")), _fmt(pf.get("FF")), _fmt(pf.get("DP16KD")),
+                           _fmt(pf.get("MULT18X18D"))])
+    blocks.append(Para(
+        f"The ECP5 design point (`examples/networks/dnsmos_ecp5.toml`): folding chosen by FINN's "
+        f"SetFolding rule for {ecp5['spec']['realtime_factor']}x real time at "
+        f"{target_mhz} MHz; slowest layer {perf['max_cycles_node_name']} "
+        f"({perf['max_cycles']:,} cycles per window). Per-layer area: each layer synthesized "
+        f"alone (Yosys synth_ecp5){'' if parts else ' - not run in --quick mode'}."))
+    blocks.append(Table(["layer", "kind", "input", "input format", "folding", "cycles/window",
+                         "LUT4", "FF", "DP16KD", "MULT18X18D"], layer_rows))
+    _layers(results, figdir / "layers.png")
+    blocks.append(Figure(figdir / "layers.png",
+                         "Cycles and area per layer of the ECP5 design point (dashed: the slowest "
+                         "layer, which sets the throughput)."))
+    rows = []
+    for label, key, point in (("Lattice ECP5-25F", "ECP5", ecp5), ("Lattice iCE40 UP5K", "iCE40",
+                                                                   ice40)):
+        target = point["target"]
+        cyc = point["manifest"]["cycles"]["expected"]
+        res = synth.get(f"{key} synthesis", {})
+        f = res.get("figures") or {}
+        layers = synth.get(f"{key} layers", {}).get("parts")
+        if not f and layers:
+            f = {k: _sum_parts(layers, k) for k in ("LUT4", "FF", BRAM_KEY[target])}
+            basis = "sum of the layers alone (FIFOs not included)"
+        elif f:
+            basis = "whole accelerator"
+        else:
+            basis = "not synthesized in this run"
+        mhz = f.get("fmax_mhz")
+        rows.append([label, basis, _fmt(f.get("LUT4")), _fmt(f.get("FF")),
+                     _fmt(f.get(BRAM_KEY[target])), _fmt(f.get("MULT18X18D", f.get("DSP"))),
+                     _fmt(mhz), f"{cyc:,}", _fmt(_realtime(cyc, mhz)),
+                     _fmt(_realtime(cyc, point["spec"]["clock_mhz"])),
+                     point["spec"]["realtime_factor"]])
+    blocks.append(Table(["part", "figures of", "LUT4", "FF", "block RAM", "multipliers",
+                         "Fmax MHz", "cycles/window", "x real time at Fmax",
+                         "x real time at target clock", "goal (x real time)"], rows))
+    ice = ice40["memory_bits"]["binary"]
+    cap = CAPACITY["ice40"]
+    ebr_bits = cap["EBR"] * BRAM_BITS["ice40"]
+    blocks.append(Para(
+        f"iCE40 UP5K (the moonshot): the binary accelerator needs "
+        f"{ice['weights'] / 1e3:,.0f} kbit of weights, {ice['line_buffers'] / 1e3:,.0f} kbit of "
+        f"line buffers and {ice['fifos'] / 1e3:,.0f} kbit of FIFOs; the part has "
+        f"{ebr_bits / 1e3:,.0f} kbit of EBR and {cap['SPRAM'] * 256:,} kbit of SPRAM. The "
+        f"weights alone are {ice['weights'] / ebr_bits:.1f}x the EBR, so the design does not fit "
+        f"as generated (weights in read-only block RAM). What could make it fit (neither is built "
+        f"yet): the weights in SPRAM (1 Mbit, 16 bits wide, single port: read in fold order) "
+        f"and the FIFO in front of the slowest layer sized for throughput rather than for a "
+        f"whole frame arriving at once."))
+
+    # Memory -----------------------------------------------------------------------------
+    blocks.append(Heading("Memory"))
+    blocks.append(Para(
+        "On-chip memory bits of the same network with binary, 8-bit and fp32 activations (weights "
+        "8-bit in the first two, fp32 in the third). Streaming: what this accelerator holds "
+        "(weights, the convolutions' line buffers, the inter-layer FIFOs). Frame-buffered: "
+        "weights plus the largest pair of one layer's input and output maps, which is what a "
+        "layer-at-a-time accelerator must store and what the binary-activation-map paper "
+        "(arXiv 2407.04578) counts in its 25x claim."))
+    kinds = ("binary", "int8", "fp32")
+    keys = ("weights", "line_buffers", "fifos", "streaming_total", "frame_buffer",
+            "frame_buffered_total")
+    blocks.append(Table(["activations"] + [k.replace("_", " ") + " (kbit)" for k in keys],
+                        [[k] + [f"{mem[k][key] / 1e3:,.1f}" for key in keys] for k in kinds]))
+    blocks.append(Table(["ratio", "streaming", "frame-buffered"], [
+        [f"{k} / binary", f"{mem[k]['streaming_total'] / mem['binary']['streaming_total']:.2f}x more",
+         f"{mem[k]['frame_buffered_total'] / mem['binary']['frame_buffered_total']:.2f}x more"]
+        for k in ("int8", "fp32")]))
+    _memory(results, figdir / "memory.png")
+    blocks.append(Figure(figdir / "memory.png", "Memory bits by activation format."))
+    ops = results.get("front_end_operations", {})
+    if ops:
+        blocks.append(Para(
+            "Not in hardware: the feature front end (framing, FFT, mel filterbank, logarithm) "
+            "stays in software; per window it takes " + ", ".join(
+                f"{v:,} {k.replace('_', ' ')}" for k, v in ops.items() if k != "frames") + "."))
+
+    # Reproduce --------------------------------------------------------------------------
+    blocks.append(Heading("Reproduce"))
+    blocks.append(Para(
+        "Every figure above, from the repository root (the venv of `make demo`): "
+        "`qhw demo` (this report); "
+        "`qhw generate network --config examples/networks/dnsmos_ecp5.toml --weights "
+        "examples/networks/dnsmos_bam.npz -o build/dnsmos`; "
+        "`qhw rtlsim network --config examples/networks/dnsmos_ecp5.toml --weights "
+        "examples/networks/dnsmos_bam.npz --inputs build/demo/accelerator/window.npy -o out.npy "
+        "--fast --check`; "
+        "`qhw synth network --config examples/networks/dnsmos_ecp5.toml --weights "
+        "examples/networks/dnsmos_bam.npz --target ecp5 --json ecp5.json`; "
+        "`python -m qhw.dnsmos.train --student binary --minutes 45` (the shipped weights); "
+        "`python bench/bench_dnsmos.py` (both design points, docs/dnsmos.md)."))
+    blocks.append(Para(f"This run took {results.get('seconds') or 0:.0f} s"
+                       f"{' (--quick)' if results.get('quick') else ''}."))
+    return blocks
+
+
+def write_report(results, outdir):
+    """Write ``report.md``, ``report.html`` and ``figures/`` into ``outdir``; returns the path of
+    report.md."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    title = "qhw demo: DNSMOS P.808 with binary activation maps, in hardware"
+    blocks = build_blocks(results, outdir / "figures")
+    (outdir / "report.md").write_text(to_markdown(blocks, title))
+    (outdir / "report.html").write_text(to_html(blocks, title))
+    return outdir / "report.md"

@@ -1,0 +1,88 @@
+"""``qhw demo --quick`` end to end (the main job's short form) and ``qhw score``'s input checks."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+from qhw import cli
+from qhw.dnsmos import audio, demo
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    rc = cli.main(["demo", "--quick", "-o", str(out), "--no-progress"])
+    return rc, out
+
+
+def test_quick_demo_scores_verifies_and_reports(quick):
+    rc, out = quick
+    assert rc == 0
+    rows = list(csv.DictReader(open(out / "scores.csv")))
+    assert len(rows) == len(demo.VOICES) * len(demo.QUICK_CONDITIONS)
+    mos = np.array([[float(r["teacher_mos"]), float(r["student_mos"])] for r in rows])
+    assert np.all((mos > 1) & (mos < 5))
+    assert np.ptp(mos[:, 0]) > 0.3          # the degradations move the float model's score
+    results = json.loads((out / "results.json").read_text())
+    cosim = results["cosimulation"]
+    assert cosim["bit_exact"] and cosim["output"] == cosim["golden"]
+    assert cosim["cycles_measured"] == cosim["cycles_model"] > 0
+    assert cosim["frames"] == demo.QUICK_FRAMES
+    report = (out / "report" / "report.md").read_text()
+    for section in ("## Headline", "## Scores", "## Verification", "## Accelerator",
+                    "## Memory", "## Reproduce"):
+        assert section in report
+    html = (out / "report" / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3
+    assert len(list((out / "clips").glob("*.wav"))) == len(rows)
+    # the cosimulated window is saved for `qhw rtlsim --inputs`
+    assert np.load(out / "accelerator" / "window.npy").shape == (1, 900, 120, 1)
+
+
+def test_score_command_gives_the_demo_scores(quick, tmp_path, capsys):
+    _, out = quick
+    rows = list(csv.DictReader(open(out / "scores.csv")))
+    wav = out / "clips" / f"{rows[1]['clip']}.wav"
+    assert cli.main(["score", str(wav), "--json", str(tmp_path / "s.json")]) == 0
+    got = json.loads((tmp_path / "s.json").read_text())[0]
+    # The WAV holds the clip at 16 bits: the scores agree to well within a hundredth of a MOS.
+    assert got["teacher_mos"] == pytest.approx(float(rows[1]["teacher_mos"]), abs=0.01)
+    assert got["student_mos"] == pytest.approx(float(rows[1]["student_mos"]), abs=0.02)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt "), "not a readable WAV"),
+    (lambda p: wavfile.write(p, 16000, np.zeros(20000, np.int16)), "silent"),
+    (lambda p: wavfile.write(p, 16000, np.zeros(100, np.int16) + 9), "at least one analysis frame"),
+    (lambda p: wavfile.write(p, 8000, (np.sin(np.arange(9000)) * 9000).astype(np.int16)),
+     "16000"),
+    (lambda p: wavfile.write(p, 16000, np.full(4000, 1.5, np.float32)), "[-1, 1]"),
+])
+def test_score_refuses_bad_clips_before_scoring(quick, tmp_path, capsys, make, message):
+    _, out = quick
+    good = sorted((out / "clips").glob("*.wav"))[0]
+    bad = tmp_path / "bad.wav"
+    make(bad)
+    result = tmp_path / "s.json"
+    assert cli.main(["score", str(good), str(bad), "--json", str(result)]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and message in err[0], err
+    assert captured.out == "" and not result.exists()   # nothing printed or written
+
+
+def test_demo_refuses_a_file_as_output(tmp_path, capsys):
+    path = tmp_path / "report.txt"
+    path.write_text("mine")
+    assert cli.main(["demo", "--quick", "-o", str(path)]) == 2
+    assert path.read_text() == "mine"
+    assert "--output" in capsys.readouterr().err
+
+
+def test_clip_reading_round_trip(quick):
+    _, out = quick
+    x, info = audio.read_clip(sorted((out / "clips").glob("*.wav"))[0])
+    assert info["sample_rate"] == 16000 and len(x) >= 9.5 * 16000
