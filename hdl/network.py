@@ -7,12 +7,15 @@ Structure (every arrow an ``amaranth.lib.stream``)::
 
 Each layer is its unit's own generator (so it is the verified unit, not a copy), and the stream
 between two layers is the plain pixel format every unit shares (one pixel per transfer, channel
-c at bits [c*E, (c+1)*E)). A FIFO (``amaranth.lib.fifo.SyncFIFO``) sits between every two layers.
+c at bits [c*E, (c+1)*E)). A FIFO sits between every two layers: ``amaranth.lib.fifo.SyncFIFO``
+(its memory read without a clock, so it becomes flip-flops or distributed RAM), or, from
+:data:`BUFFERED_FIFO_DEPTH` words deep, ``SyncFIFOBuffered``, whose memory has a registered read
+port and so maps to block RAM (ECP5 DP16KD, iCE40 EBR), at one more cycle from write to read.
 
 Timing and FIFO depths come from the layers' own cost models: every unit registers a ``timing``
 function, the exact transfer times of its input and output words given when its input words
 arrive, with its output always ready. Chaining them (a word written into a FIFO in cycle t can be
-read from cycle t+1) gives the exact transfer times of the whole network with its input always
+read from cycle t+1, from a buffered FIFO from t+2) gives the exact transfer times of the whole network with its input always
 valid and its output always ready, and from them each FIFO's largest fill, which is its depth:
 with those depths no FIFO ever fills, so no layer is ever held up by the next and the chain runs
 at the rate the model says (its slowest layer's, in steady state). With stalls and back-pressure
@@ -29,7 +32,14 @@ from .. import registry
 from ..golden import network as golden
 from ..registry import CycleEstimate
 
-__all__ = ["Network", "NetworkTiming", "network_timing", "cost_model", "steady_cycles"]
+__all__ = ["Network", "NetworkTiming", "network_timing", "cost_model", "steady_cycles",
+           "fifo_depths", "fifo_kinds", "BUFFERED_FIFO_DEPTH"]
+
+
+#: FIFOs at least this deep are ``SyncFIFOBuffered`` (block RAM); shallower ones ``SyncFIFO``.
+#: A 32-bit FIFO of 64 words is 32 ECP5 LUT-RAM cells (DPR16X4) and a read multiplexer; the
+#: 6,756-word FIFO of the DNSMOS design point as LUT-RAM took 3,788 DPR16X4 and 12,700 LUT4.
+BUFFERED_FIFO_DEPTH = 64
 
 
 def _payload_bits(shape, fmt):
@@ -76,13 +86,17 @@ def _fifo_depth(writes, reads):
     return depth
 
 
-def network_timing(cfg, frames=1, inputs=None, *, period=None):
+def network_timing(cfg, frames=1, inputs=None, *, period=None, latencies=None):
     """Compose the layers' ``timing`` functions (see the module docstring).
 
     The network input is always valid, or, with ``period``, frame f's pixels arrive from cycle
     f * period on (a source paced at a frame rate). ``inputs`` gives the gates of gated layers
-    (without them every channel is active).
+    (without them every channel is active). ``latencies``: per layer, the cycles from a write
+    into the FIFO in front of it to the first cycle the word can be read (index 0 unused);
+    by default those of the FIFOs the network is built with (:func:`fifo_kinds`).
     """
+    if latencies is None:
+        latencies = [FIFO_LATENCY[k] for k in fifo_kinds(cfg)]
     h, w, _ = cfg.input_shape()
     pixels = h * w * cfg.steps  # input words per network frame
     avail = [0 if period is None else (j // pixels) * period for j in range(frames * pixels)]
@@ -99,7 +113,8 @@ def network_timing(cfg, frames=1, inputs=None, *, period=None):
         fills.append(_fifo_depth(layers[-1][1], take) if index else 0)
         needs = list(layer_needs) if needs is None else [needs[j] for j in layer_needs]
         layers.append((take, out))
-        avail = [t + 1 for t in out]  # a FIFO write is readable in the next cycle
+        if index + 1 < len(cfg.resolved):  # a FIFO write is readable 1 (2) cycles later
+            avail = [t + latencies[index + 1] for t in out]
     return NetworkTiming(layers=layers, fifo_depths=fills, needs=needs)
 
 
@@ -118,6 +133,19 @@ def _gates_all(cfg, frames, on):
     return out
 
 
+#: Cycles from a FIFO write to the first cycle the word can be read, by FIFO kind.
+FIFO_LATENCY = {None: 1, "plain": 1, "buffered": 2}
+
+
+def fifo_kinds(cfg):
+    """The kind of each inter-layer FIFO (None in front of the first layer): "plain"
+    (``SyncFIFO``) or, for those that need :data:`BUFFERED_FIFO_DEPTH` words or more with
+    plain FIFOs, "buffered" (``SyncFIFOBuffered``, block RAM)."""
+    return list(golden.memo(cfg, "fifo_kinds", lambda: [None] + [
+        "buffered" if d >= BUFFERED_FIFO_DEPTH else "plain"
+        for d in _fifo_depths(cfg, [1] * len(cfg.resolved))[1:]]))
+
+
 def fifo_depths(cfg):
     """The depth of each inter-layer FIFO (0: none, in front of the first layer).
 
@@ -126,17 +154,23 @@ def fifo_depths(cfg):
     slowest layer's steady rate (the best frame rate it can sustain). Over three frames, with
     gated layers all on and all off, the largest fill of each FIFO is its depth (at least 2).
     Faster sources (an always-valid input) are then held back by back-pressure, which leaves
-    the slowest layer always fed.
+    the slowest layer always fed. A buffered FIFO (:func:`fifo_kinds`) is one word deeper than
+    its largest fill: its output register holds a word that its memory no longer counts only
+    once the word has moved there, a cycle after it could.
     """
-    return list(golden.memo(cfg, "fifo_depths", lambda: _fifo_depths(cfg)))
+    def depths():
+        kinds = fifo_kinds(cfg)
+        fills = _fifo_depths(cfg, [FIFO_LATENCY[k] for k in kinds])
+        return [0] + [d + 1 if k == "buffered" else d for d, k in zip(fills[1:], kinds[1:])]
+    return list(golden.memo(cfg, "fifo_depths", depths))
 
 
-def _fifo_depths(cfg):
+def _fifo_depths(cfg, latencies):
     period = max(steady_cycles(layer) for layer in cfg.resolved)
     scenarios = [None] + ([_gates_all(cfg, 3, False)] if cfg.gated_layers else [])
     depths = [0] * len(cfg.resolved)
     for inputs in scenarios:
-        fills = network_timing(cfg, 3, inputs, period=period).fifo_depths
+        fills = network_timing(cfg, 3, inputs, period=period, latencies=latencies).fifo_depths
         depths = [max(d, f) for d, f in zip(depths, fills)]
     return [0] + [max(2, d) for d in depths[1:]]
 
@@ -181,7 +215,7 @@ class Network(wiring.Component):
         locating a mismatch in simulation; the delivered design has none).
     depths : list of int, optional
         FIFO depths in front of each layer (0 for the first) instead of :func:`fifo_depths`'s
-        (to measure what a depth does).
+        (to measure what a depth does; the kinds stay :func:`fifo_kinds`'s).
 
     Members
     -------
@@ -200,6 +234,7 @@ class Network(wiring.Component):
         self.params = golden.check_params(cfg, params)
         self.probes = probes
         self.fifo_depths = fifo_depths(cfg) if depths is None else list(depths)
+        self.fifo_kinds = fifo_kinds(cfg)
         self.layer_units = []
         members = {"i": In(stream.Signature(_payload_bits(cfg.input_shape(), cfg.input_format)))}
         for layer in cfg.resolved:
@@ -224,13 +259,14 @@ class Network(wiring.Component):
                          src.ready.eq(dst.ready)]
 
         source = wiring.flipped(self.i)
-        for layer, component, depth in zip(self.cfg.resolved, self.layer_units,
-                                           self.fifo_depths):
+        for layer, component, depth, kind in zip(self.cfg.resolved, self.layer_units,
+                                                 self.fifo_depths, self.fifo_kinds):
             m.submodules[layer.name] = component
             if depth:
                 width = _payload_bits(layer.in_shape, layer.in_format)
-                m.submodules[f"fifo_{layer.name}"] = queue = fifo.SyncFIFO(width=width,
-                                                                          depth=depth)
+                queue_type = fifo.SyncFIFOBuffered if kind == "buffered" else fifo.SyncFIFO
+                m.submodules[f"fifo_{layer.name}"] = queue = queue_type(width=width,
+                                                                        depth=depth)
                 link(source, queue.w_stream)
                 source = queue.r_stream
             link(source, component.i)

@@ -138,6 +138,18 @@ def _memory(results, path):
 
 # Blocks -------------------------------------------------------------------------------------
 
+def _ice40_logic(synth, cap):
+    """How far the iCE40 layers (synthesized alone) are from the part, as a clause."""
+    parts = synth.get("iCE40 layers", {}).get("parts")
+    if not parts:
+        return ""
+    lut, ff, ebr = (_sum_parts(parts, k) for k in ("LUT4", "FF", "EBR"))
+    return (f"; its layers alone (FIFOs not included) take {lut:,} LUT4 ({lut / cap['LUT4']:.1f}x "
+            f"the part's {cap['LUT4']:,}), {ff:,} flip-flops ({ff / cap['FF']:.1f}x: the iCE40 "
+            f"has no LUT-RAM, so the line buffers are flip-flops) and {ebr:,} EBR "
+            f"({ebr / cap['EBR']:.1f}x)")
+
+
 def build_blocks(results, figdir):
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)
@@ -297,7 +309,8 @@ def build_blocks(results, figdir):
         f"line buffers and {ice['fifos'] / 1e3:,.0f} kbit of FIFOs; the part has "
         f"{ebr_bits / 1e3:,.0f} kbit of EBR and {cap['SPRAM'] * 256:,} kbit of SPRAM. The "
         f"weights alone are {ice['weights'] / ebr_bits:.1f}x the EBR, so the design does not fit "
-        f"as generated (weights in read-only block RAM). What could make it fit (neither is built "
+        f"as generated (weights in read-only block RAM){_ice40_logic(synth, cap)}. What could "
+        f"make it fit (neither is built "
         f"yet): the weights in SPRAM (1 Mbit, 16 bits wide, single port: read in fold order) "
         f"and the FIFO in front of the slowest layer sized for throughput rather than for a "
         f"whole frame arriving at once."))

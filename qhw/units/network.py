@@ -74,8 +74,10 @@ def _describe(cfg):
         "network": cfg.name,
         "layers": layers,
         "fifos": [{"between": [a.name, b.name], "depth": d,
-                   "width": b.in_shape[2] * b.in_format.bits}
-                  for a, b, d in zip(cfg.resolved, cfg.resolved[1:], depths[1:])],
+                   "width": b.in_shape[2] * b.in_format.bits,
+                   "kind": "SyncFIFOBuffered (block RAM)" if k == "buffered" else "SyncFIFO"}
+                  for a, b, d, k in zip(cfg.resolved, cfg.resolved[1:], depths[1:],
+                                        hdl.fifo_kinds(cfg)[1:])],
         "folding": {layer.name: {"PE": layer.config.pe, "SIMD": layer.config.simd}
                     for layer in cfg.resolved if hasattr(layer.config, "pe")},
         "estimate_network_performance": performance(cfg),
