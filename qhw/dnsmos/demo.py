@@ -224,6 +224,14 @@ def synth_task(name, what):
     return out
 
 
+def _energy():
+    """Operation-count energy of one window at the ECP5 design point (Horowitz 45 nm)."""
+    from ..synth import energy
+    unit, cfg = _network("dnsmos_ecp5")
+    e = energy.operation_energy(unit, cfg, 1)
+    return {k: e[k] for k in ("pj_per_inference", "breakdown", "model")}
+
+
 # Running --------------------------------------------------------------------------------------
 
 def _run_tasks(tasks, jobs, progress):
@@ -316,6 +324,7 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
         "design_points": design, "cosimulation": cosim,
         "synthesis": {k: v for k, v in done.items() if k != "cosimulation"},
         "front_end_operations": features.operations(),
+        "energy": _energy(),
         "seconds": None,
     }
     _say("5/5 report")

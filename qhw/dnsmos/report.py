@@ -315,6 +315,20 @@ def build_blocks(results, figdir):
         f"and the FIFO in front of the slowest layer sized for throughput rather than for a "
         f"whole frame arriving at once."))
 
+    en = results.get("energy")
+    if en:
+        total = en["pj_per_inference"]
+        share = {k: v / total for k, v in en["breakdown"].items()}
+        top = max(share, key=share.get)
+        blocks.append(Para(
+            f"Energy per 9.01 s window, from the operation count ({en['model']}; docs/energy.md): "
+            f"{total / 1e6:,.0f} µJ, {share[top]:.0%} of it {top.replace('_', ' ')}s "
+            f"(weight and threshold memories, read for every output position; adds "
+            f"{share.get('add', 0):.0%}, conv1's multiplies {share.get('mul', 0):.0%}). The "
+            f"measured estimate (gate-level toggles) needs a gate-level simulation of the "
+            f"{cycles:,} cycles and is not run for whole windows; it exists for every unit "
+            f"(`python -m qhw.synth.energy`)."))
+
     # Memory -----------------------------------------------------------------------------
     blocks.append(Heading("Memory"))
     blocks.append(Para(
