@@ -67,12 +67,15 @@ def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
     return out
 
 
-def part_figures(unit, cfg, params, target):
+def part_figures(unit, cfg, params, target, only=None):
     """Each part of a composite unit synthesized alone: [{name, unit, figures, ...}, ...] (the
-    part's other entries, such as its cycles per frame, passed through)."""
+    part's other entries, such as its cycles per frame, passed through); ``only``: just the
+    part of that name."""
     from . import registry
     rows = []
     for part in unit.parts(cfg, params):
+        if only is not None and part["name"] != only:
+            continue
         sub = registry.get(part["unit"])
         gen = flow.generate(sub, part["config"], part["params"])
         result = synthesize_verilog(gen.verilog, gen.top, target, fmax=False)

@@ -206,22 +206,42 @@ def cosim_task(window, frames=None):
 
 # 5. synthesis (worker tasks) ------------------------------------------------------------------
 
-def synth_task(name, what):
-    """``what`` = "whole" (the accelerator, with Fmax) or "parts" (each layer alone, no Fmax)
-    of design point ``name`` on its part's target."""
+def synth_task(name, part=None):
+    """The accelerator of design point ``name`` synthesized for its part's target with Fmax, or
+    with ``part`` (a layer name) that layer alone, without Fmax."""
     from ..synth_flow import part_figures, synthesize_verilog
     unit, cfg = _network(name)
     params = _params()
     target = student.DESIGN_POINTS[name]["target"]
     t0 = time.monotonic()
-    if what == "whole":
+    if part is None:
         gen = flow.generate(unit, cfg, params)
         result = synthesize_verilog(gen.verilog, gen.top, target, fmax=True)
         out = {"figures": result["figures"], "notes": result.get("notes", [])}
     else:
-        out = {"parts": part_figures(unit, cfg, params, target)}
+        out = part_figures(unit, cfg, params, target, only=part)[0]
     out["seconds"] = round(time.monotonic() - t0, 1)
     return out
+
+
+def _collect_synthesis(done):
+    """The synthesis results as the report reads them: "ECP5 synthesis" (whole), "ECP5 layers"
+    and "iCE40 layers" ({"parts": [...]} in layer order, failed layers left out and listed)."""
+    out = {}
+    if "ECP5 synthesis" in done:
+        out["ECP5 synthesis"] = done["ECP5 synthesis"]
+    for point, key in (("dnsmos_ecp5", "ECP5"), ("dnsmos_ice40", "iCE40")):
+        rows = [done[f"{key} {layer}"] for layer in _layer_names(point)
+                if f"{key} {layer}" in done]
+        if rows:
+            out[f"{key} layers"] = {"parts": [r for r in rows if "error" not in r],
+                                    "failed": [r["error"] for r in rows if "error" in r]}
+    return out
+
+
+def _layer_names(name):
+    unit, cfg = _network(name)
+    return [layer.name for layer in cfg.resolved]
 
 
 def _energy():
@@ -252,8 +272,10 @@ def _run_tasks(tasks, jobs, progress):
                 results[label] = {"error": f"{type(exc).__name__}: {exc}"}
             bar.update(1)
             bar.set_postfix_str(", ".join(sorted(running)) or "done")
-            _say(f"{label}: {'FAILED ' + results[label]['error'][:300] if 'error' in results[label] else 'done'}"
-                 f" ({time.monotonic() - started:.0f} s)")
+            failed = "error" in results[label]
+            if failed or label in ("ECP5 synthesis", "cosimulation") or not running:
+                _say(f"{label}: {'FAILED ' + results[label]['error'][:300] if failed else 'done'}"
+                     f" ({time.monotonic() - started:.0f} s)")
     return results
 
 
@@ -304,11 +326,16 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
             "memory_bits": memory.memory_table(c, params, g.manifest["fifos"]),
             **student.DESIGN_POINTS[name]}
 
-    tasks = {"cosimulation": (cosim_task, (window, QUICK_FRAMES if quick else None))}
+    # Longest first, so that two workers finish together: the whole ECP5 flow, the window's
+    # cosimulation, then every layer alone (ECP5, then iCE40).
+    tasks = {}
     if not quick:
-        tasks["ECP5 synthesis"] = (synth_task, ("dnsmos_ecp5", "whole"))
-        tasks["ECP5 layers"] = (synth_task, ("dnsmos_ecp5", "parts"))
-        tasks["iCE40 layers"] = (synth_task, ("dnsmos_ice40", "parts"))
+        tasks["ECP5 synthesis"] = (synth_task, ("dnsmos_ecp5",))
+    tasks["cosimulation"] = (cosim_task, (window, QUICK_FRAMES if quick else None))
+    if not quick:
+        for point, key in (("dnsmos_ecp5", "ECP5"), ("dnsmos_ice40", "iCE40")):
+            for layer in _layer_names(point):
+                tasks[f"{key} {layer}"] = (synth_task, (point, layer))
     _say(f"4/5 {'cosimulation of a ' + str(QUICK_FRAMES) + '-frame slice' if quick else 'cosimulation of one 9.01 s window and synthesis (ECP5 with place and route; every layer alone for ECP5 and iCE40)'}"
          f", {min(jobs, len(tasks))} at a time")
     done = _run_tasks(tasks, jobs, progress)
@@ -322,7 +349,7 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
         "training": {k: training[k] for k in ("test", "validation", "minutes", "student")
                      if k in training},
         "design_points": design, "cosimulation": cosim,
-        "synthesis": {k: v for k, v in done.items() if k != "cosimulation"},
+        "synthesis": _collect_synthesis(done),
         "front_end_operations": features.operations(),
         "energy": _energy(),
         "seconds": None,

@@ -300,6 +300,10 @@ def build_blocks(results, figdir):
     blocks.append(Table(["part", "figures of", "LUT4", "FF", "block RAM", "multipliers",
                          "Fmax MHz", "cycles/window", "x real time at Fmax",
                          "x real time at target clock", "goal (x real time)"], rows))
+    for key in ("ECP5 layers", "iCE40 layers"):
+        for error in synth.get(key, {}).get("failed", []):
+            blocks.append(Para(f"{key}: a layer's synthesis failed and is left out of the sums: "
+                               f"{error}"))
     ice = ice40["memory_bits"]["binary"]
     cap = CAPACITY["ice40"]
     ebr_bits = cap["EBR"] * BRAM_BITS["ice40"]
