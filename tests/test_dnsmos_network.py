@@ -84,26 +84,11 @@ def test_shipped_files_describe_the_same_network(shipped):
     assert info["test"]["clips"] > 0
 
 
-def _short(name, frames):
-    """The design point's network, folded as for the full window, on a shorter input."""
-    desc = tomllib.loads((EXAMPLES / f"{name}.toml").read_text())
-    full = config_from_dict(UNIT.config, desc)
-    folds = {l.name: (l.config.pe, l.config.simd) for l in full.resolved
-             if hasattr(l.config, "pe")}
-    desc.pop("target"), desc.pop("folding")
-    for layer in desc["layers"]:
-        if layer["name"] in folds:
-            layer["pe"], layer["simd"] = folds[layer["name"]]
-    desc["input"]["height"] = frames
-    desc["name"] = f"{name}_{frames}"
-    return config_from_dict(UNIT.config, desc)
-
-
 def test_short_input_rtl_is_bit_exact_with_model_cycles(shipped, windows):
     """The ECP5 design point on 8 frames of real features (the shortest input that survives
     the three pools): Verilator output == golden, cycles == the cost model."""
     params, _ = shipped
-    cfg = _short("dnsmos_ecp5", 8)
+    cfg = student.design_point_config("dnsmos_ecp5", 8)
     xq = student.quantize_features(windows[:1, 100:108])[..., None]
     inputs = UNIT.check_inputs(cfg, {"activations": xq})
     run, mismatch = flow.check_rtl(UNIT, cfg, params, inputs)

@@ -41,13 +41,11 @@ import csv
 import json
 import os
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 from .. import flow, registry
-from ..config import config_from_dict
 from . import features, student
 
 __all__ = ["EXAMPLES", "CONDITIONS", "demo_clips", "score_clips", "score_files", "run"]
@@ -79,22 +77,8 @@ def _say(text):
 
 
 def _network(name, frames=None):
-    """(unit, config) of a design point, optionally on ``frames`` frames with the full
-    window's folding (the cosimulated slice of --quick)."""
-    unit = registry.get("network")
-    desc = tomllib.loads((EXAMPLES / f"{name}.toml").read_text())
-    cfg = config_from_dict(unit.config, desc)
-    if frames is None:
-        return unit, cfg
-    folds = {l.name: (l.config.pe, l.config.simd) for l in cfg.resolved
-             if hasattr(l.config, "pe")}
-    desc.pop("target", None), desc.pop("folding", None)
-    for layer in desc["layers"]:
-        if layer["name"] in folds:
-            layer["pe"], layer["simd"] = folds[layer["name"]]
-    desc["input"]["height"] = frames
-    desc["name"] = f"{name}_{frames}"
-    return unit, config_from_dict(unit.config, desc)
+    """(unit, config) of a design point (see :func:`student.design_point_config`)."""
+    return registry.get("network"), student.design_point_config(name, frames)
 
 
 def _params():

@@ -37,7 +37,8 @@ from ..golden.bamconv_torch import BamConv2d, heaviside_superspike
 from .teacher import CONV_LAYERS, DENSE_LAYERS, teacher_weights
 
 __all__ = ["INPUT_SCALE", "quantize_features", "BinaryP808", "init_from_teacher",
-           "export_params", "integer_forward", "network_description", "mos_from_sum"]
+           "export_params", "integer_forward", "network_description", "mos_from_sum",
+           "design_point_config"]
 
 #: The features (in [-1, 1]) times 127, rounded: the accelerator's signed 8-bit input.
 INPUT_SCALE = 127
@@ -297,3 +298,30 @@ def design_point_description(name, frames=900):
     desc = network_description(frames, {"target": dict(point["spec"])}, name=name)
     desc["folding"] = "finn"
     return desc
+
+
+def design_point_config(name, frames=None):
+    """The network config of a shipped design point (``examples/networks/<name>.toml``), or,
+    with ``frames``, the same network folded as for the full window on an input of ``frames``
+    frames (shorter inputs of the same hardware, for quick RTL runs; at least 8 frames survive
+    the three 2 x 2 pools)."""
+    import tomllib
+    from pathlib import Path
+
+    from .. import registry
+    from ..config import config_from_dict
+    unit = registry.get("network")
+    path = Path(__file__).resolve().parents[2] / "examples" / "networks" / f"{name}.toml"
+    desc = tomllib.loads(path.read_text())
+    cfg = config_from_dict(unit.config, desc)
+    if frames is None:
+        return cfg
+    folds = {layer.name: (layer.config.pe, layer.config.simd) for layer in cfg.resolved
+             if hasattr(layer.config, "pe")}
+    desc.pop("target", None), desc.pop("folding", None)
+    for layer in desc["layers"]:
+        if layer["name"] in folds:
+            layer["pe"], layer["simd"] = folds[layer["name"]]
+    desc["input"]["height"] = frames
+    desc["name"] = f"{name}_{frames}"
+    return config_from_dict(unit.config, desc)
