@@ -41,8 +41,10 @@ def tiny(cache):
 
 
 def test_espeak_bit_identical_across_fresh_processes(cache):
-    a = speech.synthesize_native(TEXT, "en+f3", 150, 40, cache=False)
-    b = speech.synthesize_native(TEXT, "en+f3", 150, 40, cache=False)
+    # Not a breathy variant (f2, f3, f5): their breath noise differs on every run, although a
+    # run of this test once found en+f3 identical (speech.BREATHY_VARIANTS).
+    a = speech.synthesize_native(TEXT, "en-us+f1", 150, 40, cache=False)
+    b = speech.synthesize_native(TEXT, "en-us+f1", 150, 40, cache=False)
     assert a.dtype == np.int16 and len(a) > speech.NATIVE_RATE
     assert np.array_equal(a, b)
 

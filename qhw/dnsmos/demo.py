@@ -68,7 +68,9 @@ CONDITIONS = (
     ("reverberation 1.2 s", {"kind": "reverb", "rt60": 1.2}),
 )
 QUICK_CONDITIONS = ("clean", "white noise 5 dB", "babble 10 dB", "reverberation 1.2 s")
-VOICES = ("en-us+m7", "en+f5")
+#: Two of the corpus's test voices (unseen in training), both reproducible (no breath noise,
+#: speech.BREATHY_VARIANTS), so the demo clips are the same on every machine.
+VOICES = ("en-us+m7", "en-us+f1")
 SEED = 2407
 
 

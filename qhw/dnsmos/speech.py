@@ -11,6 +11,13 @@ writes raw int16 at 22,050 Hz to stdout), and the waveform is cached on disk und
 ``$QHW_CACHE_DIR/speech`` (default ``~/.cache/qhw/speech``) keyed by a hash of the text, voice,
 rate, pitch and eSpeak NG version. :func:`synthesize_many` runs a small pool of such processes.
 
+Not even a fresh process makes the voice variants with breath noise reproducible: ``f2``, ``f3``
+and ``f5`` (their variant files set ``breath``) give a different waveform on every run, of the
+same length (measured: two fresh syntheses of one sentence with ``en+f5`` differ in over 90% of
+their samples; ``en-us+f1``, ``en-us+f4``, ``en+m2`` and the ``m`` variants are bit-identical).
+:data:`BREATHY_VARIANTS` names them; the cache freezes the first waveform made, so runs on one
+machine agree, but a cold cache elsewhere makes other audio for those voices.
+
 Public API
 ----------
 synthesize(text, voice, rate, pitch) -> float64 [n] at 16 kHz in [-1, 1]
@@ -35,7 +42,8 @@ import numpy as np
 
 from ..errors import QhwInputError
 
-__all__ = ["NATIVE_RATE", "SAMPLE_RATE", "VOICES", "RATE_RANGE", "PITCH_RANGE", "espeak_version",
+__all__ = ["NATIVE_RATE", "SAMPLE_RATE", "VOICES", "BREATHY_VARIANTS", "RATE_RANGE",
+           "PITCH_RANGE", "espeak_version",
            "check_params", "cache_dir", "synthesize_native", "synthesize", "synthesize_many",
            "resample_to_16k"]
 
@@ -45,6 +53,8 @@ SAMPLE_RATE = 16000
 VOICES = ("en", "en-us") + tuple(f"{b}+{v}" for b in ("en", "en-us")
                                  for v in [f"m{i}" for i in range(1, 8)]
                                  + [f"f{i}" for i in range(1, 6)])
+#: Variants whose breath noise is random on every run, even in a fresh process (see above).
+BREATHY_VARIANTS = ("f2", "f3", "f5")
 RATE_RANGE = (80, 450)      # words per minute, eSpeak NG's espeakRATE limits
 PITCH_RANGE = (0, 99)       # espeakPITCH base pitch, 0..100 (50 is the voice default)
 MAX_TEXT = 2000
@@ -180,7 +190,8 @@ def resample_to_16k(native):
 
 def synthesize(text, voice="en-us", rate=175, pitch=50, *, cache=True):
     """One utterance as float64 [n] at 16 kHz in [-1, 1]; rate in words per minute (80..450),
-    pitch 0..99; voice from :data:`VOICES`. Bit-identical across runs (fresh process each)."""
+    pitch 0..99; voice from :data:`VOICES`. Bit-identical across runs (fresh process each), except
+    for the :data:`BREATHY_VARIANTS`."""
     return resample_to_16k(synthesize_native(text, voice, rate, pitch, cache=cache))
 
 
