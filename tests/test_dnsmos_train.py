@@ -1,0 +1,181 @@
+"""qhw.dnsmos.train on a tiny synthetic corpus (one thread, a few seconds per run): the training
+loop runs end to end for both students, the trained binary student's export gives the same scores
+through the integer forward as its eval forward (integer sums times mos_scale), the fast
+validation path equals the eval forward, the 8-bit student's export reproduces its forward, and
+bad command-line values are one-line errors with exit status 2."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+torch = pytest.importorskip("torch")
+pytest.importorskip("speechmos")
+
+from qhw.dnsmos import features, student, teacher  # noqa: E402
+from qhw.dnsmos import train as T  # noqa: E402
+
+FRAMES = 96  # short windows: the network is fully convolutional (>= 8 frames survive the pools)
+QUICK = {"crop": (32, 64), "val_every": 4, "batch": 2, "full_frac": 0.3, "head_steps": 100}
+
+
+def _clip(seed, seconds=9.2):
+    """A deterministic speech-like clip: voiced harmonics, a syllable envelope, noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    f0 = 120 + 40 * np.sin(2 * np.pi * 0.3 * t + seed)
+    phase = 2 * np.pi * np.cumsum(f0) / 16000
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * (3 + seed % 3) * t), 0, None) ** 2
+    return np.clip(0.2 * voiced * envelope + rng.normal(0, 0.004 * (1 + seed), len(t)), -1, 1)
+
+
+def _split(feats, clips_of):
+    labels = teacher.score_torch(feats).astype(np.float64)
+    clip_index = np.asarray(clips_of)
+    clip_labels = np.bincount(clip_index, labels) / np.bincount(clip_index)
+    return types.SimpleNamespace(features=feats, window_labels=labels, clip_index=clip_index,
+                                 labels=clip_labels)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """Windows of FRAMES frames cut from the features of synthetic clips, teacher-labelled; two
+    windows per clip."""
+    torch.set_num_threads(1)
+    win = np.concatenate([features.clip_features(_clip(s)) for s in range(4)])
+    cuts = np.stack([w[o:o + FRAMES] for w in win for o in (0, 300, 600)])  # 12 windows
+    return types.SimpleNamespace(
+        train=_split(cuts[:6], [0, 0, 1, 1, 2, 2]),
+        val=_split(cuts[6:9], [0, 0, 1]),
+        test=_split(cuts[9:], [0, 1, 1]))
+
+
+@pytest.fixture(scope="module")
+def trained(corpus):
+    return T.train("binary", minutes=0.08, corpus=corpus, threads=1, progress=False,
+                   log=lambda *a: None, lr=1e-2, **QUICK)
+
+
+def test_binary_training_runs_end_to_end(trained):
+    model, fig = trained
+    assert fig["steps"] > 0 and fig["threads"] == 1
+    assert fig["history"][0]["phase"] == "init" and len(fig["history"]) >= 2
+    assert {"crop"} <= {h["phase"] for h in fig["history"][1:]}
+    assert fig["test"]["clips"] == 2 and fig["validation"]["clips"] == 2
+    for part in ("test", "validation"):
+        assert np.isfinite(fig[part]["rmse"])
+    json.dumps(fig)  # the figures are JSON
+
+
+def test_trained_export_scores_equal_eval_forward(trained, corpus):
+    """Integer sums of the export times mos_scale == the eval forward (float32), and the fast
+    float32 validation path == the float64 integer forward."""
+    model, _ = trained
+    xq = student.quantize_features(corpus.test.features)
+    params, scale = student.export_params(model)
+    sums = student.integer_forward(params, xq)
+    mos = T.predict(model, xq.astype(np.float32))
+    np.testing.assert_array_equal(np.float32(student.mos_from_sum(sums, scale)),
+                                  np.float32(mos))
+    np.testing.assert_array_equal(T._integer_forward32(params, xq), sums)
+    np.testing.assert_array_equal(np.float32(T.window_scores(model, xq)), np.float32(mos))
+
+
+def test_crop_student_scores_any_length(trained, corpus):
+    model, _ = trained
+    xq = student.quantize_features(corpus.train.features[:2, :40]).astype(np.float32)
+    model.train()
+    train_out = T._binary_train_forward(model, torch.from_numpy(xq))
+    assert train_out.shape == (2,)
+    torch.testing.assert_close(train_out, model(torch.from_numpy(xq)))
+
+
+def test_dense_stage_recorded(trained):
+    _, fig = trained
+    stage = fig["dense_stage"]
+    assert {"trained", "tuned"} <= set(stage)
+    assert sum(stage[k]["kept"] for k in ("trained", "tuned")) <= 1
+
+
+def test_set_thresholds_is_what_the_export_holds(trained):
+    import copy
+    model = copy.deepcopy(trained[0])
+    params, _ = student.export_params(model)
+    t = params["conv5.thresholds"] + np.arange(64) % 7 - 3
+    T._set_thresholds(model.conv5, t)
+    np.testing.assert_array_equal(student.export_params(model)[0]["conv5.thresholds"], t)
+
+
+def test_threshold_search_finds_the_informative_cut():
+    """y depends on whether channel 0's pooled maximum reaches 40: the search moves channel 0's
+    threshold from a useless value to the cut and lowers the cross-validated MSE."""
+    rng = np.random.default_rng(0)
+    maxacc = rng.integers(0, 100, size=(200, 64))
+    y = (maxacc[:, 0] >= 40) + 0.01 * rng.normal(size=200)
+    start = np.full(64, 1000)
+    t = T._tune_thresholds(maxacc, y, start)
+    assert abs(int(t[0]) - 40) <= 4
+    assert T._cv_mse((maxacc >= t).astype(float), y) < T._cv_mse(
+        (maxacc >= start).astype(float), y) / 10
+
+
+def test_int8_training_and_export(corpus):
+    model, fig = T.train("int8", minutes=0.04, corpus=corpus, threads=1, progress=False,
+                         log=lambda *a: None, lr=1e-3, **QUICK)
+    assert fig["steps"] > 0 and fig["dense_stage"] is None
+    params = model.export()
+    w = [v for k, v in params.items() if k.endswith(".weights")]
+    assert all(a.dtype == np.int8 for a in w) and sum(a.size for a in w) < 60000
+    xq = student.quantize_features(corpus.test.features).astype(np.float32)
+    np.testing.assert_allclose(T.int8_forward(params, xq), T.predict(model, xq),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_lr_schedule():
+    assert T._lr_factor(0.0, 0.1, 0.05) < 0.01
+    assert T._lr_factor(0.05, 0.1, 0.05) == pytest.approx(0.5)
+    assert T._lr_factor(0.1, 0.1, 0.05) == pytest.approx(1.0)
+    assert T._lr_factor(1.0, 0.1, 0.05) == pytest.approx(0.05)
+    f = [T._lr_factor(x, 0.1, 0.05) for x in np.linspace(0.1, 1, 20)]
+    assert all(a >= b for a, b in zip(f, f[1:]))
+
+
+def test_cli_writes_export_and_figures(corpus, tmp_path, monkeypatch):
+    import qhw.dnsmos.corpus as corpus_module
+    monkeypatch.setattr(corpus_module, "build_corpus", lambda **kw: corpus)
+    T.main(["--minutes", "0.04", "--crop", "32", "64", "--batch", "2", "--val-every", "3",
+            "--head-steps", "100", "--no-progress", "-o", str(tmp_path)])
+    info = json.loads((tmp_path / "dnsmos_bam.json").read_text())
+    assert info["command"].startswith("python -m qhw.dnsmos.train --minutes 0.04")
+    assert info["threads"] == 1 and info["history"] and info["mos_scale"] > 0
+    params = dict(np.load(tmp_path / "dnsmos_bam.npz"))
+    xq = student.quantize_features(corpus.val.features)
+    assert student.integer_forward(params, xq).shape == (3,)
+
+
+@pytest.mark.parametrize("argv, word", [
+    (["--minutes", "0"], "--minutes"),
+    (["--minutes", "nan"], "--minutes"),
+    (["--lr", "-1"], "--lr"),
+    (["--crop", "300", "200"], "--crop"),
+    (["--crop", "4", "200"], "--crop"),
+    (["--mixup", "1.5"], "--mixup"),
+    (["--full-frac", "-0.1"], "--full-frac"),
+    (["--warmup", "1"], "--warmup"),
+    (["--val-every", "0"], "--val-every"),
+    (["--batch", "0"], "--batch"),
+    (["--threads", "0"], "--threads"),
+    (["--beta", "0"], "--beta"),
+    (["--student", "float"], "--student"),
+    (["--lr", "fast"], "--lr"),
+])
+def test_cli_bad_values_exit_2_with_one_line(argv, word, capsys):
+    with pytest.raises(SystemExit) as e:
+        T.main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("python -m qhw.dnsmos.train: error: "), err
+    assert word in err[0]
