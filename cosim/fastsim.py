@@ -212,14 +212,16 @@ def build(verilog_text, top, ports, optimize=True):
 
 
 def _to_words(values, nw):
-    out = np.zeros((len(values), nw), dtype=np.uint32)
-    for i, v in enumerate(values):
-        v = int(v)
-        if v < 0:
-            raise CosimError(f"input word {i} is negative ({v}); pack inputs as unsigned words")
-        for j in range(nw):
-            out[i, j] = (v >> (32 * j)) & 0xFFFFFFFF
-    return out
+    """Unsigned words -> (n, nw) uint32, least significant 32 bits first."""
+    values = [int(v) for v in values]
+    negative = next((i for i, v in enumerate(values) if v < 0), None)
+    if negative is not None:
+        raise CosimError(f"input word {negative} is negative ({values[negative]}); pack inputs "
+                         f"as unsigned words")
+    if nw == 1:
+        return np.asarray(values, dtype=np.uint32).reshape(-1, 1)
+    return np.array([[(v >> (32 * j)) & 0xFFFFFFFF for j in range(nw)] for v in values],
+                    dtype=np.uint32)
 
 
 def _from_words(arr, nw):

@@ -15,21 +15,10 @@ from qhw import flow, registry
 from qhw.config import config_from_dict
 from qhw.dnsmos import features, student
 from qhw.golden import network as golden_network
+from dnsmos_clips import speech_like as _clip
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples" / "networks"
 UNIT = registry.get("network")
-
-
-def _clip(seed, seconds=9.5):
-    """A deterministic speech-like test clip: voiced harmonics with a syllable envelope and
-    noise (no speech synthesis needed)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(16000 * seconds)) / 16000
-    f0 = 120 + 40 * np.sin(2 * np.pi * 0.3 * t + seed)
-    phase = 2 * np.pi * np.cumsum(f0) / 16000
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
-    envelope = np.clip(np.sin(2 * np.pi * (3 + seed % 3) * t), 0, None) ** 2
-    return np.clip(0.2 * voiced * envelope + rng.normal(0, 0.003 * (1 + seed), len(t)), -1, 1)
 
 
 @pytest.fixture(scope="module")

@@ -16,20 +16,14 @@ pytest.importorskip("speechmos")
 
 from qhw.dnsmos import features, student, teacher  # noqa: E402
 from qhw.dnsmos import train as T  # noqa: E402
+from dnsmos_clips import speech_like  # noqa: E402
 
 FRAMES = 96  # short windows: the network is fully convolutional (>= 8 frames survive the pools)
 QUICK = {"crop": (32, 64), "val_every": 4, "batch": 2, "full_frac": 0.3, "head_steps": 100}
 
 
 def _clip(seed, seconds=9.2):
-    """A deterministic speech-like clip: voiced harmonics, a syllable envelope, noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(16000 * seconds)) / 16000
-    f0 = 120 + 40 * np.sin(2 * np.pi * 0.3 * t + seed)
-    phase = 2 * np.pi * np.cumsum(f0) / 16000
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
-    envelope = np.clip(np.sin(2 * np.pi * (3 + seed % 3) * t), 0, None) ** 2
-    return np.clip(0.2 * voiced * envelope + rng.normal(0, 0.004 * (1 + seed), len(t)), -1, 1)
+    return speech_like(seed, seconds, noise=0.004)
 
 
 def _split(feats, clips_of):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..synth import flows
 from ..synth.report import Figure, Heading, Para, Table, to_html, to_markdown
 
 __all__ = ["write_report", "build_blocks"]
@@ -16,11 +17,7 @@ __all__ = ["write_report", "build_blocks"]
 WINDOW_SECONDS = 9.01
 GOAL_PCC, GOAL_RMSE = 0.95, 0.15
 
-#: Part capacities (Lattice data sheets: ECP5 family FPGA-DS-02012, iCE40 UltraPlus FPGA-DS-02008).
-CAPACITY = {"ecp5": {"LUT4": 24288, "FF": 24288, "DP16KD": 56, "MULT18X18D": 28},
-            "ice40": {"LUT4": 5280, "FF": 5280, "EBR": 30, "SPRAM": 4, "DSP": 8}}
 BRAM_KEY = {"ecp5": "DP16KD", "ice40": "EBR"}
-BRAM_BITS = {"ecp5": 18 * 1024, "ice40": 4 * 1024}     # DP16KD 18 kbit, EBR 4 kbit
 
 
 def _plt():
@@ -78,7 +75,7 @@ def _layers(results, path):
     alone), side by side."""
     plt = _plt()
     point = results["design_points"]["dnsmos_ecp5"]
-    layers = [l for l in point["manifest"]["layers"]]
+    layers = point["manifest"]["layers"]
     names = [l["name"] for l in layers]
     cycles = [l.get("cycles_per_frame") or 0 for l in layers]
     parts = {p["name"]: p["figures"] for p in results["synthesis"].get("ECP5 layers", {})
@@ -305,13 +302,13 @@ def build_blocks(results, figdir):
             blocks.append(Para(f"{key}: a layer's synthesis failed and is left out of the sums: "
                                f"{error}"))
     ice = ice40["memory_bits"]["binary"]
-    cap = CAPACITY["ice40"]
-    ebr_bits = cap["EBR"] * BRAM_BITS["ice40"]
+    cap = {**flows.ICE40_UP5K, "FF": flows.ICE40_UP5K["LUT4"]}   # one FF per logic cell
+    ebr_bits = cap["EBR"] * flows.ICE40_EBR_KBIT * 1024
     blocks.append(Para(
         f"iCE40 UP5K (the moonshot): the binary accelerator needs "
         f"{ice['weights'] / 1e3:,.0f} kbit of weights, {ice['line_buffers'] / 1e3:,.0f} kbit of "
         f"line buffers and {ice['fifos'] / 1e3:,.0f} kbit of FIFOs; the part has "
-        f"{ebr_bits / 1e3:,.0f} kbit of EBR and {cap['SPRAM'] * 256:,} kbit of SPRAM. The "
+        f"{ebr_bits / 1e3:,.0f} kbit of EBR and {cap['SPRAM'] * flows.ICE40_SPRAM_KBIT:,} kbit of SPRAM. The "
         f"weights alone are {ice['weights'] / ebr_bits:.1f}x the EBR, so the design does not fit "
         f"as generated (weights in read-only block RAM){_ice40_logic(synth, cap)}. What could "
         f"make it fit (neither is built "

@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..golden.bamconv_torch import _RoundSTE
 from . import student as S
 
 __all__ = ["Int8P808", "int8_forward", "clip_scores", "evaluate", "window_scores", "train",
@@ -66,16 +67,6 @@ DEFAULTS = {"lr": 3e-3, "lr_mode": "relative", "bias_lr": 1.0, "batch": 8, "crop
             "val_every": 250, "refit_head": True, "tune_thresholds": True, "head_steps": 3000,
             "head_lr": 1e-2,
             "beta": None, "distill": 0.0, "distill_layers": CONV_NAMES, "ema": 0.0}
-
-
-class _RoundSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return torch.round(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad
 
 
 class _FakeQuantAct(torch.autograd.Function):
