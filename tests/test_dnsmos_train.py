@@ -1,8 +1,9 @@
-"""qhw.dnsmos.train on a tiny synthetic corpus (one thread, a few seconds per run): the training
-loop runs end to end for both students, the trained binary student's export gives the same scores
-through the integer forward as its eval forward (integer sums times mos_scale), the fast
-validation path equals the eval forward, the 8-bit student's export reproduces its forward, and
-bad command-line values are one-line errors with exit status 2."""
+"""qhw.dnsmos.train on a tiny synthetic corpus (one thread, fixed step budgets so that a slow
+machine does the same work, a few seconds per run): the training loop runs end to end for both
+students, the trained binary student's export gives the same scores through the integer forward
+as its eval forward (integer sums times mos_scale), the fast validation path equals the eval
+forward, the 8-bit student's export reproduces its forward, and bad command-line values are
+one-line errors with exit status 2."""
 
 import json
 import types
@@ -49,13 +50,13 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def trained(corpus):
-    return T.train("binary", minutes=0.08, corpus=corpus, threads=1, progress=False,
+    return T.train("binary", steps=12, minutes=10, corpus=corpus, threads=1, progress=False,
                    log=lambda *a: None, lr=1e-2, **QUICK)
 
 
 def test_binary_training_runs_end_to_end(trained):
     model, fig = trained
-    assert fig["steps"] > 0 and fig["threads"] == 1
+    assert fig["steps"] == 12 and fig["step_budget"] == 12 and fig["threads"] == 1
     assert fig["history"][0]["phase"] == "init" and len(fig["history"]) >= 2
     assert {"crop"} <= {h["phase"] for h in fig["history"][1:]}
     assert fig["test"]["clips"] == 2 and fig["validation"]["clips"] == 2
@@ -117,9 +118,9 @@ def test_threshold_search_finds_the_informative_cut():
 
 
 def test_int8_training_and_export(corpus):
-    model, fig = T.train("int8", minutes=0.04, corpus=corpus, threads=1, progress=False,
+    model, fig = T.train("int8", steps=6, minutes=10, corpus=corpus, threads=1, progress=False,
                          log=lambda *a: None, lr=1e-3, **QUICK)
-    assert fig["steps"] > 0 and fig["dense_stage"] is None
+    assert fig["steps"] == 6 and fig["dense_stage"] is None
     params = model.export()
     w = [v for k, v in params.items() if k.endswith(".weights")]
     assert all(a.dtype == np.int8 for a in w) and sum(a.size for a in w) < 60000
@@ -140,11 +141,11 @@ def test_lr_schedule():
 def test_cli_writes_export_and_figures(corpus, tmp_path, monkeypatch):
     import qhw.dnsmos.corpus as corpus_module
     monkeypatch.setattr(corpus_module, "build_corpus", lambda **kw: corpus)
-    T.main(["--minutes", "0.04", "--crop", "32", "64", "--batch", "2", "--val-every", "3",
+    T.main(["--steps", "5", "--crop", "32", "64", "--batch", "2", "--val-every", "3",
             "--head-steps", "100", "--no-progress", "-o", str(tmp_path)])
     info = json.loads((tmp_path / "dnsmos_bam.json").read_text())
-    assert info["command"].startswith("python -m qhw.dnsmos.train --minutes 0.04")
-    assert info["threads"] == 1 and info["history"] and info["mos_scale"] > 0
+    assert info["command"].startswith("python -m qhw.dnsmos.train --steps 5")
+    assert info["steps"] == 5 and info["threads"] == 1 and info["history"] and info["mos_scale"] > 0
     params = dict(np.load(tmp_path / "dnsmos_bam.npz"))
     xq = student.quantize_features(corpus.val.features)
     assert student.integer_forward(params, xq).shape == (3,)
@@ -153,6 +154,7 @@ def test_cli_writes_export_and_figures(corpus, tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, word", [
     (["--minutes", "0"], "--minutes"),
     (["--minutes", "nan"], "--minutes"),
+    (["--steps", "0"], "--steps"),
     (["--lr", "-1"], "--lr"),
     (["--crop", "300", "200"], "--crop"),
     (["--crop", "4", "200"], "--crop"),

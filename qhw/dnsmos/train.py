@@ -540,8 +540,9 @@ def _check_options(o):
 
 
 def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None, progress=True,
-          threads=1, log=print, max_windows=None, **options):
-    """Train a student within ``minutes`` of wall clock; returns (model, figures).
+          threads=1, log=print, max_windows=None, steps=None, **options):
+    """Train a student within ``minutes`` of wall clock (or for ``steps`` steps); returns
+    (model, figures).
 
     Parameters
     ----------
@@ -554,6 +555,10 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         ``torch.set_num_threads`` (None: leave PyTorch's setting).
     max_windows : int or None
         Use only the first windows of each split (quick runs and tests).
+    steps : int or None
+        A step budget instead of a time budget: exactly this many optimizer steps, the
+        schedule (warmup, decay, the full-window phase) measured in steps, so a run does the
+        same work on any machine. ``minutes`` then only caps the wall clock.
     options
         :data:`DEFAULTS`'s keys (``lr``, ``batch`` also positional): learning rate and mode,
         crops, mixup, schedule, clipping, validation interval, the dense stage (on/off,
@@ -580,6 +585,8 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         raise QhwInputError(f"--student: must be 'binary' or 'int8', got {kind!r}")
     if not minutes > 0:
         raise QhwInputError(f"--minutes: must be > 0, got {minutes!r}")
+    if steps is not None and not (isinstance(steps, int) and steps >= 1):
+        raise QhwInputError(f"--steps: must be an integer >= 1, got {steps!r}")
     _check_options(o)
     torch.manual_seed(seed)
     if threads:
@@ -662,7 +669,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         entry = {"step": step, "minutes": round((time.monotonic() - t_begin) / 60, 3),
                  "phase": ph, "epochs": round(seen / n, 2),
                  "train_mse": float(np.mean(losses)) if losses else None,
-                 "lr_factor": round(_lr_factor((time.monotonic() - t_start) / span,
+                 "lr_factor": round(_lr_factor(progress_fraction(time.monotonic()),
                                                o["warmup"], o["final_lr"]), 4),
                  **{f"val_{k}": x for k, x in v.items()}}
         history.append(entry)
@@ -676,12 +683,16 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
                 best["state"] = {k: x.clone() for k, x in src.items()}
         losses.clear()
 
+    def progress_fraction(now):
+        return step / steps if steps else (now - t_start) / span
+
     model.train()
     while True:
         now = time.monotonic()
-        if now >= train_end:
+        if (steps and step >= steps) or (not steps and now >= train_end) or (
+                steps and now >= t_begin + budget):
             break
-        frac = (now - t_start) / span
+        frac = progress_fraction(now)
         new_phase = "full" if frac >= 1 - o["full_frac"] or lo >= frames else "crop"
         if new_phase != phase and step > 0:
             record(phase)  # the end of the crop phase
@@ -792,7 +803,8 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
     t = evaluate(clip_scores(window_scores(model, xte), cte), lte)
     init.update(test_pcc=t["pcc"], test_rmse=t["rmse"])
     model.load_state_dict(final)
-    figures = {"student": kind, "minutes": minutes, "train_minutes": round(train_minutes, 3),
+    figures = {"student": kind, "minutes": minutes, "step_budget": steps,
+               "train_minutes": round(train_minutes, 3),
                "threads": torch.get_num_threads(), "seed": seed, "steps": step,
                "epochs": round(seen / n, 2), "train_windows": int(n),
                "options": {k: (list(x) if isinstance(x, tuple) else x) for k, x in o.items()},
@@ -814,6 +826,9 @@ def _parser():
     d = DEFAULTS
     ap.add_argument("--student", choices=("binary", "int8"), default="binary")
     ap.add_argument("--minutes", type=float, default=45.0, help="wall-clock budget (45)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="a step budget instead (the same work on any machine; --minutes "
+                         "then only caps the wall clock)")
     ap.add_argument("--lr", type=float, default=d["lr"],
                     help="peak learning rate; relative mode: a step of lr times each tensor's "
                          "initial mean magnitude (%(default)s)")
@@ -872,6 +887,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if not args.minutes > 0 or not math.isfinite(args.minutes):
         ap.error(f"--minutes: must be a finite number > 0, got {args.minutes!r}")
+    if args.steps is not None and args.steps < 1:
+        ap.error(f"--steps: must be an integer >= 1, got {args.steps!r}")
     if args.threads < 1:
         ap.error(f"--threads: must be an integer >= 1, got {args.threads!r}")
     if args.max_windows is not None and args.max_windows < 2:
@@ -883,7 +900,8 @@ def main(argv=None):
     except QhwInputError as e:
         ap.error(str(e))
     model, figures = train(args.student, args.minutes, seed=args.seed, threads=args.threads,
-                           progress=args.progress, max_windows=args.max_windows, **options)
+                           progress=args.progress, max_windows=args.max_windows, steps=args.steps,
+                           **options)
     figures["command"] = " ".join(["python -m qhw.dnsmos.train"] + list(
         sys.argv[1:] if argv is None else argv))
     os.makedirs(args.output, exist_ok=True)
