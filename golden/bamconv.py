@@ -74,7 +74,10 @@ class MacConvConfig(ConvGeometry):
     c_in, c_out, height, width, kernel, padding, pe, simd
         As for ``bamconv``; padding holds 0.
     act_bits, weight_bits : int
-        Signed activation and weight widths, 2..16 (default 8 x 8).
+        Activation and signed weight widths, 2..16 (default 8 x 8).
+    act_signed : bool
+        Two's-complement activations (default); false: unsigned codes [0, 2**act_bits - 1], the
+        activations of a quantized network after a ReLU (docs/requant.md).
     output : 'sum' or 'threshold'
         The integer sum (with bias), or one bit per channel from a threshold and direction, as
         for ``bamconv``: a first layer on a multi-bit feature map (a quantized log-mel
@@ -84,13 +87,15 @@ class MacConvConfig(ConvGeometry):
     act_bits: int = 8
     weight_bits: int = 8
     output: str = "sum"
+    act_signed: bool = True
 
     gating = "none"
-    act_signed = True
 
     def __post_init__(self):
         self.check_geometry()
         check_int("act_bits", self.act_bits, low=2, high=16)
+        if not isinstance(self.act_signed, bool):
+            raise QhwInputError(f"act_signed: must be true or false, got {self.act_signed!r}")
         check_int("weight_bits", self.weight_bits, low=2, high=16)
         check_choice("output", self.output, ("sum", "threshold"))
 
@@ -176,8 +181,9 @@ def random_params(cfg, rng):
         alo, ahi = act_range(cfg)
         if cfg.act_signed:
             typical = params["bias"].copy()
-        else:
-            typical = params["weights"].reshape(cfg.c_out, -1).sum(axis=1) // 2 + params["bias"]
+        else:  # unsigned activations: half of the largest code, on average
+            typical = (params["weights"].reshape(cfg.c_out, -1).sum(axis=1) * ahi // 2
+                       + params["bias"])
         spread = max(1, max(abs(alo), ahi) * whi * int(math.sqrt(cfg.k)) // (2 if cfg.act_signed else 1))
         t = typical + rng.integers(-spread, spread + 1, size=cfg.c_out)
         lo, hi = acc_range(cfg)
@@ -199,7 +205,8 @@ def _activations(cfg, x):
             f"activations: shape must be {cfg.input_shape()} or "
             f"(N, {', '.join(map(str, cfg.input_shape()))}), got {x.shape}")
     lo, hi = act_range(cfg)
-    meaning = "bits {0,1}" if not cfg.act_signed else f"signed {cfg.act_bits}-bit"
+    meaning = ("bits {0,1}" if cfg.act_bits == 1 else
+               f"{'signed' if cfg.act_signed else 'unsigned'} {cfg.act_bits}-bit")
     return check_int_array("activations", x, x.shape, lo, hi, meaning)
 
 

@@ -35,6 +35,8 @@ kind            unit and input
                 a first layer on an 8-bit feature map that makes the binary map)
 ``maxpool``     k_h x k_w max pooling, stride = kernel, floor (OR on 1-bit maps)
 ``globalpool``  global max / sum / average over all positions
+``requant``     per-channel fixed-point scaling of signed sums to (unsigned) activation codes:
+                the step between two layers of an 8-bit-activation network
 ``dense``       fully connected: the convolution of the chosen ``arith`` (``xnor``: binconv,
                 ``bam``: bamconv, ``mac``: macconv) whose kernel covers the whole input map
 ==============  ==================================================================================
@@ -265,15 +267,20 @@ class _ConvKind(_MapKind):
                 raise QhwInputError(
                     f"layer {layer_name!r} ({self.unit}): needs a 1-bit map, but its input "
                     f"({source}, {_shape_text(in_shape)}) is {in_format.describe()}")
-        else:  # macconv: signed activations of the incoming width
-            if not in_format.signed or not 2 <= in_format.bits <= 16:
+        else:  # macconv: integer activations of the incoming width and signedness
+            if in_format.kind != "int" or not 2 <= in_format.bits <= 16:
                 raise QhwInputError(
-                    f"layer {layer_name!r} (macconv): needs signed 2..16-bit activations, but "
+                    f"layer {layer_name!r} (macconv): needs 2..16-bit integer activations, but "
                     f"its input ({source}, {_shape_text(in_shape)}) is {in_format.describe()}")
             if "act_bits" in data and data["act_bits"] != in_format.bits:
                 raise QhwInputError(
                     f"layer {layer_name!r} (macconv): act_bits = {data['act_bits']} but its "
                     f"input ({source}) is {in_format.describe()}")
+            if "act_signed" in data and data["act_signed"] != in_format.signed:
+                raise QhwInputError(
+                    f"layer {layer_name!r} (macconv): act_signed = {data['act_signed']} but its "
+                    f"input ({source}) is {in_format.describe()}")
+            data["act_signed"] = in_format.signed
             data["act_bits"] = in_format.bits
         kernel = _kernel_pair(data.get("kernel", (3, 3)))
         if (kernel is not None and data.get("padding", "valid") == "valid"
@@ -388,6 +395,28 @@ class _PoolKind(_MapKind):
 
     def from_unit_params(self, cfg, params):
         return params
+
+
+class _RequantKind(_MapKind):
+    """requant: per-channel fixed-point scaling of the previous layer's signed sums to codes
+    (a quantized network's activations); sizes and the input width from the previous layer."""
+
+    unit = "requant"
+
+    def user_fields(self, unit_cls):
+        return [f.name for f in dataclasses.fields(unit_cls)
+                if f.name not in _DERIVED + ("in_bits",)]
+
+    def unit_config(self, layer_name, spec, in_shape, in_format, source):
+        h, w, c = in_shape
+        if in_format.kind != "int" or not in_format.signed or not 2 <= in_format.bits <= 48:
+            raise QhwInputError(
+                f"layer {layer_name!r} (requant): needs signed 2..48-bit sums, but its input "
+                f"({source}, {_shape_text(in_shape)}) is {in_format.describe()}")
+        return {**spec, "c_in": c, "height": h, "width": w, "in_bits": in_format.bits}
+
+    def out_format(self, cfg):
+        return Format(cfg.out_bits, bool(cfg.out_signed))
 
 
 class _GruKind(_MapKind):
@@ -586,6 +615,7 @@ LAYER_KINDS = {
     "macconv": _ConvKind("macconv", "sum"),
     "maxpool": _PoolKind("maxpool"),
     "globalpool": _PoolKind("globalpool"),
+    "requant": _RequantKind(),
     "dense": _DenseKind(),
     "gru": _GruKind(),
     "expdot": _ExpDotKind(),

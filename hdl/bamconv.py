@@ -71,7 +71,9 @@ class MacLanes(_SumLanes):
         for s, (xs, ws) in enumerate(self._terms(x, w)):
             product = Signal(signed(self.cfg.act_bits + self.cfg.weight_bits),
                              name=f"{name}_product{s}", reset_less=True)
-            m.d.sync += product.eq(xs.as_signed() * ws)
+            # Unsigned a-bit codes times signed w-bit weights also fit a + w signed bits:
+            # |x * w| <= (2**a - 1) * 2**(w-1) < 2**(a+w-1).
+            m.d.sync += product.eq((xs.as_signed() if self.cfg.act_signed else xs) * ws)
             products.append(product)
         total, latency = adder_tree(m, products, name)
         return total, latency + 1

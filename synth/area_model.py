@@ -155,7 +155,7 @@ def features(unit, cfg):
         lane, acc = 1, cfg.popcount_bits
     else:
         from ..golden import bamconv as golden
-        lane = cfg.weight_bits * (cfg.act_bits if cfg.act_signed else 1)
+        lane = cfg.weight_bits * cfg.act_bits  # bamconv: 1-bit activations
         acc = golden.acc_bits(cfg)
     return {"lane_bits": cfg.pe * cfg.simd * lane, "acc_bits": cfg.pe * acc,
             "weight_words": cfg.neuron_fold * cfg.synapse_fold, "const": 1}

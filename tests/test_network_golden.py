@@ -122,6 +122,13 @@ def torch_forward(spec, params, inputs, gru=None, expdot=None):
         elif kind == "maxpool":
             k = tuple(layer.get("kernel", (2, 2)))
             x = F.max_pool2d(x, k, stride=k, ceil_mode=False)
+        elif kind == "requant":  # x * M / 2**shift rounded half up, saturated (exact in float64)
+            m = torch.as_tensor(np.asarray(p["multipliers"]), dtype=torch.float64)
+            v = x * m.view(1, -1, 1, 1) / 2.0 ** layer["shift"]
+            bits = layer.get("out_bits", 8)
+            lo, hi = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if layer.get("out_signed")
+                      else (0, (1 << bits) - 1))
+            x = torch.clamp(torch.floor(v + 0.5) if layer["shift"] else v, lo, hi)
         elif kind == "globalpool":
             mode = layer["mode"]
             if mode == "max":

@@ -317,7 +317,7 @@ def design_point_config(name, frames=None):
     if frames is None:
         return cfg
     folds = {layer.name: (layer.config.pe, layer.config.simd) for layer in cfg.resolved
-             if hasattr(layer.config, "pe")}
+             if hasattr(layer.config, "simd")}
     desc.pop("target", None), desc.pop("folding", None)
     for layer in desc["layers"]:
         if layer["name"] in folds:

@@ -6,4 +6,5 @@ from . import gru  # noqa: F401
 from . import bamconv  # noqa: F401
 from . import fpdot  # noqa: F401
 from . import pool  # noqa: F401
+from . import requant  # noqa: F401
 from . import network  # noqa: F401  (after the units its layers use)

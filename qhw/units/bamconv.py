@@ -12,8 +12,9 @@ def _describe(cfg):
     streams = {
         "i": {"direction": "in", "payload_bits": cfg.c_in * a,
               "layout": f"one input pixel per transfer, row-major; channel c at bits "
-                        f"[{a}*c, {a}*c+{a})" + (", bits {0,1}" if not cfg.act_signed
-                                                 else ", signed")},
+                        f"[{a}*c, {a}*c+{a})" + (", bits {0,1}" if a == 1 else
+                                                 ", signed" if cfg.act_signed else
+                                                 ", unsigned")},
         "o": {"direction": "out", "payload_bits": cfg.c_out * n,
               "layout": (f"one output pixel per transfer, row-major; channel c at bits "
                          f"[{n}*c, {n}*c+{n}), signed sum" if cfg.output == "sum" else
@@ -103,7 +104,7 @@ def conv_operations(cfg, frames, inputs=None):
             notes.append("gated unit without inputs: every channel counted (upper bound)")
     k, acc = cfg.k, golden.acc_bits(cfg)
     ops = []
-    if cfg.act_signed:  # macconv
+    if cfg.act_bits > 1:  # macconv
         ops.append(opcount.op("mul", [cfg.act_bits, cfg.weight_bits], outs * k,
                               "activation x weight"))
         ops.append(opcount.op("add", acc, outs * (k - 1), "accumulate K products"))

@@ -78,7 +78,8 @@ def _describe(cfg):
                    "kind": "SyncFIFOBuffered (block RAM)" if k == "buffered" else "SyncFIFO"}
                   for a, b, d, k in zip(cfg.resolved, cfg.resolved[1:], depths[1:],
                                         hdl.fifo_kinds(cfg)[1:])],
-        "folding": {layer.name: {"PE": layer.config.pe, "SIMD": layer.config.simd}
+        "folding": {layer.name: {"PE": layer.config.pe, **(
+                        {"SIMD": layer.config.simd} if hasattr(layer.config, "simd") else {})}
                     for layer in cfg.resolved if hasattr(layer.config, "pe")},
         "estimate_network_performance": performance(cfg),
         **({"folding_solution": cfg.folding_solution.to_dict()}
@@ -188,6 +189,23 @@ EMBEDDED = {
             {"name": "pool", "kind": "globalpool", "mode": "max"},
             {"name": "head", "kind": "dense", "arith": "bam", "outputs": 2, "weight_bits": 8,
              "pe": 1, "simd": 8},
+        ],
+    },
+    "int8_requant": {
+        "name": "int8_requant",
+        "input": {"height": 6, "width": 8, "channels": 1, "bits": 8, "signed": True},
+        "layers": [
+            {"name": "conv1", "kind": "macconv", "c_out": 4, "kernel": [3, 3],
+             "padding": "same", "pe": 2, "simd": 9},
+            {"name": "q1", "kind": "requant", "out_bits": 8, "mult_bits": 16, "shift": 22,
+             "pe": 2},
+            {"name": "pool1", "kind": "maxpool", "kernel": [2, 2]},
+            {"name": "conv2", "kind": "macconv", "c_out": 6, "kernel": [3, 3],
+             "padding": "same", "pe": 3, "simd": 12},
+            {"name": "q2", "kind": "requant", "out_bits": 8, "mult_bits": 16, "shift": 24,
+             "pe": 3},
+            {"name": "pool", "kind": "globalpool", "mode": "max"},
+            {"name": "head", "kind": "dense", "arith": "mac", "outputs": 3, "pe": 1, "simd": 6},
         ],
     },
     "odd_floor": {
