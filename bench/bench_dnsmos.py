@@ -1,20 +1,25 @@
-"""Benchmark of the DNSMOS P.808 binary-activation accelerator at its two design points.
+"""Benchmark: the binary-activation DNSMOS accelerator beside the same network with 8-bit
+activations, same flow, same folding, on Lattice ECP5.
 
-For each design point (``examples/networks/dnsmos_ecp5.toml``: Lattice ECP5-25F at 10x real
-time; ``dnsmos_ice40.toml``: Lattice iCE40 UP5K at 1x) with the shipped weights
-(``dnsmos_bam.npz``): the folding chosen by the solver, the cost model's cycles per 9.01 s window,
-synthesis on the design point's part (LUT4, FF, block RAM, DSP, Fmax; each layer alone too),
-the real-time factor at Fmax, and the memory bits split into weights, line buffers and FIFOs,
-beside the same network with 8-bit activations and in fp32 (``qhw.dnsmos.memory``).
+Three networks: ``binary`` (``examples/networks/dnsmos_ecp5.toml`` with ``dnsmos_bam.npz``),
+``int8`` (``dnsmos_ecp5_int8.toml`` with ``dnsmos_int8_net.npz``: every convolution and dense
+layer with the binary design point's PE and SIMD, its sums requantized to 8-bit codes at the PE
+outputs) and ``int8_unfused`` (the same integers with a separate ``requant`` layer after each
+layer, made by ``qhw.dnsmos.int8net``; docs/dnsmos.md). qhw generates each, and the same Yosys
+flow synthesizes it for ECP5: every layer alone, and with ``--whole`` each whole design (the
+binary one placed and routed with Fmax; the 8-bit ones, whose FIFO in front of conv2 alone
+exceeds the part's block RAM, by Yosys only). Beside the area: the
+cycles per 9.01 s window (cost model), the memory bits of the generated design (weights, line
+buffers, inter-layer FIFOs), and the operation-count energy per window (Horowitz 45 nm).
 
-Run: ``.venv/bin/python bench/bench_dnsmos.py [--points dnsmos_ecp5 dnsmos_ice40]``; writes
-``build/bench/dnsmos.json``. Syntheses are cached (``~/.cache/qhw/synth``). A cold run takes
-about 15 minutes per design point on the 2-core machine (synthesis of every layer alone
-included; ``--no-parts`` skips that).
+Run: ``.venv/bin/python bench/bench_dnsmos.py [--whole] [--jobs 2] [-o docs]``; writes
+``benchmarks_dnsmos.{md,json}`` to the output folder (default ``build/bench``). Syntheses are
+cached (``~/.cache/qhw/synth``); cold, on the 2-core machine, the layers take about 4 minutes
+and ``--whole`` adds about 8 (measured: 12 minutes in all).
 """
 
 import argparse
-import json
+import concurrent.futures
 import sys
 import time
 import tomllib
@@ -22,76 +27,202 @@ from pathlib import Path
 
 import numpy as np
 
-from qhw import flow, registry
-from qhw.config import config_from_dict
-from qhw.dnsmos import memory, student
-from qhw.synth_flow import synthesize_unit
+from _report import table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "networks"
 WINDOW_SECONDS = 9.01
+NETWORKS = {"binary": "binary activations (dnsmos_ecp5)",
+            "int8": "8-bit activations (dnsmos_ecp5_int8)",
+            "int8_unfused": "8-bit, separate requant layers"}
+SHIPPED = {"binary": ("dnsmos_ecp5", "dnsmos_bam.npz"),
+           "int8": ("dnsmos_ecp5_int8", "dnsmos_int8_net.npz")}
+FIGURES = ("LUT4", "FF", "DP16KD", "MULT18X18D", "LUTRAM")
 
-#: Part capacities (Lattice data sheets: ECP5 family FPGA-DS-02012, iCE40 UltraPlus FPGA-DS-02008).
-PARTS = {
-    "ecp5": {"LUT4": 24288, "DP16KD": 56, "MULT18X18D": 28},
-    "ice40": {"LUT4": 5280, "EBR": 30, "SPRAM": 4, "MAC16": 8},
-}
 
-
-def design_point(name, *, parts=True):
+def _network(kind):
+    from qhw import registry
+    from qhw.config import config_from_dict
     unit = registry.get("network")
+    if kind == "int8_unfused":
+        from qhw.dnsmos import int8net
+        params, _, _ = int8net.integer_params(int8net.load_export(), fused=False)
+        desc = int8net.design_point_description("dnsmos_ecp5", fused=False)
+        return unit, config_from_dict(unit.config, desc), params
+    name, weights = SHIPPED[kind]
     cfg = config_from_dict(unit.config, tomllib.loads((EXAMPLES / f"{name}.toml").read_text()))
-    params = dict(np.load(EXAMPLES / "dnsmos_bam.npz"))
-    target = student.DESIGN_POINTS[name]["target"]
-    gen = flow.generate(unit, cfg, params)
-    manifest = gen.manifest
-    cycles = manifest["estimate_network_performance"]["critical_path_cycles"]
+    return unit, cfg, dict(np.load(EXAMPLES / weights))
+
+
+def layer_task(kind, layer):
+    from qhw.synth_flow import part_figures
+    unit, cfg, params = _network(kind)
     t0 = time.monotonic()
-    synth = synthesize_unit(unit, cfg, params, target, fmax=True, parts=parts)
-    figures = synth["figures"]
-    fmax = figures.get("fmax_mhz")
-    mem = memory.memory_table(cfg, params, manifest["fifos"])
-    out = {
-        "name": name, "part": student.DESIGN_POINTS[name]["part"], "target": target,
-        "spec": student.DESIGN_POINTS[name]["spec"],
-        "folding": {l["name"]: l["folding"] for l in manifest["layers"] if "folding" in l},
-        "cycles_per_window": cycles,
-        "bottleneck": manifest["estimate_network_performance"]["max_cycles_node_name"],
-        "figures": figures,
-        "capacity": PARTS[target],
-        "utilisation": {k: round(figures.get(k, 0) / v, 3) for k, v in PARTS[target].items()
-                        if k in figures},
-        "realtime_factor_at_fmax": (WINDOW_SECONDS * fmax * 1e6 / cycles) if fmax else None,
-        "parts": [{"name": p["name"], "unit": p.get("unit"), "figures": p["figures"]}
-                  for p in synth.get("parts", [])],
-        "memory_bits": mem,
-        "synth_seconds": round(time.monotonic() - t0, 1),
-        "notes": synth.get("notes", []),
-    }
-    return out
+    row = part_figures(unit, cfg, params, "ecp5", only=layer)[0]
+    return {"name": row["name"], "unit": row["unit"], "figures": row["figures"],
+            "cycles_per_frame": row.get("cycles_per_frame"),
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def whole_task(kind):
+    from qhw import flow
+    from qhw.synth_flow import synthesize_verilog
+    unit, cfg, params = _network(kind)
+    t0 = time.monotonic()
+    gen = flow.generate(unit, cfg, params)
+    result = synthesize_verilog(gen.verilog, gen.top, "ecp5", fmax=kind == "binary")
+    return {"figures": result["figures"], "notes": result.get("notes", []),
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def design_facts(kind):
+    """Cycles, memory bits of the generated design and energy per window (no synthesis)."""
+    from qhw.golden import network as golden_network
+    from qhw.synth import energy
+    unit, cfg, params = _network(kind)
+    d = unit.describe(cfg)
+    perf = d["estimate_network_performance"]
+    fifo_bits = sum(f["depth"] * f["width"] for f in d["fifos"])
+    weight_bits = 0
+    for layer in cfg.resolved:
+        own = golden_network.layer_params(cfg, params, layer)
+        for array, value in own.items():
+            bits = _array_bits(layer, array)
+            weight_bits += int(np.asarray(value).size) * bits
+    line_bits = 0
+    for layer in cfg.resolved:
+        h, w, c = layer.in_shape
+        e = layer.in_format.bits
+        if layer.kind in ("macconv", "bamconv", "binconv"):
+            kh, kw = layer.config.kernel
+            line_bits += ((kh - 1) * w + kw) * c * e
+        elif layer.kind == "maxpool":
+            line_bits += layer.config.out_width * c * e  # the row buffer of partial maxima
+    e = energy.operation_energy(unit, cfg, 1)
+    return {"cycles_per_window": perf["critical_path_cycles"],
+            "max_cycles": perf["max_cycles"], "bottleneck": perf["max_cycles_node_name"],
+            "memory_bits": {"weights": weight_bits, "line_buffers": line_bits,
+                            "fifos": fifo_bits, "total": weight_bits + line_bits + fifo_bits},
+            "energy_uj_per_window": e["pj_per_inference"] / 1e6}
+
+
+def _array_bits(layer, array):
+    from qhw.golden import bamconv, requant
+    c = layer.config
+    if array == "weights":
+        return c.weight_bits
+    if array == "multipliers":
+        return c.mult_bits
+    if array in ("bias", "thresholds"):
+        return bamconv.acc_bits(c) + (1 if array == "thresholds" else 0)
+    if array == "directions":
+        return 1
+    raise AssertionError((layer.name, array, requant))
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    return f"{v:,}"
+
+
+def _ratio(a, b):
+    if not a or not b:
+        return "-"
+    return f"{b / a:.1f}x more" if b >= a else f"{a / b:.1f}x fewer"
+
+
+def report(res):
+    kinds = list(NETWORKS)
+    b = res["binary"]
+    lines = ["# DNSMOS P.808: binary activations against 8-bit activations on ECP5", "",
+             "Same qhw flow, same folding (every convolution and dense layer with the PE and "
+             "SIMD of `dnsmos_ecp5.toml`), Yosys for ECP5 (docs/dnsmos.md). The 8-bit network "
+             "requantizes each layer's sums to unsigned 8-bit codes at the PE outputs; the "
+             "unfused variant does the same in a separate `requant` layer after each layer.",
+             "", f"Command: `{res['command']}`", ""]
+    header = [""] + [NETWORKS[k] for k in kinds] + ["8-bit against binary"]
+    rows = []
+
+    def add(label, values, ratio=True):
+        rows.append([label] + [_fmt(v) for v in values]
+                    + [_ratio(values[0], values[1]) if ratio else "-"])
+
+    for key, label in (("cycles_per_window", "cycles per 9.01 s window (model)"),
+                       ("energy_uj_per_window", "energy per window, operation count (µJ)")):
+        add(label, [res[k][key] for k in kinds])
+    for key in ("weights", "line_buffers", "fifos", "total"):
+        add(f"memory bits: {key.replace('_', ' ')}", [res[k]["memory_bits"][key] for k in kinds])
+    for k in kinds:
+        res[k]["layers_total"] = {f: sum(p["figures"].get(f, 0) for p in res[k]["layers"])
+                                  for f in FIGURES}
+    for f in FIGURES:
+        add(f"layers alone: {f}", [res[k]["layers_total"][f] for k in kinds])
+    if all("whole" in res[k] for k in kinds):
+        for f in FIGURES + ("fmax_mhz",):
+            add(f"whole design: {f}", [res[k]["whole"]["figures"].get(f) for k in kinds],
+                ratio=f != "fmax_mhz")
+    lines += table(header, rows)
+    lines += ["", "## Every layer alone (ECP5, Yosys): LUT4 / FF / DP16KD / MULT18X18D", ""]
+    by_name = {k: {p["name"]: p for p in res[k]["layers"]} for k in kinds}
+    names = list(b["layer_order"])
+    for k in kinds:
+        names += [n for n in res[k]["layer_order"] if n not in names]
+
+    def cell(k, n):
+        p = by_name[k].get(n)
+        return " / ".join(_fmt(p["figures"].get(f)) for f in FIGURES[:4]) if p else "-"
+
+    lines += table(["layer"] + [NETWORKS[k] for k in kinds],
+                   [[n] + [cell(k, n) for k in kinds] for n in names])
+    lines += ["", "What is counted: LUT4, flip-flops, DP16KD block RAMs (18 kbit), "
+              "MULT18X18D multipliers and LUT-RAM cells (LUTRAM) as Yosys's `synth_ecp5` maps "
+              "them; a layer alone leaves out the inter-layer FIFOs (the memory rows count "
+              "them). Memory bits: weights, biases, thresholds and multipliers at their stored "
+              "widths; line buffers (k_h - 1) rows plus k_w pixels of each convolution's input "
+              "and each pool's row buffer, at the element width; FIFOs depth x word width from "
+              "the manifests. Energy: the Horowitz 45 nm operation table (docs/energy.md), "
+              "memory reads included.", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None):
+    from tqdm import tqdm
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--points", nargs="+", default=list(student.DESIGN_POINTS))
-    ap.add_argument("--no-parts", action="store_true")
-    ap.add_argument("-o", "--output", type=Path, default=ROOT / "build" / "bench" / "dnsmos.json")
+    ap.add_argument("--whole", action="store_true",
+                    help="also synthesize each whole design (about 8 minutes more, cold)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("-o", "--output", type=Path, default=ROOT / "build" / "bench")
     args = ap.parse_args(argv)
-    unknown = [p for p in args.points if p not in student.DESIGN_POINTS]
-    if unknown:
-        ap.error(f"--points: unknown {unknown[0]!r}; one of {', '.join(student.DESIGN_POINTS)}")
-    results = []
-    for name in args.points:
-        print(f"[bench_dnsmos] {name}: generate and synthesize", flush=True)
-        r = design_point(name, parts=not args.no_parts)
-        results.append(r)
-        f = r["figures"]
-        print(f"  {r['part']}: {json.dumps(f)}; {r['cycles_per_window']} cycles per window; "
-              f"real-time factor at Fmax {r['realtime_factor_at_fmax']}", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"command": " ".join(sys.argv), "results": results},
-                                      indent=1))
-    print(f"wrote {args.output}")
+    if args.jobs < 1:
+        ap.error(f"--jobs: must be an integer >= 1, got {args.jobs}")
+    res = {"command": "python bench/bench_dnsmos.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)}
+    tasks = {}
+    for kind in NETWORKS:
+        res[kind] = design_facts(kind)
+        _, cfg, _ = _network(kind)
+        res[kind]["layer_order"] = [layer.name for layer in cfg.resolved]
+        for layer in cfg.resolved:
+            tasks[(kind, layer.name)] = (layer_task, (kind, layer.name))
+        if args.whole:
+            tasks[(kind, None)] = (whole_task, (kind,))
+    done = {}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool, \
+            tqdm(total=len(tasks), desc="ECP5 syntheses") as bar:
+        # The whole designs first: they take longest.
+        order = sorted(tasks, key=lambda t: t[1] is not None)
+        futures = {pool.submit(tasks[t][0], *tasks[t][1]): t for t in order}
+        for fut in concurrent.futures.as_completed(futures):
+            done[futures[fut]] = fut.result()
+            bar.update(1)
+    for kind in NETWORKS:
+        res[kind]["layers"] = [done[(kind, n)] for n in res[kind]["layer_order"]]
+        if args.whole:
+            res[kind]["whole"] = done[(kind, None)]
+    write_results(args.output, "benchmarks_dnsmos", res, report(res))
 
 
 if __name__ == "__main__":

@@ -78,16 +78,26 @@ class MacConvConfig(ConvGeometry):
     act_signed : bool
         Two's-complement activations (default); false: unsigned codes [0, 2**act_bits - 1], the
         activations of a quantized network after a ReLU (docs/requant.md).
-    output : 'sum' or 'threshold'
-        The integer sum (with bias), or one bit per channel from a threshold and direction, as
+    output : 'sum', 'threshold' or 'requant'
+        The integer sum (with bias); one bit per channel from a threshold and direction, as
         for ``bamconv``: a first layer on a multi-bit feature map (a quantized log-mel
-        spectrogram) that produces the binary map of a binary-activation network.
+        spectrogram) that produces the binary map of a binary-activation network; or the sum
+        requantized in the unit to unsigned ``out_bits`` codes, ``clamp(floor((s * M_c +
+        2**(shift-1)) / 2**shift), 0, 2**out_bits - 1)`` with a ``mult_bits`` multiplier per
+        channel (the ``requant`` unit's arithmetic, docs/requant.md, fused at the PE outputs
+        as FINN fuses its thresholds into the MVAU): the layers of an 8-bit-activation network.
+    out_bits, mult_bits, shift : int
+        With ``output = 'requant'``: code width 1..16 (8), multiplier width 1..24 (16), binary
+        point 0..62 (16); sum_bits + mult_bits + 1 <= 62.
     """
 
     act_bits: int = 8
     weight_bits: int = 8
     output: str = "sum"
     act_signed: bool = True
+    out_bits: int = 8
+    mult_bits: int = 16
+    shift: int = 16
 
     gating = "none"
 
@@ -97,7 +107,14 @@ class MacConvConfig(ConvGeometry):
         if not isinstance(self.act_signed, bool):
             raise QhwInputError(f"act_signed: must be true or false, got {self.act_signed!r}")
         check_int("weight_bits", self.weight_bits, low=2, high=16)
-        check_choice("output", self.output, ("sum", "threshold"))
+        check_choice("output", self.output, ("sum", "threshold", "requant"))
+        check_int("out_bits", self.out_bits, low=1, high=16)
+        check_int("mult_bits", self.mult_bits, low=1, high=24)
+        check_int("shift", self.shift, low=0, high=62)
+        if self.output == "requant" and sum_bits(self) + self.mult_bits + 1 > 62:
+            raise QhwInputError(
+                f"mult_bits: sum_bits + mult_bits + 1 = {sum_bits(self) + self.mult_bits + 1} "
+                f"bits exceed 62 (narrow the multipliers, weights or activations)")
 
 
 # Ranges and widths --------------------------------------------------------------------------------
@@ -130,7 +147,14 @@ def sum_bits(cfg):
 
 
 def out_element_bits(cfg):
+    if cfg.output == "requant":
+        return cfg.out_bits
     return sum_bits(cfg) if cfg.output == "sum" else 1
+
+
+def requant_product_bits(cfg):
+    """Signed width of s * M + 2**(shift-1) with s = acc + bias (``output = 'requant'``)."""
+    return sum_bits(cfg) + cfg.mult_bits + 1
 
 
 def uf_count(uf, c_out):
@@ -148,6 +172,10 @@ def param_shapes(cfg):
     shapes = {"weights": ((cfg.c_out, cfg.c_in, kh, kw), weight_range(cfg),
                           f"signed {cfg.weight_bits}-bit, PyTorch order (out, in, kh, kw)"),
               "bias": ((cfg.c_out,), (blo, bhi), f"signed {acc_bits(cfg)}-bit integers")}
+    if cfg.output == "requant":
+        shapes["multipliers"] = ((cfg.c_out,), (0, (1 << cfg.mult_bits) - 1),
+                                 f"unsigned {cfg.mult_bits}-bit integers (M_c, scale M_c / "
+                                 f"2**{cfg.shift})")
     if cfg.output == "threshold":
         shapes["thresholds"] = ((cfg.c_out,), (-(1 << 62), 1 << 62), "integers on s = acc + bias")
         shapes["directions"] = ((cfg.c_out,), (-1, 1), "+1 (s >= t) or -1 (s <= t)")
@@ -191,6 +219,11 @@ def random_params(cfg, rng):
         t[extreme] = rng.choice([2 * lo - 5, 2 * hi + 5], size=int(extreme.sum()))
         params["thresholds"] = t
         params["directions"] = rng.choice(np.array([-1, 1]), size=cfg.c_out)
+    if cfg.output == "requant":
+        hi = (1 << cfg.mult_bits) - 1
+        m = rng.integers(0, hi + 1, size=cfg.c_out)
+        m[rng.random(cfg.c_out) < 0.15] = hi
+        params["multipliers"] = m
     return {k: np.asarray(v, dtype=np.int64) for k, v in params.items()}
 
 
@@ -286,11 +319,14 @@ def reference(cfg, params, inputs):
     s = sums(cfg, params, inputs["activations"])
     if cfg.output == "sum":
         out = s
+    elif cfg.output == "requant":
+        from .requant import scale_codes
+        out = scale_codes(s, params["multipliers"], cfg.shift, 0, (1 << cfg.out_bits) - 1)
     else:
         t, d = params["thresholds"], params["directions"]
         out = np.where(d > 0, s >= t, s <= t).astype(np.int64)
     out = out * channel_mask(cfg, inputs)
-    return out.astype(np.int64 if cfg.output == "sum" else np.uint8)
+    return out.astype(np.uint8 if cfg.output == "threshold" else np.int64)
 
 
 # Hardware formats ---------------------------------------------------------------------------------
@@ -309,6 +345,12 @@ def aux_memory(cfg, params):
     if cfg.output == "sum":
         rows = np.asarray(params["bias"]).reshape(cfg.neuron_fold, cfg.pe)
         return pack_fields(rows, acc_bits(cfg))
+    if cfg.output == "requant":  # the bias, then the multiplier above it
+        a = acc_bits(cfg)
+        lanes = [(int(b) & ((1 << a) - 1)) | (int(mv) << a)
+                 for b, mv in zip(params["bias"], params["multipliers"])]
+        return pack_fields(np.asarray(lanes, dtype=object).reshape(cfg.neuron_fold, cfg.pe),
+                           a + cfg.mult_bits)
     lo, hi = acc_range(cfg)
     t, ge = threshold_rewrite(params["thresholds"], params["directions"], params["bias"], lo, hi)
     tbits = signed_bits(lo, hi + 1)
@@ -340,4 +382,4 @@ def unpack_outputs(cfg, words, frames):
         raise ValueError(f"output stream: expected {expected} words, got {len(words)}")
     values = unpack_fields(words, cfg.c_out, out_element_bits(cfg), signed=cfg.output == "sum")
     values = values.reshape(cfg.output_shape(frames))
-    return values.astype(np.int64 if cfg.output == "sum" else np.uint8)
+    return values.astype(np.uint8 if cfg.output == "threshold" else np.int64)

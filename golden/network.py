@@ -293,6 +293,8 @@ class _ConvKind(_MapKind):
         return data
 
     def out_format(self, cfg):
+        if cfg.output == "requant":
+            return Format(cfg.out_bits, False)
         if cfg.output in ("popcount", "sum"):
             if self.unit == "binconv":
                 return Format(cfg.dot_bits, True)

@@ -34,7 +34,7 @@ from .conv import check_int_array, pack_fields, unpack_fields
 
 __all__ = ["RequantConfig", "product_bits", "out_range", "check_params", "random_params",
            "check_inputs", "random_inputs", "reference", "pack_inputs", "unpack_outputs",
-           "output_words", "frames", "multipliers_for"]
+           "output_words", "frames", "multipliers_for", "scale_codes"]
 
 MAX_PRODUCT_BITS = 62
 
@@ -215,16 +215,22 @@ def random_inputs(cfg, rng, frames=1):
 
 # Reference ----------------------------------------------------------------------------------------
 
+def scale_codes(x, mult, shift, lo, hi):
+    """clamp(floor((x * M + 2**(shift-1)) / 2**shift), lo, hi) (shift 0: clamp(x * M)),
+    int64, the multipliers broadcast over the last axis. The caller keeps |x * M| below
+    2**61 (``product_bits`` <= 62), so int64 is exact."""
+    p = np.asarray(x, dtype=np.int64) * np.asarray(mult, dtype=np.int64)
+    if shift:
+        p = (p + (1 << (shift - 1))) >> shift  # arithmetic shift: floor
+    return np.clip(p, lo, hi).astype(np.int64)
+
+
 def reference(cfg, params, inputs):
     """Bit-exact output codes (N, H, W, C) int64."""
     mult = check_params(cfg, params)["multipliers"]
     x = check_inputs(cfg, inputs)
-    # |x * M| < 2**(in_bits + mult_bits - 1) <= 2**61: exact in int64.
-    p = x * mult
-    if cfg.shift:
-        p = (p + (1 << (cfg.shift - 1))) >> cfg.shift  # arithmetic shift: floor
     lo, hi = out_range(cfg)
-    return np.clip(p, lo, hi).astype(np.int64)
+    return scale_codes(x, mult, cfg.shift, lo, hi)
 
 
 # Hardware formats ---------------------------------------------------------------------------------

@@ -34,6 +34,8 @@ class _SumLanes:
         self.acc_shape = signed(golden.acc_bits(cfg))
         if cfg.output == "sum":
             self.aux_bits = golden.acc_bits(cfg)  # the bias
+        elif cfg.output == "requant":
+            self.aux_bits = golden.acc_bits(cfg) + cfg.mult_bits  # the bias, the multiplier
         else:
             self.aux_bits = golden.threshold_bits(cfg) + 1  # T on the accumulator, then ge
         self.out_bits = golden.out_element_bits(cfg)
@@ -47,10 +49,22 @@ class _SumLanes:
 
     def finish(self, m, acc, aux):
         cfg = self.cfg
-        if cfg.output == "sum":
+        if cfg.output in ("sum", "requant"):
+            a = golden.acc_bits(cfg)
             s = Signal(signed(golden.sum_bits(cfg)))
-            m.d.comb += s.eq(acc + aux.as_signed())
-            return s
+            m.d.comb += s.eq(acc + aux[:a].as_signed())
+            if cfg.output == "sum":
+                return s
+            # requant (qhw.golden.requant): round half up, arithmetic shift, saturate to codes
+            product = Signal(signed(golden.requant_product_bits(cfg)))
+            rounding = (1 << (cfg.shift - 1)) if cfg.shift else 0
+            m.d.comb += product.eq(s * aux[a:a + cfg.mult_bits] + rounding)
+            shifted = Signal.like(product)
+            m.d.comb += shifted.eq(product >> cfg.shift)
+            hi = (1 << cfg.out_bits) - 1
+            code = Signal(cfg.out_bits)
+            m.d.comb += code.eq(Mux(shifted < 0, 0, Mux(shifted > hi, hi, shifted)))
+            return code
         tbits = golden.threshold_bits(cfg)
         return (acc >= aux[:tbits].as_signed()) == aux[tbits]
 

@@ -40,6 +40,12 @@ def test_golden_equals_pytorch_integer_forward_and_float_student(export, windows
     got = UNIT.golden(cfg, UNIT.check_params(cfg, params), {"activations": windows[..., None]})
     sums = int8net.integer_forward(params, shifts, windows)
     np.testing.assert_array_equal(got[:, 0, 0, 0], sums)
+    # The same integers with separate requant layers (the unfused comparison design).
+    unfused, _, _ = int8net.integer_params(export, fused=False)
+    cfg = config_from_dict(UNIT.config, int8net.network_description(shifts, 900, fused=False))
+    assert [l.kind for l in cfg.resolved].count("requant") == 7
+    got = UNIT.golden(cfg, UNIT.check_params(cfg, unfused), {"activations": windows[..., None]})
+    np.testing.assert_array_equal(got[:, 0, 0, 0], sums)
     assert np.ptp(sums) > 0
     # Integer biases and 16-bit multipliers: within 0.03 MOS of the float 8-bit student
     # (measured on the corpus's test windows: at most 0.021, on average 0.004).
@@ -54,8 +60,8 @@ def test_requant_scales_are_the_students(export):
     for k, name in enumerate(["conv1", "conv2", "conv3", "conv4", "conv5", "dense1", "dense2"]):
         a_in = 1 / student.INPUT_SCALE if k == 0 else act[k - 1]
         want = export[f"{name}.scale"].astype(np.float64) * a_in / act[k]
-        got = params[f"q{name}.multipliers"] / 2.0 ** shifts[name]
-        assert params[f"q{name}.multipliers"].max() >= 1 << 15
+        got = params[f"{name}.multipliers"] / 2.0 ** shifts[name]
+        assert params[f"{name}.multipliers"].max() >= 1 << 15
         np.testing.assert_allclose(got, want, rtol=2.0 ** -15 * want.max() / want.min())
 
 
@@ -73,7 +79,9 @@ def test_shipped_design_point_and_weights(export):
             if hasattr(l.config, "simd")}
     assert {l.name: (l.config.pe, l.config.simd) for l in cfg.resolved
             if hasattr(l.config, "simd")} == fold
-    # Every requant layer keeps up with the convolution before it: same steady throughput.
+    assert all(l.config.output == "requant" for l in cfg.resolved
+               if l.kind in ("macconv", "dense") and l.name != "dense3")
+    # The fused requantization costs no cycles per pixel: the same steady throughput.
     assert UNIT.describe(cfg)["estimate_network_performance"]["max_cycles"] == \
         UNIT.describe(binary)["estimate_network_performance"]["max_cycles"]
 

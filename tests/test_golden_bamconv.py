@@ -191,6 +191,45 @@ def test_macconv_reference_matches_conv2d_random_configs():
     assert bits == set(range(2, 13))
 
 
+def test_macconv_unsigned_and_requant_match_conv2d_random_configs():
+    """Unsigned activations and the fused requantization: the oracle is conv2d in float64 plus
+    floor(s * M / 2**shift + 0.5), clamped to the codes (exact: |s * M| < 2**53 here)."""
+    rng = np.random.default_rng(7)
+    seen = set()
+    for _ in range(N_RANDOM_CONFIGS // 2):
+        geo = random_geometry(rng)
+        act_signed, requant = bool(rng.random() < 0.5), bool(rng.random() < 0.7)
+        act_bits, weight_bits = int(rng.integers(2, 9)), int(rng.integers(2, 9))
+        mult_bits, out_bits = int(rng.integers(1, 17)), int(rng.integers(1, 9))
+        probe = MacConvConfig(**geo, act_bits=act_bits, weight_bits=weight_bits,
+                              act_signed=act_signed)
+        # A binary point that maps a typical sum into the code range.
+        shift = max(0, bm.sum_bits(probe) - 2 + mult_bits - out_bits - int(rng.integers(0, 4)))
+        cfg = MacConvConfig(**geo, act_bits=act_bits, weight_bits=weight_bits,
+                            act_signed=act_signed, output="requant" if requant else "sum",
+                            out_bits=out_bits, mult_bits=mult_bits, shift=shift)
+        params = our_params(cfg, rng)
+        if requant:
+            params["multipliers"] = rng.integers(0, 1 << mult_bits, size=cfg.c_out)
+        inputs = our_inputs(cfg, rng, frames=int(rng.integers(1, 3)))
+        assert inputs["activations"].min() >= (-(1 << (act_bits - 1)) if act_signed else 0)
+        got = bm.reference(cfg, params, inputs["activations"])
+        s = oracle_sums(cfg, params, inputs["activations"]).astype(np.float64)
+        if requant:
+            v = s * params["multipliers"].astype(np.float64) / 2.0 ** shift
+            want = np.clip(np.floor(v + 0.5) if shift else v, 0, (1 << out_bits) - 1)
+            seen.update({("low", bool((got == 0).any())), ("high", bool(
+                (got == (1 << out_bits) - 1).any())), ("mid", bool(
+                    ((got > 0) & (got < (1 << out_bits) - 1)).any()))})
+        else:
+            want = s
+        assert got.dtype == np.int64
+        assert np.array_equal(got, want.astype(np.int64)), cfg
+        seen.add(("signed", act_signed))
+    assert {("signed", True), ("signed", False), ("low", True), ("high", True),
+            ("mid", True)} <= seen
+
+
 def test_single_frame_and_bool_activations():
     rng = np.random.default_rng(3)
     cfg = BamConvConfig(c_in=3, c_out=4, height=5, width=6, kernel=(2, 3), padding="same",

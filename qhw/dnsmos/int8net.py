@@ -6,13 +6,16 @@ The 8-bit student (:class:`qhw.dnsmos.train.Int8P808`, export ``examples/network
 8-bit activations of per-layer scale ``a`` (the input: ``1 / 127``). In integers, layer k with
 input codes of scale ``a_in`` computes the accumulator ``acc = sum q * x``; its real
 pre-activation is ``s_w[c] * a_in * acc + b[c]``, and its output code is that divided by
-``a_out``, rounded and clamped to [0, 255] (the clamp at 0 is the ReLU). The network does it as::
+``a_out``, rounded and clamped to [0, 255] (the clamp at 0 is the ReLU). The network does it in
+each ``macconv`` layer (``output = "requant"``, the requantization fused at the PE outputs)::
 
-    macconv (sum: acc + B_c, B_c = round(b[c] / (s_w[c] * a_in)))
-      -> requant (y = clamp(floor((s * M_c + 2**(shift-1)) / 2**shift), 0, 255),
-                  M_c / 2**shift ~ s_w[c] * a_in / a_out with 16-bit M_c)
+    s = acc + B_c,  B_c = round(b[c] / (s_w[c] * a_in))
+    y = clamp(floor((s * M_c + 2**(shift-1)) / 2**shift), 0, 255),
+        M_c / 2**shift ~ s_w[c] * a_in / a_out with 16-bit M_c
 
-with the max pools between (max commutes with the monotone requantization), the global max pool
+or, with ``fused=False``, as a ``macconv`` with sum output followed by a separate ``requant``
+layer ``q<layer>`` (the same integers: the comparison of the two in docs/dnsmos.md), with the max
+pools between (max commutes with the monotone requantization), the global max pool
 of conv5's codes, and dense1..dense3 as ``mac`` dense layers; dense3's sum times
 ``s_w * a_in`` is the MOS. Rounding the bias and the scales to integers changes the float
 student's scores by a few thousandths of a MOS (measured in the tests and docs/dnsmos.md).
@@ -58,10 +61,11 @@ def _input_scales(export):
             for k, n in enumerate(_NAMES)}
 
 
-def integer_params(export):
+def integer_params(export, fused=True):
     """(params, shifts, mos_scale): the network's weight-file arrays (``<layer>.weights``,
-    ``<layer>.bias``, ``q<layer>.multipliers``), the requantization shift of every layer but
-    dense3, and the float that turns dense3's sum into the MOS."""
+    ``<layer>.bias``, ``<layer>.multipliers``, or ``q<layer>.multipliers`` for the separate
+    requant layers with ``fused=False``), the requantization shift of every layer but dense3,
+    and the float that turns dense3's sum into the MOS."""
     act = np.asarray(export["act_scale"], dtype=np.float64)
     a_in = _input_scales(export)
     params, shifts = {}, {}
@@ -76,7 +80,7 @@ def integer_params(export):
             mos_scale = float(acc_scale[0])
             continue
         mult, shift = requant.multipliers_for(acc_scale / act[k], MULT_BITS)
-        params[f"q{name}.multipliers"] = mult
+        params[f"{name}.multipliers" if fused else f"q{name}.multipliers"] = mult
         shifts[name] = shift
     return params, shifts, mos_scale
 
@@ -86,17 +90,23 @@ def mos_from_sum(total, mos_scale):
     return np.asarray(total, dtype=np.float64) * mos_scale
 
 
-def network_description(shifts, frames=900, folding=None, name="dnsmos_int8"):
+def network_description(shifts, frames=900, folding=None, name="dnsmos_int8", fused=True):
     """The qhw network description of the 8-bit student for ``frames`` x 120 inputs.
 
     ``folding``: {layer: {"pe": .., "simd": ..}} for the convolutions and dense layers (the
-    binary design point's, for a same-folding comparison) and {"q<layer>": {"pe": ..}} for the
-    requantization layers (default: the fewest multipliers that keep up with the layer before,
-    :func:`requant_pe`)."""
+    binary design point's, for a same-folding comparison) and, with ``fused=False``,
+    {"q<layer>": {"pe": ..}} for the separate requantization layers (default: the fewest
+    multipliers that keep up with the layer before, :func:`requant_pe`)."""
     folding = dict(folding or {})
     layers = []
 
+    def requant_fields(lname):
+        return ({"output": "requant", "out_bits": 8, "mult_bits": MULT_BITS,
+                 "shift": int(shifts[lname])} if fused else {"output": "sum"})
+
     def add_requant(lname, channels, conv_cycles_per_pixel):
+        if fused:
+            return
         pe = folding.get(f"q{lname}", {}).get("pe", requant_pe(channels, conv_cycles_per_pixel))
         layers.append({"name": f"q{lname}", "kind": "requant", "out_bits": 8,
                        "mult_bits": MULT_BITS, "shift": int(shifts[lname]), "pe": pe})
@@ -105,7 +115,7 @@ def network_description(shifts, frames=900, folding=None, name="dnsmos_int8"):
         c_out, c_in = teacher_weights()[f"{lname}.weight"].shape[:2]
         fold = folding.get(lname, {})
         layers.append({"name": lname, "kind": "macconv", "c_out": int(c_out), "kernel": [3, 3],
-                       "padding": "same", "weight_bits": 8, "output": "sum", **fold})
+                       "padding": "same", "weight_bits": 8, **requant_fields(lname), **fold})
         add_requant(lname, int(c_out), _cycles_per_pixel(int(c_out), int(c_in) * 9, fold))
         if pool:
             layers.append({"name": f"pool{lname[-1]}", "kind": "maxpool", "kernel": [2, 2]})
@@ -114,7 +124,9 @@ def network_description(shifts, frames=900, folding=None, name="dnsmos_int8"):
         n_out, n_in = teacher_weights()[f"{lname}.weight"].shape[:2]
         fold = folding.get(lname, {})
         layers.append({"name": lname, "kind": "dense", "arith": "mac", "outputs": int(n_out),
-                       "weight_bits": 8, "output": "sum", **fold})
+                       "weight_bits": 8,
+                       **(requant_fields(lname) if lname != "dense3" else {"output": "sum"}),
+                       **fold})
         if lname != "dense3":
             add_requant(lname, int(n_out), _cycles_per_pixel(int(n_out), int(n_in), fold))
     return {"name": name,
@@ -135,23 +147,27 @@ def requant_pe(channels, cycles_per_pixel):
                 if channels % pe == 0 and channels // pe <= max(cycles_per_pixel, 1))
 
 
-def design_point_description(binary_point="dnsmos_ecp5", export=None, frames=900):
+def design_point_description(binary_point="dnsmos_ecp5", export=None, frames=900, fused=True):
     """The 8-bit network folded as the binary design point ``binary_point`` (same PE and SIMD
     per convolution and dense layer: the same throughput class), named
-    ``<binary_point>_int8``."""
+    ``<binary_point>_int8`` (``<binary_point>_int8_unfused`` with separate requant layers)."""
     from .student import design_point_config
     cfg = design_point_config(binary_point)
     folding = {layer.name: {"pe": layer.config.pe, "simd": layer.config.simd}
                for layer in cfg.resolved if hasattr(layer.config, "simd")}
     _, shifts, _ = integer_params(export if export is not None else load_export())
-    return network_description(shifts, frames, folding, name=f"{binary_point}_int8")
+    return network_description(shifts, frames, folding, fused=fused,
+                               name=f"{binary_point}_int8" + ("" if fused else "_unfused"))
 
 
 def integer_forward(params, shifts, xq):
     """dense3's sums (N,) int64 of quantized windows ``xq`` (N, T, 120), written with PyTorch
-    (float64, exact: the largest product of a sum and a multiplier is below 2**45)."""
+    (float64, exact: the largest product of a sum and a multiplier is below 2**45); ``params``
+    fused or not."""
     def requantize(acc, lname, view):
-        m = torch.from_numpy(np.asarray(params[f"q{lname}.multipliers"], np.float64)).view(view)
+        key = f"{lname}.multipliers" if f"{lname}.multipliers" in params else \
+            f"q{lname}.multipliers"
+        m = torch.from_numpy(np.asarray(params[key], np.float64)).view(view)
         return torch.clamp(torch.floor(acc * m / 2.0 ** shifts[lname] + 0.5), 0, 255)
 
     def tensor(key):
@@ -189,9 +205,9 @@ def main(argv=None):
         "(docs/dnsmos.md).\n"
         "Input: one 9.01 s window of DNSMOS features, 900 frames x 120 mel bands, signed 8 "
         "bits.\n"
-        "Every convolution and dense layer has the PE and SIMD of the binary design point; "
-        "each requant layer the fewest\n"
-        "multipliers that keep up with the layer before it.\n"
+        "Every convolution and dense layer has the PE and SIMD of the binary design point and "
+        "requantizes its sums\n"
+        "to unsigned 8-bit codes at its PE outputs (output = \"requant\").\n"
         f"Weights: dnsmos_int8_net.npz; the MOS is dense3's sum times {mos_scale!r}.\n"
         "Written by python -m qhw.dnsmos.int8net.")
     os.makedirs(args.output, exist_ok=True)

@@ -370,7 +370,8 @@ def build_blocks(results, figdir):
         "`qhw synth network --config examples/networks/dnsmos_ecp5.toml --weights "
         "examples/networks/dnsmos_bam.npz --target ecp5 --json ecp5.json`; "
         "`python -m qhw.dnsmos.train --student binary --minutes 45` (the shipped weights); "
-        "`python bench/bench_dnsmos.py` (both design points, docs/dnsmos.md)."))
+        "`python bench/bench_dnsmos.py --whole` (the same network with 8-bit activations, same "
+        "flow and folding, side by side: docs/dnsmos.md)."))
     blocks.append(Para(f"This run took {results.get('seconds') or 0:.0f} s"
                        f"{' (--quick)' if results.get('quick') else ''}."))
     return blocks

@@ -17,7 +17,9 @@ def _describe(cfg):
                                                  ", unsigned")},
         "o": {"direction": "out", "payload_bits": cfg.c_out * n,
               "layout": (f"one output pixel per transfer, row-major; channel c at bits "
-                         f"[{n}*c, {n}*c+{n}), signed sum" if cfg.output == "sum" else
+                         f"[{n}*c, {n}*c+{n}), " + (
+                             "signed sum" if cfg.output == "sum" else "unsigned code")
+                         if cfg.output in ("sum", "requant") else
                          "one output pixel per transfer, row-major; bit c = channel c")},
     }
     if cfg.gating == "mask":
@@ -37,7 +39,8 @@ def _describe(cfg):
         "memories": [
             {"name": "weights", "depth": cfg.neuron_fold * cfg.synapse_fold,
              "width": cfg.pe * cfg.simd * cfg.weight_bits},
-            {"name": "bias" if cfg.output == "sum" else "thresholds", "depth": cfg.neuron_fold},
+            {"name": {"sum": "bias", "requant": "bias and multiplier"}.get(
+                cfg.output, "thresholds"), "depth": cfg.neuron_fold},
             {"name": "line_buffer", "depth": cfg.width,
              "width": (cfg.kernel[0] - 1) * cfg.c_in * a},
         ],
@@ -75,6 +78,10 @@ MACCONV_REGRESSION = {
                                      padding="same", pe=3, simd=8, act_bits=12, weight_bits=6),
     "2d_k3_same_8x8_thr_pe2": dict(c_in=2, c_out=4, height=4, width=4, kernel=[3, 3],
                                    padding="same", pe=2, simd=6, output="threshold"),
+    # Unsigned 8-bit codes in, requantized to unsigned 8-bit codes out (an 8-bit network layer).
+    "2d_k3_same_u8_requant_pe2": dict(c_in=3, c_out=4, height=4, width=5, kernel=[3, 3],
+                                      padding="same", pe=2, simd=9, act_signed=False,
+                                      output="requant", shift=24),
 }
 
 def int8_mac_baseline(cfg):
@@ -111,15 +118,21 @@ def conv_operations(cfg, frames, inputs=None):
     else:
         ops.append(opcount.op("add", acc, outs * (k - 1),
                               "accumulate the weights of active inputs (conditional adds)"))
-    if cfg.output == "sum":
+    if cfg.output in ("sum", "requant"):
         ops.append(opcount.op("add", golden.sum_bits(cfg), outs, "bias"))
     else:
         ops.append(opcount.op("add", golden.threshold_bits(cfg), outs, "threshold compare"))
+    if cfg.output == "requant":
+        ops.append(opcount.op("mul", [golden.sum_bits(cfg), cfg.mult_bits], outs,
+                              "requantization: sum x multiplier"))
+        ops.append(opcount.op("add", golden.requant_product_bits(cfg), 3 * outs,
+                              "requantization: rounding term and two saturation compares"))
     ops.append(opcount.op("sram_read", k * cfg.weight_bits, outs,
                           "weights of one output channel"))
-    aux = acc if cfg.output == "sum" else golden.threshold_bits(cfg) + 1
-    ops.append(opcount.op("sram_read", aux, outs,
-                          "bias" if cfg.output == "sum" else "threshold and direction"))
+    aux = {"sum": acc, "requant": acc + getattr(cfg, "mult_bits", 0)}.get(
+        cfg.output, golden.threshold_bits(cfg) + 1)
+    ops.append(opcount.op("sram_read", aux, outs, {"sum": "bias", "requant": "bias and multiplier"}
+                          .get(cfg.output, "threshold and direction")))
     return opcount.counts(n, "one frame (H x W x C_in input, H_out x W_out x C_out output)", ops,
                           notes)
 
