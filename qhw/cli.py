@@ -40,12 +40,16 @@ def _positive(text):
 def _parser():
     p = argparse.ArgumentParser(
         prog="qhw", description="Verified, synthesizable hardware for compressed speech networks.")
+    p.add_argument("--version", action=_Version, nargs=0,
+                   help="print qhw's version and the versions of its tools, and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def unit_command(name, help_text):
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.add_argument("unit", help="unit name (see 'qhw units')")
-        sp.add_argument("--config", required=True, type=Path, help="unit config (JSON)")
+        sp.add_argument("--config", type=Path,
+                        help="unit config (JSON, or TOML for .toml files); default: the unit's "
+                             "default configuration ('qhw config UNIT' prints it)")
         return sp
 
     sp = unit_command("generate", "write Verilog, the weight file and manifest.json")
@@ -129,13 +133,45 @@ def _parser():
     sp.add_argument("--json", type=Path, help="also write the scores here (JSON)")
 
     sub.add_parser("units", help="list the registered units")
+
+    sp = sub.add_parser("config", help="print a unit's default configuration (JSON or TOML), "
+                                       "or every key explained",
+                        description="Print the default configuration of UNIT as JSON (--toml: "
+                                    "TOML), ready to edit and pass as --config; --explain lists "
+                                    "every key with its meaning, type, default and allowed "
+                                    "values, taken from the config class and its validation.")
+    sp.add_argument("unit", help="unit name (see 'qhw units')")
+    how = sp.add_mutually_exclusive_group()
+    how.add_argument("--toml", action="store_true", help="TOML instead of JSON")
+    how.add_argument("--explain", action="store_true", help="every key explained")
     return p
+
+
+class _Version(argparse.Action):
+    """``--version`` without argparse's line wrapping (one line per tool)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version_text())
+        parser.exit()
+
+
+def _version_text():
+    """``qhw --version``: qhw's version and the pinned tools' (None: not installed)."""
+    from .toolchain import versions
+    v = versions()
+    return "\n".join([f"qhw {v.get('qhw')}"] + [f"  {k} {v[k]}" for k in v if k != "qhw"])
 
 
 def _run(args):
     if args.command == "units":
         for name in registry.names():
             print(f"{name:12s} {registry.get(name).summary}")
+        return 0
+    if args.command == "config":
+        from . import config_help
+        unit = registry.get(args.unit)
+        sys.stdout.write(config_help.explain_text(unit) if args.explain
+                         else config_help.default_text(unit, toml=args.toml))
         return 0
     if args.command == "demo":
         from . import demo
@@ -174,7 +210,13 @@ def _run(args):
         return 0
 
     unit = registry.get(args.unit)
-    cfg = flow.read_config(unit, args.config)
+    if args.config is None:
+        from .config import config_from_dict
+        cfg = config_from_dict(unit.config, unit.default_config)
+        print(f"qhw: no --config given: using the default configuration of {unit.name} "
+              f"('qhw config {unit.name}' prints it)", file=sys.stderr)
+    else:
+        cfg = flow.read_config(unit, args.config)
 
     if args.command == "generate":
         params = flow.read_params(unit, cfg, args.weights, args.seed)

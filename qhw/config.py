@@ -40,6 +40,38 @@ def config_to_dict(config):
             for k, v in dataclasses.asdict(config).items()}
 
 
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"no TOML form for {type(v).__name__}")
+
+
+def to_toml(data, comment=""):
+    """A config mapping as TOML text: scalars and tables inline, a list of tables (a network's
+    ``layers``) as an array of tables; ``None`` values are left out (TOML has no null).
+    ``comment`` lines go first as ``#`` comments."""
+    lines = [f"# {line}".rstrip() for line in comment.strip().splitlines()]
+    lines += [""] if lines else []
+    arrays = {k: v for k, v in data.items() if isinstance(v, (list, tuple)) and v
+              and all(isinstance(x, dict) for x in v)}
+    for key, value in data.items():
+        if key not in arrays and value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, tables in arrays.items():
+        for table in tables:
+            lines += ["", f"[[{key}]]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()
+                                          if v is not None]
+    return "\n".join(lines) + "\n"
+
+
 def read_input_text(field, path):
     """The text of a file the user named; a missing or unreadable one is an input error."""
     path = Path(path)

@@ -25,7 +25,6 @@ unit fires where the teacher's activation is above its typical positive value.
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import torch
@@ -266,29 +265,10 @@ DESIGN_POINTS = {
 }
 
 
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"no TOML form for {type(v).__name__}")
-
-
 def network_toml(desc, comment=""):
     """The description as a TOML network file (what examples/networks/ holds)."""
-    lines = [f"# {line}".rstrip() for line in comment.strip().splitlines()] + [""]
-    for key, value in desc.items():
-        if key != "layers":
-            lines.append(f"{key} = {_toml_value(value)}")
-    for layer in desc["layers"]:
-        lines += ["", "[[layers]]"] + [f"{k} = {_toml_value(v)}" for k, v in layer.items()]
-    return "\n".join(lines) + "\n"
+    from ..config import to_toml
+    return to_toml(desc, comment)
 
 
 def design_point_description(name, frames=900):
