@@ -162,7 +162,21 @@ def _version_text():
     return "\n".join([f"qhw {v.get('qhw')}"] + [f"  {k} {v[k]}" for k in v if k != "qhw"])
 
 
+# The output options of each command: (attribute, option, a folder?), checked before any work.
+_OUTPUTS = {"generate": [("output", "--output", True)],
+            "rtlsim": [("output", "--output", False)],
+            "golden": [("output", "--output", False)],
+            "synth": [("json", "--json", False)],
+            "sweep": [("output", "--output", True), ("report", "--report", True)],
+            "report": [("output", "--output", True)],
+            "demo": [("output", "--output", True)],
+            "score": [("json", "--json", False)]}
+
+
 def _run(args):
+    for attr, option, folder in _OUTPUTS.get(args.command, []):
+        if getattr(args, attr, None) is not None:
+            flow.check_output(option, getattr(args, attr), folder=folder)
     if args.command == "units":
         for name in registry.names():
             print(f"{name:12s} {registry.get(name).summary}")

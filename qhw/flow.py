@@ -30,30 +30,68 @@ def read_params(unit, cfg, path=None, seed=0):
     """Weights from an .npz file, or random ones from ``seed`` when no file is given."""
     if path is None:
         return unit.check_params(cfg, unit.random_params(cfg, np.random.default_rng(seed)))
-    path = Path(path)
-    if not path.is_file():
-        raise QhwInputError(f"--weights: file not found: {path}")
+    path = check_input_file("--weights", path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             params = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise QhwInputError(f"--weights: {path} is not a readable .npz file ({e})") from None
     return unit.check_params(cfg, params)
 
 
 def read_inputs(unit, cfg, path):
     """Inputs from a .npy file (or an .npz of named arrays), validated and batched."""
-    path = Path(path)
-    if not path.is_file():
-        raise QhwInputError(f"--inputs: file not found: {path}")
+    path = check_input_file("--inputs", path)
     try:
         x = np.load(path, allow_pickle=False)
         if isinstance(x, np.lib.npyio.NpzFile):  # several input arrays (activations, gates)
             with x:
                 x = {name: x[name] for name in x.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise QhwInputError(f"--inputs: {path} is not a readable .npy/.npz file ({e})") from None
     return unit.check_inputs(cfg, x)
+
+
+def check_input_file(field, path):
+    """``path`` as a Path if it is a non-empty readable file; else one line naming ``field``."""
+    path = Path(path)
+    if path.is_dir():
+        raise QhwInputError(f"{field}: {path} is a directory, not a file")
+    if not path.exists():
+        raise QhwInputError(f"{field}: file not found: {path}")
+    if not path.is_file():
+        raise QhwInputError(f"{field}: {path} is not a regular file")
+    if path.stat().st_size == 0:
+        raise QhwInputError(f"{field}: {path} is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise QhwInputError(f"{field}: cannot read {path} (permission denied)")
+    return path
+
+
+def check_output(field, path, *, folder):
+    """Fail early, before any work, if ``path`` cannot become the output: an existing folder
+    where a file is wanted (or a file where a folder is), a path under a regular file, or a
+    location that cannot be written. Missing parent folders are fine (they are created)."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise QhwInputError(f"{field}: {path} exists and is not a folder")
+    if not folder and path.is_dir():
+        raise QhwInputError(f"{field}: {path} is a folder; give a file name")
+    parent = path if folder and path.is_dir() else path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise QhwInputError(f"{field}: {path} is under {parent}, which is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise QhwInputError(f"{field}: cannot write in {parent} (permission denied)")
+    return path
+
+
+def _umask_mode():
+    """The permissions a new file gets from the user's umask (mkstemp makes 0600 files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 # Writing outputs without leaving partial files ----------------------------------------------------
@@ -67,6 +105,7 @@ def atomic_file(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
