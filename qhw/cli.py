@@ -56,6 +56,9 @@ def _parser():
     sp.add_argument("--weights", type=Path, help="weight file (.npz); random weights if omitted")
     sp.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     sp.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    sp.add_argument("--name", help="top module name (default: the unit's); every submodule's "
+                                   "name starts with it, so differently named cores coexist "
+                                   "in one design")
 
     for name, text in (("rtlsim", "run the RTL in Verilator on the given inputs"),
                        ("golden", "run the bit-exact reference on the given inputs")):
@@ -177,6 +180,8 @@ def _run(args):
     for attr, option, folder in _OUTPUTS.get(args.command, []):
         if getattr(args, attr, None) is not None:
             flow.check_output(option, getattr(args, attr), folder=folder)
+    if getattr(args, "name", None) is not None:
+        flow.check_module_name(args.name)
     if args.command == "units":
         for name in registry.names():
             print(f"{name:12s} {registry.get(name).summary}")
@@ -234,7 +239,7 @@ def _run(args):
 
     if args.command == "generate":
         params = flow.read_params(unit, cfg, args.weights, args.seed)
-        gen = flow.write_generated(unit, cfg, params, args.output)
+        gen = flow.write_generated(unit, cfg, params, args.output, name=args.name)
         print(f"wrote {args.output}/{gen.top}.v, weights.npz, config.json, manifest.json "
               f"(latency {gen.manifest['latency']} cycles, "
               f"{gen.manifest['cycles']['expected']} cycles per frame expected)")

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -145,14 +146,27 @@ class Generated:
     manifest: dict
 
 
-def generate(unit, cfg, params, frames=1, inputs=None):
+_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def check_module_name(name):
+    """A top-module name that every Verilog tool takes: a plain identifier, at most 63 chars."""
+    if not isinstance(name, str) or not _MODULE_NAME.match(name):
+        raise QhwInputError(f"--name: must be a Verilog identifier (a letter or _, then "
+                            f"letters, digits or _, at most 63 characters), got {name!r}")
+    return name
+
+
+def generate(unit, cfg, params, frames=1, inputs=None, name=None):
     """Build the unit and describe it: Verilog text and the manifest (nothing is written).
 
     ``inputs`` (batched), when given, makes the manifest's cycle estimate exact for units whose
-    cycles depend on the data.
+    cycles depend on the data. ``name``: the top module's name (default the unit's); every
+    submodule's name starts with it (``<name>.window``, ...), so cores of different names
+    coexist in one design.
     """
     component = unit.generator(cfg, params)
-    top = unit.name
+    top = unit.name if name is None else check_module_name(name)
     verilog = to_verilog(component, top)
     estimate = unit.cost_model(cfg, frames, inputs)
     manifest = {
@@ -172,9 +186,9 @@ def generate(unit, cfg, params, frames=1, inputs=None):
     return Generated(verilog=verilog, top=top, manifest=manifest)
 
 
-def write_generated(unit, cfg, params, outdir):
+def write_generated(unit, cfg, params, outdir, name=None):
     """Write Verilog, the weight file, the config and manifest.json into ``outdir``."""
-    gen = generate(unit, cfg, params)
+    gen = generate(unit, cfg, params, name=name)
     with atomic_dir(outdir) as tmp:
         (tmp / f"{gen.top}.v").write_text(gen.verilog)
         np.savez(tmp / "weights.npz", **params)
