@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_expmul.py
 	$(VENV)/bin/python bench/bench_finn_rtl.py -o docs
 	$(VENV)/bin/python bench/bench_network_folding.py
+	$(VENV)/bin/python bench/bench_dnsmos.py --whole -o docs
 
 clean:
 	rm -rf build .pytest_cache
