@@ -5,6 +5,7 @@ Everything here goes through the unit registry; nothing names a particular unit.
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -273,8 +274,33 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
     ``fast=True`` runs the stall-free job in a C++ harness (:mod:`qhw.cosim.fastsim`, same
     timing, about 50x faster than the cocotb testbench) instead of cocotb; it takes no stalls,
     no waveform and no probes.
+
+    With the environment variable ``QHW_KEEP_WAVES=DIR`` (pytest: ``--qhw-waves DIR``), every
+    cocotb run records an FST waveform; it is kept in DIR only when the run fails (outputs not
+    the golden model's, a protocol error, a timeout), and the failure message (and stderr)
+    names the file, the seed and the command that reruns just that test.
     """
     from .cosim import runner
+
+    keep = os.environ.get("QHW_KEEP_WAVES")
+    if keep and not fast and waves is None:
+        digest = hashlib.sha256(json.dumps(
+            [unit.name, config_to_dict(cfg), stall_in, stall_out, seed,
+             os.environ.get("PYTEST_CURRENT_TEST", "")], default=str).encode()).hexdigest()[:10]
+        waves = Path(keep) / f"{unit.name}-{digest}.fst"
+        waves.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run = rtlsim(unit, cfg, params, x, stall_in=stall_in, stall_out=stall_out,
+                         seed=seed, waves=waves)
+            failed = first_mismatch(unit, run.outputs, unit.golden(cfg, params, x), cfg)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; {_kept_waves(waves, seed)}") from None
+        if failed is None:
+            waves.unlink(missing_ok=True)
+        else:
+            import sys
+            print(f"qhw: {failed}; {_kept_waves(waves, seed)}", file=sys.stderr)
+        return run
 
     if fast and (stall_in or stall_out or waves is not None):
         raise QhwInputError("fast: the fast simulation runs without stalls and waveforms "
@@ -309,6 +335,13 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
         steady = out_times[-1] - out_times[-1 - per_frame]
     return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim,
                   steady_cycles=steady)
+
+
+def _kept_waves(path, seed):
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    rerun = (f"; rerun: .venv/bin/python -m pytest '{test}' --qhw-waves {path.parent}"
+             if test else "")
+    return f"waves of this run kept in {path} (seed {seed}){rerun}"
 
 
 def check_rtl(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=None,
