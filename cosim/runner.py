@@ -328,7 +328,8 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
              timeout_cycles: int | None = None, waves: Path | None = None,
              workdir: Path | None = None, extra_cycles: int = 16,
              build_args: tuple | list = (), plusargs: tuple | list = (),
-             idle_payload: str = "random", monitors: tuple | list = ()) -> SimResult:
+             idle_payload: str = "random", monitors: tuple | list = (),
+             job_extra: dict | None = None) -> SimResult:
     """Run one stream job on a (cached) Verilator model and return what it observed.
 
     Checking the words against a reference is the caller's business; this function only raises
@@ -371,6 +372,9 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
         What an input payload carries while its valid is low: ``"random"`` garbage (the
         default, to catch designs that read it), or ``"hold"`` (zero during reset, then the
         last word stays: no spurious switching activity, for energy measurements).
+    job_extra:
+        More fields of the job file, for testbenches that need them (the AXI4-Stream
+        testbench's ``frame_words``).
 
     Returns
     -------
@@ -407,6 +411,7 @@ def simulate(verilog_text: str, top: str, testbench_module: str,
         job["idle_payload"] = idle_payload
     if monitors:
         job["monitors"] = list(monitors)
+    job.update(job_extra or {})
     job_path.write_text(json.dumps(job))
 
     from cocotb_tools.runner import get_runner

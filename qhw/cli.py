@@ -56,6 +56,10 @@ def _parser():
     sp.add_argument("--weights", type=Path, help="weight file (.npz); random weights if omitted")
     sp.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     sp.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    sp.add_argument("--axis", action="store_true",
+                    help="AXI4-Stream ports (aclk, aresetn, s_axis_<stream>_t*, "
+                         "m_axis_<stream>_t*, tdata padded to bytes, tlast at frame ends; "
+                         "docs/axis.md)")
     sp.add_argument("--name", help="top module name (default: the unit's); every submodule's "
                                    "name starts with it, so differently named cores coexist "
                                    "in one design")
@@ -239,7 +243,8 @@ def _run(args):
 
     if args.command == "generate":
         params = flow.read_params(unit, cfg, args.weights, args.seed)
-        gen = flow.write_generated(unit, cfg, params, args.output, name=args.name)
+        gen = flow.write_generated(unit, cfg, params, args.output, name=args.name,
+                                   axis=args.axis)
         print(f"wrote {args.output}/{gen.top}.v, weights.npz, config.json, manifest.json "
               f"(latency {gen.manifest['latency']} cycles, "
               f"{gen.manifest['cycles']['expected']} cycles per frame expected)")

@@ -158,16 +158,23 @@ def check_module_name(name):
     return name
 
 
-def generate(unit, cfg, params, frames=1, inputs=None, name=None):
+def generate(unit, cfg, params, frames=1, inputs=None, name=None, axis=False):
     """Build the unit and describe it: Verilog text and the manifest (nothing is written).
 
     ``inputs`` (batched), when given, makes the manifest's cycle estimate exact for units whose
     cycles depend on the data. ``name``: the top module's name (default the unit's); every
     submodule's name starts with it (``<name>.window``, ...), so cores of different names
-    coexist in one design.
+    coexist in one design. ``axis``: the core behind AXI4-Stream ports
+    (:class:`qhw.hdl.axis.AxisWrapper`: ``aclk``, ``aresetn``, ``s_axis_<X>_t*``,
+    ``m_axis_<Y>_t*``); the manifest's ``axis`` entry documents the byte layout.
     """
     component = unit.generator(cfg, params)
     top = unit.name if name is None else check_module_name(name)
+    core_ports = port_list(component)
+    if axis:
+        from .hdl.axis import AxisWrapper
+        frame_words = unit.output_words(cfg, 1)
+        component = AxisWrapper(component, frame_words)
     verilog = to_verilog(component, top)
     estimate = unit.cost_model(cfg, frames, inputs)
     manifest = {
@@ -176,7 +183,7 @@ def generate(unit, cfg, params, frames=1, inputs=None, name=None):
         "summary": unit.summary,
         "config": config_to_dict(cfg),
         **unit.describe(cfg),
-        "ports": port_list(component),
+        "ports": core_ports,
         "clock": {"name": "clk", "edge": "rising"},
         "reset": {"name": "rst", "kind": "synchronous, active high"},
         "latency": estimate.latency,
@@ -184,7 +191,35 @@ def generate(unit, cfg, params, frames=1, inputs=None, name=None):
                    "expected": estimate.expected, "notes": estimate.notes},
         "tools": toolchain.versions(),
     }
+    if axis:
+        manifest.update(_axis_manifest(component))
     return Generated(verilog=verilog, top=top, manifest=manifest)
+
+
+def _axis_manifest(wrapper):
+    """The manifest entries of an AXI4-Stream-wrapped core: its ports, clock, reset and the
+    byte layout of every stream."""
+    from amaranth.hdl import Shape
+    from amaranth.lib import wiring
+    from .hdl.axis import axis_port_name, padded_bits
+    ports = [{"name": name, "direction": "in" if m.flow == wiring.In else "out",
+              "width": Shape.cast(m.shape).width}
+             for name, m in wrapper.signature.members.items()]
+    streams = {}
+    for name, (direction, bits) in wrapper.streams.items():
+        entry = {"tdata": axis_port_name(name, direction, "tdata"),
+                 "tdata_bits": padded_bits(bits), "payload_bits": bits,
+                 "layout": f"the core's payload at tdata[{bits - 1}:0] (byte 0 = tdata[7:0], "
+                           f"little-endian); " + ("bits above it ignored" if direction == "in"
+                                                  else "bits above it zero")}
+        entry["tlast"] = ("ignored (the core counts its own frames)" if direction == "in" else
+                          f"high on word {wrapper.frame_words[name]} of {wrapper.frame_words[name]}"
+                          f" of each frame")
+        streams[name] = entry
+    return {"ports": ports, "clock": {"name": "aclk", "edge": "rising"},
+            "reset": {"name": "aresetn", "kind": "synchronous, active low"},
+            "axis": {"standard": "AMBA AXI4-Stream (Arm IHI 0051): tvalid, tready, tdata, "
+                                 "tlast", "streams": streams}}
 
 
 def verilog_header(manifest):
@@ -198,9 +233,16 @@ def verilog_header(manifest):
              f"{m['reset']['name']} ({m['reset']['kind']}).",
              "Streams (amaranth.lib.stream): <s>__valid, <s>__ready, <s>__payload; a transfer "
              "is a cycle with valid and ready high; valid never waits for ready and the "
-             "payload holds until taken."]
+             "payload holds until taken." if "axis" not in m else
+             "AXI4-Stream ports s_axis_<s>_t{data,valid,ready,last} (inputs) and "
+             "m_axis_<s>_t{data,valid,ready,last} (outputs); valid never waits for ready and "
+             "tdata holds until taken."]
     for name, s in m.get("streams", {}).items():
         lines.append(f"  {name} ({s['direction']}, {s['payload_bits']} bits): {s['layout']}")
+        if "axis" in m:
+            a = m["axis"]["streams"][name]
+            lines.append(f"    {a['tdata']} [{a['tdata_bits']}]: {a['layout']}; tlast "
+                         f"{a['tlast']}")
     lines.append("Ports: " + ", ".join(f"{p['name']} {p['direction']} [{p['width']}]"
                                        for p in m["ports"]))
     c = m["cycles"]
@@ -214,10 +256,10 @@ def verilog_header(manifest):
     return "\n".join(out) + "\n"
 
 
-def write_generated(unit, cfg, params, outdir, name=None):
+def write_generated(unit, cfg, params, outdir, name=None, axis=False):
     """Write Verilog (headed by :func:`verilog_header`), the weight file, the config and
     manifest.json into ``outdir``."""
-    gen = generate(unit, cfg, params, name=name)
+    gen = generate(unit, cfg, params, name=name, axis=axis)
     with atomic_dir(outdir) as tmp:
         (tmp / f"{gen.top}.v").write_text(verilog_header(gen.manifest) + gen.verilog)
         np.savez(tmp / "weights.npz", **params)
@@ -335,6 +377,29 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
         steady = out_times[-1] - out_times[-1 - per_frame]
     return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim,
                   steady_cycles=steady)
+
+
+def rtlsim_axis(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0):
+    """The core behind its AXI4-Stream wrapper, driven by cocotbext-axi's AxiStreamSource and
+    AxiStreamSink with pause generators (:mod:`qhw.cosim.tb_axis`): its outputs (unpacked as
+    the unit's), after checking that ``tlast`` delimits every output frame."""
+    from .cosim import runner
+    frames = frames_of(unit, cfg, x)
+    gen = generate(unit, cfg, params, frames=frames, inputs=x, axis=True)
+    inputs, words = unit.pack_inputs(cfg, x), unit.output_words(cfg, frames)
+    timeout = runner.default_timeout(inputs, words, stall_in, stall_out) + int(
+        3 * gen.manifest["cycles"]["expected"] / max(1e-3, 1.0 - max(stall_in, stall_out)))
+    sim = runner.simulate(gen.verilog, gen.top, "qhw.cosim.tb_axis", inputs, words,
+                          stall_in=stall_in, stall_out=stall_out, seed=seed,
+                          timeout_cycles=timeout,
+                          job_extra={"frame_words": unit.output_words(cfg, 1)})
+    if sim.protocol_errors:
+        raise AssertionError(f"AXI4-Stream framing: {sim.protocol_errors[0]}")
+    if sim.timed_out:
+        raise AssertionError("AXI4-Stream simulation timed out before all outputs arrived")
+    if any(sim.surplus.values()):
+        raise AssertionError(f"surplus output words: {sim.surplus}")
+    return unit.unpack_outputs(cfg, sim.outputs, frames)
 
 
 def _kept_waves(path, seed):
