@@ -40,7 +40,7 @@ class BamConvConfig(ConvGeometry):
 
     Parameters
     ----------
-    c_in, c_out, height, width, kernel, padding, pe, simd
+    c_in, c_out, height, width, kernel, padding, pe, simd, weights
         As for ``binconv`` (docs/binconv.md); padding holds activation 0.
     weight_bits : int
         Signed weight width k, 2..8.
@@ -71,7 +71,7 @@ class MacConvConfig(ConvGeometry):
 
     Parameters
     ----------
-    c_in, c_out, height, width, kernel, padding, pe, simd
+    c_in, c_out, height, width, kernel, padding, pe, simd, weights
         As for ``bamconv``; padding holds 0.
     act_bits, weight_bits : int
         Activation and signed weight widths, 2..16 (default 8 x 8).
@@ -356,6 +356,13 @@ def aux_memory(cfg, params):
     tbits = signed_bits(lo, hi + 1)
     lanes = [(int(tv) & ((1 << tbits) - 1)) | (int(g) << tbits) for tv, g in zip(t, ge)]
     return pack_fields(np.asarray(lanes, dtype=object).reshape(cfg.neuron_fold, cfg.pe), tbits + 1)
+
+
+def load_words(cfg, params):
+    """The weight-load stream of ``weights = 'port'``: every weight word, then every auxiliary
+    (bias / threshold / multiplier) word, in memory order (:func:`weight_memory`,
+    :func:`aux_memory`)."""
+    return weight_memory(cfg, params) + aux_memory(cfg, params)
 
 
 def threshold_bits(cfg):

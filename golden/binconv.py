@@ -50,6 +50,12 @@ class BinConvConfig(ConvGeometry):
     counter : 'fa' or 'gpc63'
         Compressor-tree cell: 3:2 full adders, or 6:3 generalized parallel counters (one LUT6 per
         output bit) after a first level of full adders.
+    weights : 'baked' or 'port'
+        'baked' (default): the weights and thresholds are the memories' initial contents, fixed
+        in the bitstream; 'port': the memories start empty and a weight-load stream ``wl``
+        writes them (every weight word, then every auxiliary word, in memory order), so one
+        bitstream serves retrained models; no window is computed until a whole load has arrived
+        (the window generator may take the first pixels meanwhile).
     """
 
     pad_bit: int = 0
@@ -197,6 +203,15 @@ def weight_memory(cfg, params):
     for nf in range(cfg.neuron_fold):
         for sf in range(cfg.synapse_fold):
             words.append(_pack_bits(w[nf, :, sf, :].reshape(-1)))
+    return words
+
+
+def load_words(cfg, params):
+    """The weight-load stream of ``weights = 'port'``: every weight word, then (threshold
+    output) every threshold word, in memory order."""
+    words = weight_memory(cfg, params)
+    if cfg.output == "threshold":
+        words += threshold_memory(cfg, params)
     return words
 
 

@@ -24,9 +24,11 @@ class ConvGeometry:
     padding: str = "valid"
     pe: int = 1
     simd: int = 1
+    weights: str = "baked"
 
     def geometry(self):
-        """The geometry and folding fields as a JSON-ready dict (for a baseline of the same shape)."""
+        """The geometry and folding fields (and the weight mode) as a JSON-ready dict (for a
+        baseline of the same shape)."""
         return {f.name: list(v) if isinstance(v, tuple) else v
                 for f in dataclasses.fields(ConvGeometry) for v in [getattr(self, f.name)]}
 
@@ -44,6 +46,7 @@ class ConvGeometry:
         check_int("simd", self.simd)
         check_divides("pe", self.pe, self.c_out, "c_out")
         check_divides("simd", self.simd, self.k, "c_in*kh*kw")
+        check_choice("weights", self.weights, ("baked", "port"))
 
     @property
     def k(self):

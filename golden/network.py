@@ -262,6 +262,10 @@ class _ConvKind(_MapKind):
     def unit_config(self, layer_name, spec, in_shape, in_format, source):
         h, w, c = in_shape
         data = dict(spec)
+        if data.get("weights", "baked") != "baked":
+            raise QhwInputError(
+                f"layer {layer_name!r} ({self.unit}): weights = {data['weights']!r} is not "
+                f"supported inside a network yet (its weights are baked into the memories)")
         if self.unit in ("binconv", "bamconv"):
             if in_format != Format(1, False):
                 raise QhwInputError(

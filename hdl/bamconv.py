@@ -110,6 +110,8 @@ class _SumConv(wiring.Component):
         Gates, one per output position, row-major (bamconv with gating only).
     o : Out(stream.Signature(C_out * out_bits))
         Output pixels, row-major; channel c at bits [c*B, (c+1)*B): signed sums, or bits.
+    wl : In(stream.Signature(load_bits))
+        With ``weights = 'port'``: the weight-load words (:func:`qhw.golden.bamconv.load_words`).
     """
 
     lanes_class = None
@@ -123,6 +125,9 @@ class _SumConv(wiring.Component):
             members["g"] = In(stream.Signature(cfg.c_out))
         elif cfg.gating == "count":
             members["g"] = In(stream.Signature(range(cfg.c_out + 1)))
+        if cfg.weights == "port":
+            members["wl"] = In(stream.Signature(mvu.load_bits(self.lanes_class(cfg), cfg.pe,
+                                                              cfg.simd)))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -135,12 +140,14 @@ class _SumConv(wiring.Component):
             lanes=self.lanes_class(cfg), k=cfg.k, c_out=cfg.c_out, pe=cfg.pe, simd=cfg.simd,
             weight_words=golden.weight_memory(cfg, self.params),
             aux_words=golden.aux_memory(cfg, self.params),
-            gate=None if cfg.gating == "none" else cfg.gating)
+            gate=None if cfg.gating == "none" else cfg.gating, load=cfg.weights == "port")
         wiring.connect(m, wiring.flipped(self.i), window.i)
         wiring.connect(m, window.o, unit.i)
         wiring.connect(m, unit.o, wiring.flipped(self.o))
         if cfg.gating != "none":
             wiring.connect(m, wiring.flipped(self.g), unit.g)
+        if cfg.weights == "port":
+            wiring.connect(m, wiring.flipped(self.wl), unit.wl)
         return m
 
 

@@ -101,15 +101,21 @@ class BinConv(wiring.Component):
     o : Out(stream.Signature(output_layout(cfg)))
         Output pixels in row-major order: C_out signed dot products 2P - K (element c at bits
         [c*B, (c+1)*B) with B = cfg.dot_bits), or C_out bits in threshold mode.
+    wl : In(stream.Signature(load_bits))
+        With ``weights = 'port'``: the weight-load words (:func:`qhw.golden.binconv.load_words`).
     """
 
     def __init__(self, cfg, params):
         self.cfg = cfg
         self.params = golden.check_params(cfg, params)
-        super().__init__({
+        members = {
             "i": In(stream.Signature(cfg.c_in)),
             "o": Out(stream.Signature(output_layout(cfg))),
-        })
+        }
+        if cfg.weights == "port":
+            members["wl"] = In(stream.Signature(mvu.load_bits(XnorPopcountLanes(cfg), cfg.pe,
+                                                              cfg.simd)))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -121,8 +127,11 @@ class BinConv(wiring.Component):
             lanes=XnorPopcountLanes(cfg), k=cfg.k, c_out=cfg.c_out, pe=cfg.pe, simd=cfg.simd,
             weight_words=golden.weight_memory(cfg, self.params),
             aux_words=(golden.threshold_memory(cfg, self.params)
-                       if cfg.output == "threshold" else None))
+                       if cfg.output == "threshold" else None),
+            load=cfg.weights == "port")
         wiring.connect(m, wiring.flipped(self.i), window.i)
+        if cfg.weights == "port":
+            wiring.connect(m, wiring.flipped(self.wl), mvu_.wl)
         wiring.connect(m, window.o, mvu_.i)
         m.d.comb += [self.o.payload.eq(mvu_.o.payload), self.o.valid.eq(mvu_.o.valid),
                      mvu_.o.ready.eq(self.o.ready)]

@@ -42,7 +42,24 @@ from amaranth.lib.wiring import In, Out
 
 from ..registry import CycleEstimate
 
-__all__ = ["FoldedMatrixVector", "pipeline_latency", "fifo_depth", "conv_timing", "conv_cycles"]
+__all__ = ["FoldedMatrixVector", "pipeline_latency", "fifo_depth", "conv_timing", "conv_cycles",
+           "load_bits"]
+
+
+def load_bits(lanes, pe, simd):
+    """Width of a weight-load word: a weight word or an auxiliary word, whichever is wider."""
+    return max(pe * simd * lanes.weight_bits, pe * lanes.aux_bits)
+
+
+def load_stream(lanes, cfg):
+    """The manifest entry of the weight-load stream ``wl`` of a conv config (``weights =
+    'port'``)."""
+    weights, aux = cfg.neuron_fold * cfg.synapse_fold, cfg.neuron_fold if lanes.aux_bits else 0
+    return {"direction": "in", "payload_bits": load_bits(lanes, cfg.pe, cfg.simd),
+            "layout": f"{weights} weight-memory words ({cfg.pe * cfg.simd * lanes.weight_bits} "
+                      f"bits, address order), then {aux} auxiliary words ({cfg.pe * lanes.aux_bits}"
+                      f" bits); each in the low bits; no window is computed until all "
+                      f"{weights + aux} have arrived; a new load is taken between vectors"}
 
 
 def pipeline_latency(partial_latency):
@@ -87,6 +104,12 @@ class FoldedMatrixVector(wiring.Component):
         Auxiliary memory, one word per neuron fold, ``aux_bits`` per PE lane.
     gate : None, 'mask' or 'count'
         Dynamic channel gating (see the module docstring).
+    load : bool
+        Run-time weights: the memories start empty and the ``wl`` stream writes them, every
+        weight word then every auxiliary word in address order (:attr:`load_bits` wide). A load
+        word is taken only while no vector is in flight, and a vector starts only after a whole
+        load (and not in a cycle offering a load word), so a computation never sees a half
+        written memory.
 
     Members
     -------
@@ -94,11 +117,14 @@ class FoldedMatrixVector(wiring.Component):
         Input vectors (windows).
     g : In(stream.Signature(C_out or range(C_out + 1)))
         Gates, one per input vector; only with ``gate``.
+    wl : In(stream.Signature(load_bits))
+        Weight-load words; only with ``load``.
     o : Out(stream.Signature(C_out * out_bits))
         One output vector per input vector; channel c at bits [c*out_bits, (c+1)*out_bits).
     """
 
-    def __init__(self, *, lanes, k, c_out, pe, simd, weight_words, aux_words=None, gate=None):
+    def __init__(self, *, lanes, k, c_out, pe, simd, weight_words, aux_words=None, gate=None,
+                 load=False):
         assert c_out % pe == 0 and k % simd == 0
         assert gate in (None, "mask", "count")
         self.lanes = lanes
@@ -106,10 +132,14 @@ class FoldedMatrixVector(wiring.Component):
         self.weight_words = weight_words
         self.aux_words = aux_words
         self.gate = gate
+        self.load = load
+        self.load_bits = load_bits(lanes, pe, simd)
         members = {
             "i": In(stream.Signature(k * lanes.input_bits)),
             "o": Out(stream.Signature(c_out * lanes.out_bits)),
         }
+        if load:
+            members["wl"] = In(stream.Signature(self.load_bits))
         if gate == "mask":
             members["g"] = In(stream.Signature(c_out))
         elif gate == "count":
@@ -124,8 +154,10 @@ class FoldedMatrixVector(wiring.Component):
         in_bits, w_bits = lanes.input_bits, lanes.weight_bits
         gated = self.gate is not None
 
+        load = self.load
         m.submodules.weights = wmem = memory.Memory(
-            shape=pe * simd * w_bits, depth=nf_count * sf_count, init=self.weight_words)
+            shape=pe * simd * w_bits, depth=nf_count * sf_count,
+            init=[] if load else self.weight_words)
         w_rd = wmem.read_port()
 
         # ---- gates ------------------------------------------------------------------------------
@@ -231,7 +263,7 @@ class FoldedMatrixVector(wiring.Component):
         aux = [None] * pe
         if lanes.aux_bits:
             m.submodules.aux = amem = memory.Memory(
-                shape=pe * lanes.aux_bits, depth=nf_count, init=self.aux_words)
+                shape=pe * lanes.aux_bits, depth=nf_count, init=[] if load else self.aux_words)
             a_rd = amem.read_port()
             m.d.comb += a_rd.addr.eq(ctrl_acc.nf)  # one cycle ahead of res
             aux = [a_rd.data[p * lanes.aux_bits:(p + 1) * lanes.aux_bits] for p in range(pe)]
@@ -272,8 +304,33 @@ class FoldedMatrixVector(wiring.Component):
 
         # ---- credits ------------------------------------------------------------------------------
         pending = Signal(range(depth + 1))  # vectors started whose output was not yet taken
+        can_start = Signal()
+        if load:
+            # ---- run-time weights: the load stream writes the memories between vectors -----
+            n_weights = nf_count * sf_count
+            n_words = n_weights + (nf_count if lanes.aux_bits else 0)
+            loaded = Signal()
+            word = Signal(range(n_words), name="load_word")
+            taking = Signal()
+            m.d.comb += [self.wl.ready.eq(~busy & (pending == 0)),
+                         taking.eq(self.wl.valid & self.wl.ready)]
+            w_wr = wmem.write_port()
+            m.d.comb += [w_wr.addr.eq(word), w_wr.data.eq(self.wl.payload),
+                         w_wr.en.eq(taking & (word < n_weights))]
+            if lanes.aux_bits:
+                a_wr = amem.write_port()
+                m.d.comb += [a_wr.addr.eq(word - n_weights), a_wr.data.eq(self.wl.payload),
+                             a_wr.en.eq(taking & (word >= n_weights))]
+            with m.If(taking):
+                with m.If(word == n_words - 1):
+                    m.d.sync += [word.eq(0), loaded.eq(1)]
+                with m.Else():
+                    m.d.sync += [word.eq(word + 1), loaded.eq(0)]
+            m.d.comb += can_start.eq(loaded & ~self.wl.valid)
+        else:
+            m.d.comb += can_start.eq(1)
         m.d.comb += [
-            start.eq(inputs_valid & (pending < depth) & (~busy | last_slice)),
+            start.eq(inputs_valid & can_start & (pending < depth) & (~busy | last_slice)),
             self.i.ready.eq(start),
             self.o.payload.eq(out_fifo.r_data),
             self.o.valid.eq(out_fifo.r_rdy),

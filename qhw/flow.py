@@ -350,6 +350,8 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
     frames = frames_of(unit, cfg, x)
     gen = generate(unit, cfg, params, frames=frames, inputs=x)
     inputs, words = unit.pack_inputs(cfg, x), unit.output_words(cfg, frames)
+    if getattr(cfg, "weights", "baked") == "port":  # run-time weights: load them first
+        inputs = {**inputs, "wl": unit.load_words(cfg, params)}
     # A deadlock guard that also covers units with many cycles per word (a folded GRU step).
     timeout = runner.default_timeout(inputs, words, stall_in, stall_out) + int(
         3 * gen.manifest["cycles"]["expected"] / max(1e-3, 1.0 - max(stall_in, stall_out)))

@@ -104,6 +104,9 @@ class Unit:
     parts : callable(config, params) -> list of dict, optional
         A composite unit's parts, each ``{"name", "unit", "config", "params"}`` (a network's
         layers): synthesis reports each part's area beside the whole's.
+    load_words : callable(config, params) -> list of int, optional
+        For configs with ``weights = 'port'``: the words of the weight-load stream ``wl`` that
+        write the memories at run time (the simulation drives them beside the inputs).
     locate : callable(config, params, inputs, *, stall_in, stall_out, seed) -> str or None,
         optional
         After an output mismatch: re-run with internal probes and name the first part whose
@@ -135,6 +138,7 @@ class Unit:
     startup: Callable = None
     parts: Callable = None
     locate: Callable = None
+    load_words: Callable = None
 
     def axes(self, cfg):
         """The output array's axis names for ``cfg``."""

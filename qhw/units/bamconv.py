@@ -3,6 +3,7 @@ baseline ``macconv``."""
 
 from ..golden import bamconv as golden
 from ..hdl import bamconv as hdl
+from ..hdl.mvu import load_stream
 from ..registry import Unit, register
 from . import opcount
 
@@ -28,6 +29,9 @@ def _describe(cfg):
     elif cfg.gating == "count":
         streams["g"] = {"direction": "in", "payload_bits": cfg.c_out.bit_length(),
                         "layout": "one per output position: the number n of leading active channels"}
+    if cfg.weights == "port":
+        lanes = (hdl.MacLanes if isinstance(cfg, golden.MacConvConfig) else hdl.BamLanes)(cfg)
+        streams["wl"] = load_stream(lanes, cfg)
     lo, hi = golden.acc_range(cfg)
     return {
         "derived": {"k": cfg.k, "out_height": cfg.out_height, "out_width": cfg.out_width,
@@ -153,6 +157,7 @@ _COMMON = dict(
     operations=conv_operations,
     timing=hdl.timing,
     startup=hdl.startup,
+    load_words=golden.load_words,
 )
 
 BAMCONV = register(Unit(

@@ -2,6 +2,7 @@
 
 from ..golden import binconv as binconv_golden
 from ..hdl import binconv as binconv_hdl
+from ..hdl.mvu import load_stream
 from ..registry import Unit, register
 from . import opcount
 from .bamconv import int8_mac_baseline
@@ -27,6 +28,8 @@ def _binconv_describe(cfg):
                              f"product 2P-K in [-{cfg.k}, {cfg.k}]"
                              if cfg.output == "popcount" else
                              "one output pixel per transfer, row-major; bit c = channel c")},
+            **({"wl": load_stream(binconv_hdl.XnorPopcountLanes(cfg), cfg)}
+               if cfg.weights == "port" else {}),
         },
         "memories": [
             {"name": "weights", "depth": cfg.neuron_fold * cfg.synapse_fold,
@@ -112,4 +115,5 @@ BINCONV = register(Unit(
     operations=binconv_operations,
     timing=binconv_hdl.timing,
     startup=binconv_hdl.startup,
+    load_words=binconv_golden.load_words,
 ))
