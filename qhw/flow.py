@@ -349,9 +349,7 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
                             "(stall_in = stall_out = 0, no waves)")
     frames = frames_of(unit, cfg, x)
     gen = generate(unit, cfg, params, frames=frames, inputs=x)
-    inputs, words = unit.pack_inputs(cfg, x), unit.output_words(cfg, frames)
-    if getattr(cfg, "weights", "baked") == "port":  # run-time weights: load them first
-        inputs = {**inputs, "wl": unit.load_words(cfg, params)}
+    inputs, words = _stream_inputs(unit, cfg, params, x), unit.output_words(cfg, frames)
     # A deadlock guard that also covers units with many cycles per word (a folded GRU step).
     timeout = runner.default_timeout(inputs, words, stall_in, stall_out) + int(
         3 * gen.manifest["cycles"]["expected"] / max(1e-3, 1.0 - max(stall_in, stall_out)))
@@ -381,6 +379,15 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
                   steady_cycles=steady)
 
 
+def _stream_inputs(unit, cfg, params, x):
+    """The words of every input stream: the unit's inputs and, with run-time weights
+    (``weights = 'port'``), the weight-load words on ``wl``."""
+    inputs = unit.pack_inputs(cfg, x)
+    if getattr(cfg, "weights", "baked") == "port":
+        inputs = {**inputs, "wl": unit.load_words(cfg, params)}
+    return inputs
+
+
 def rtlsim_axis(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0):
     """The core behind its AXI4-Stream wrapper, driven by cocotbext-axi's AxiStreamSource and
     AxiStreamSink with pause generators (:mod:`qhw.cosim.tb_axis`): its outputs (unpacked as
@@ -388,7 +395,7 @@ def rtlsim_axis(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0):
     from .cosim import runner
     frames = frames_of(unit, cfg, x)
     gen = generate(unit, cfg, params, frames=frames, inputs=x, axis=True)
-    inputs, words = unit.pack_inputs(cfg, x), unit.output_words(cfg, frames)
+    inputs, words = _stream_inputs(unit, cfg, params, x), unit.output_words(cfg, frames)
     timeout = runner.default_timeout(inputs, words, stall_in, stall_out) + int(
         3 * gen.manifest["cycles"]["expected"] / max(1e-3, 1.0 - max(stall_in, stall_out)))
     sim = runner.simulate(gen.verilog, gen.top, "qhw.cosim.tb_axis", inputs, words,

@@ -58,3 +58,12 @@ def test_manifest_documents_the_load_stream_and_networks_refuse_it():
     desc["layers"] = [dict(desc["layers"][0], weights="port")] + list(desc["layers"][1:])
     with pytest.raises(QhwInputError, match="conv1.*weights = 'port'"):
         config_from_dict(net.config, desc)
+
+
+def test_load_stream_through_axi4_stream():
+    """With --axis the load stream is s_axis_wl_*, driven by cocotbext-axi like the inputs."""
+    pytest.importorskip("cocotbext.axi")
+    unit, cfg, params, rng = _case("bamconv", "2d_k3_same_w8_sum_pe2_simd3", 6)
+    x = unit.check_inputs(cfg, unit.random_inputs(cfg, rng, 1))
+    got = flow.rtlsim_axis(unit, cfg, params, x, stall_in=0.3, stall_out=0.3, seed=1)
+    assert flow.first_mismatch(unit, got, unit.golden(cfg, params, x), cfg) is None
