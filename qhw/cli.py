@@ -60,9 +60,10 @@ def _parser():
                     help="AXI4-Stream ports (aclk, aresetn, s_axis_<stream>_t*, "
                          "m_axis_<stream>_t*, tdata padded to bytes, tlast at frame ends; "
                          "docs/axis.md)")
-    sp.add_argument("--name", help="top module name (default: the unit's); every submodule's "
-                                   "name starts with it, so differently named cores coexist "
-                                   "in one design")
+    sp.add_argument("--name", help="top module name (default: the unit's name and a hash of "
+                                   "its config and weights, e.g. binconv_1a2b3c4d); every "
+                                   "submodule's name starts with it, so cores coexist in one "
+                                   "design")
 
     for name, text in (("rtlsim", "run the RTL in Verilator on the given inputs"),
                        ("golden", "run the bit-exact reference on the given inputs")):

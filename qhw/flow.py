@@ -256,9 +256,24 @@ def verilog_header(manifest):
     return "\n".join(out) + "\n"
 
 
+def default_module_name(unit, cfg, params, axis=False):
+    """The top-module name of a written core: the unit's name and 8 hex digits of a hash of
+    its config, weights and wrapper, so that two different cores never share module names
+    (``<name>``, ``<name>.window``, ...) when dropped into one design."""
+    h = hashlib.sha256(json.dumps([unit.name, config_to_dict(cfg), bool(axis)],
+                                  default=str).encode())
+    for key in sorted(params):
+        a = np.ascontiguousarray(np.asarray(params[key]))
+        h.update(key.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return f"{unit.name}_{h.hexdigest()[:8]}"
+
+
 def write_generated(unit, cfg, params, outdir, name=None, axis=False):
     """Write Verilog (headed by :func:`verilog_header`), the weight file, the config and
-    manifest.json into ``outdir``."""
+    manifest.json into ``outdir``; the top module is ``name``, by default
+    :func:`default_module_name` (unique per config and weights)."""
+    if name is None:
+        name = default_module_name(unit, cfg, params, axis)
     gen = generate(unit, cfg, params, name=name, axis=axis)
     with atomic_dir(outdir) as tmp:
         (tmp / f"{gen.top}.v").write_text(verilog_header(gen.manifest) + gen.verilog)

@@ -41,8 +41,8 @@ def test_ports_and_manifest(tmp_path, capsys):
             s["payload_bits"] + 8
         assert names[s["tdata"]]["width"] == s["tdata_bits"]
     assert "on word 64 of 64" in m["axis"]["streams"]["o"]["tlast"]  # 8x8 outputs per frame
-    text = (tmp_path / "bamconv.v").read_text()
-    assert "module bamconv(" in text and "m_axis_o_tlast" in text
+    text = (tmp_path / f"{m['top']}.v").read_text()
+    assert f"module {m['top']}(" in text and "m_axis_o_tlast" in text
     capsys.readouterr()
 
 

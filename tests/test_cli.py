@@ -1,6 +1,7 @@
 """The ``qhw`` command line: outputs, and bad input giving one line, exit 2 and no partial files."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -39,10 +40,12 @@ def test_generate_writes_verilog_weights_and_manifest(files, capsys):
                         "--weights", tmp / "w.npz", "-o", tmp / "gen"], capsys)
     assert code == 0, out
     gen = tmp / "gen"
-    assert sorted(p.name for p in gen.iterdir()) == [
-        "binconv.v", "config.json", "manifest.json", "weights.npz"]
-    assert "module binconv(" in (gen / "binconv.v").read_text()
     manifest = json.loads((gen / "manifest.json").read_text())
+    top = manifest["top"]  # the unit's name and a hash of its config and weights
+    assert re.fullmatch(r"binconv_[0-9a-f]{8}", top)
+    assert sorted(p.name for p in gen.iterdir()) == sorted([
+        "config.json", "manifest.json", "weights.npz", f"{top}.v"])
+    assert f"module {top}(" in (gen / f"{top}.v").read_text()
     model = registry.get("binconv").cost_model(cfg, 1)
     assert manifest["latency"] == model.latency
     assert manifest["cycles"]["formula"] == 2 * 3 * 4 * 5  # (C_out/PE)*(K/SIMD)*H_out*W_out

@@ -36,7 +36,8 @@ def test_generate_golden_rtlsim(files, capsys):
     # input register, products, one adder-tree level (simd 2), accumulator
     assert manifest["latency"] == 4 and manifest["derived"]["tree_levels"] == 1
     assert manifest["cycles"]["expected"] == 2 + 4  # 2 folds of one vector, then the latency
-    assert "module fpdot(" in (tmp / "gen" / "fpdot.v").read_text()
+    top = manifest["top"]
+    assert top.startswith("fpdot_") and f"module {top}(" in (tmp / "gen" / f"{top}.v").read_text()
     common = ["--config", tmp / "cfg.json", "--weights", tmp / "w.npz", "--inputs", tmp / "x.npy"]
     assert run(["golden", "fpdot", *common, "-o", tmp / "g.npy"], capsys)[0] == 0
     code, out, _ = run(["rtlsim", "fpdot", *common, "-o", tmp / "r.npy", "--stall-in", "0.3",

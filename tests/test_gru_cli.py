@@ -38,7 +38,8 @@ def test_generate_writes_verilog_and_manifest(files, capsys):
     assert manifest["derived"]["formats"]["weight"] == [4, 2, "floor"]
     ports = {p["name"]: p["width"] for p in manifest["ports"]}
     assert ports["i__payload"] == 3 * 6 + 2 and ports["o__payload"] == 4 * 8
-    assert "module gru(" in (tmp / "gen" / "gru.v").read_text()
+    top = manifest["top"]
+    assert top.startswith("gru_") and f"module {top}(" in (tmp / "gen" / f"{top}.v").read_text()
 
 
 def test_golden_matches_reference(files, capsys):

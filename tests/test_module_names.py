@@ -34,11 +34,26 @@ def test_two_named_cores_coexist(tmp_path, capsys):
     ok = _lint([tmp_path / "layer_a" / "layer_a.v", tmp_path / "layer_b" / "layer_b.v"],
                "both", tmp_path)
     assert "MODDUP" not in ok.stderr and ok.returncode == 0, ok.stderr[-2000:]
-    # The same core twice under its default name is what --name avoids.
+    # The same core twice under one name is what the names avoid.
+    default = next((tmp_path / "None").glob("bamconv_*.v"))
     clash = (tmp_path / "copy.v")
-    clash.write_text((tmp_path / "None" / "bamconv.v").read_text())
-    bad = _lint([tmp_path / "None" / "bamconv.v", clash], "both", tmp_path)
+    clash.write_text(default.read_text())
+    bad = _lint([default, clash], "both", tmp_path)
     assert "MODDUP" in bad.stderr or "Duplicate declaration" in bad.stderr, bad.stderr[-2000:]
+
+
+def test_default_names_differ_by_config_and_weights(tmp_path, capsys):
+    """Without --name: the unit's name and a hash of config and weights; the same core twice
+    gets the same name, another config or other weights another one."""
+    def top(*extra):
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        assert cli.main(["generate", "bamconv", "-o", str(out), *extra]) == 0
+        return json.loads((out / "manifest.json").read_text())["top"]
+    import json
+    first, again, other_weights = top(), top(), top("--seed", "1")
+    assert first == again and first != other_weights and re.fullmatch(r"bamconv_[0-9a-f]{8}",
+                                                                       first)
+    capsys.readouterr()
     capsys.readouterr()
 
 

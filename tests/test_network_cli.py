@@ -30,11 +30,13 @@ def test_generate_writes_one_verilog_with_a_network_manifest(files, capsys):
     code, out, err = run(["generate", "network", "--config", EXAMPLE, "--weights", tmp / "w.npz",
                           "-o", tmp / "gen"], capsys)
     assert code == 0, err
-    assert sorted(p.name for p in (tmp / "gen").iterdir()) == \
-        ["config.json", "manifest.json", "network.v", "weights.npz"]
-    verilog = (tmp / "gen" / "network.v").read_text()
-    assert "module network(" in verilog
     manifest = json.loads((tmp / "gen" / "manifest.json").read_text())
+    top = manifest["top"]
+    assert top.startswith("network_")
+    assert sorted(p.name for p in (tmp / "gen").iterdir()) == \
+        ["config.json", "manifest.json", f"{top}.v", "weights.npz"]
+    verilog = (tmp / "gen" / f"{top}.v").read_text()
+    assert f"module {top}(" in verilog
     assert [layer["name"] for layer in manifest["layers"]] == ["conv1", "pool1", "conv2",
                                                                "pool2", "fc"]
     assert manifest["layers"][0]["folding"] == {"PE": 2, "SIMD": 9, "MW": 27, "MH": 8}

@@ -28,7 +28,7 @@ Output folder (default ``build/demo``)::
 
     clips/          the demo clips, 16 kHz 16-bit WAV
     scores.csv      per clip: condition, float DNSMOS, binary student
-    accelerator/    network.v, weights.npz, config.json, manifest.json, window.npy (the
+    accelerator/    network_<hash>.v, weights.npz, config.json, manifest.json, window.npy (the
                     cosimulated window's 8-bit features)
     results.json    every figure of the report
     report/         report.md, report.html, figures/
