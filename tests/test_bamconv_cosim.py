@@ -28,8 +28,8 @@ def _case(unit_name, name, seed, density=None):
 def test_bit_exact_and_cycles(unit_name, name):
     unit, cfg, params, inputs, expected = _case(unit_name, name, seed=1, density=0.5)
     run = flow.rtlsim(unit, cfg, params, inputs)
-    assert flow.first_mismatch(unit, run.outputs, expected) is None, \
-        flow.first_mismatch(unit, run.outputs, expected)
+    assert flow.first_mismatch(unit, run, expected) is None, \
+        flow.first_mismatch(unit, run, expected)
     model = unit.cost_model(cfg, FRAMES, inputs)
     assert run.cycles == model.expected, f"measured {run.cycles} cycles, model {model.expected}"
     assert run.latency == model.latency
@@ -39,8 +39,8 @@ def test_bit_exact_and_cycles(unit_name, name):
 def test_bit_exact_under_stalls(unit_name, name):
     unit, cfg, params, inputs, expected = _case(unit_name, name, seed=2, density=0.3)
     run = flow.rtlsim(unit, cfg, params, inputs, stall_in=0.5, stall_out=0.5, seed=3)
-    assert flow.first_mismatch(unit, run.outputs, expected) is None, \
-        flow.first_mismatch(unit, run.outputs, expected)
+    assert flow.first_mismatch(unit, run, expected) is None, \
+        flow.first_mismatch(unit, run, expected)
 
 
 @pytest.mark.parametrize("density", [0.0, 0.1, 1.0])
@@ -49,7 +49,7 @@ def test_gated_cycles_follow_gate_density(density):
     unit, cfg, params, inputs, expected = _case("bamconv", "1d_k3_same_w4_sum_mask", seed=4,
                                                 density=density)
     run = flow.rtlsim(unit, cfg, params, inputs)
-    assert flow.first_mismatch(unit, run.outputs, expected) is None
+    assert flow.first_mismatch(unit, run, expected) is None
     model = unit.cost_model(cfg, FRAMES, inputs)
     assert run.cycles == model.expected
     full = unit.cost_model(cfg, FRAMES)

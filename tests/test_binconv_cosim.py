@@ -31,8 +31,8 @@ def _case(name, seed):
 def test_bit_exact_and_cycles(name):
     cfg, params, x, expected = _case(name, seed=1)
     run = flow.rtlsim(UNIT, cfg, params, x)
-    assert flow.first_mismatch(UNIT, run.outputs, expected) is None, \
-        flow.first_mismatch(UNIT, run.outputs, expected)
+    assert flow.first_mismatch(UNIT, run, expected) is None, \
+        flow.first_mismatch(UNIT, run, expected)
     model = UNIT.cost_model(cfg, FRAMES)
     assert run.cycles == model.expected, f"measured {run.cycles} cycles, model {model.expected}"
     assert run.latency == model.latency
@@ -43,8 +43,8 @@ def test_bit_exact_and_cycles(name):
 def test_bit_exact_under_stalls(name, stall):
     cfg, params, x, expected = _case(name, seed=2)
     run = flow.rtlsim(UNIT, cfg, params, x, stall_in=stall, stall_out=stall, seed=7)
-    assert flow.first_mismatch(UNIT, run.outputs, expected) is None, \
-        flow.first_mismatch(UNIT, run.outputs, expected)
+    assert flow.first_mismatch(UNIT, run, expected) is None, \
+        flow.first_mismatch(UNIT, run, expected)
     assert run.cycles >= UNIT.cost_model(cfg, FRAMES).expected
 
 
@@ -66,5 +66,26 @@ def test_regression_detects_a_wrong_weight():
     bad = dict(params, weights=params["weights"].copy())
     bad["weights"][2, 3, 0, 0] ^= 1
     run = flow.rtlsim(UNIT, cfg, bad, x)
-    message = flow.first_mismatch(UNIT, run.outputs, expected)
+    message = flow.first_mismatch(UNIT, run, expected)
     assert message is not None and "channel 2" in message
+
+
+def test_mismatch_names_the_transfer_its_cycle_the_seed_and_the_rerun_command():
+    """A regression failure says which output transfer carried the first wrong value (found
+    from the run's words, whatever the unit's packing), its cycle, the seed, and how to rerun
+    just this test; one line, no array reprs."""
+    cfg, params, x, expected = _case("2d_k1_same_pop_simd1", seed=4)
+    bad = dict(params, weights=params["weights"].copy())
+    bad["weights"][2, 3, 0, 0] ^= 1
+    run = flow.rtlsim(UNIT, cfg, bad, x, stall_in=0.3, stall_out=0.3, seed=11)
+    message = flow.first_mismatch(UNIT, run, expected)
+    frame, row, col, _ = (int(i) for i in np.argwhere(run.outputs != expected)[0])
+    # binconv sends one word per output pixel, in raster order, frame after frame.
+    index = (frame * cfg.out_height + row) * cfg.out_width + col
+    total = FRAMES * cfg.out_height * cfg.out_width
+    assert (f"output transfer {index} of {total} on stream o, at cycle "
+            f"{run.sim.out_times['o'][index]} after reset") in message
+    assert "seed 11, stalls in/out 0.3/0.3" in message
+    assert ("rerun: .venv/bin/python -m pytest 'tests/test_binconv_cosim.py::"
+            "test_mismatch_names_the_transfer_its_cycle_the_seed_and_the_rerun_command'") in message
+    assert "\n" not in message and len(message) < 600

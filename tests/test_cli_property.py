@@ -2,7 +2,12 @@
 files and input arrays thrown at every unit's ``qhw golden`` end with exit status 0 and a
 correct output file, or exit status 2 and exactly one line ``qhw: error: ...``; never a
 traceback, no output file unless the command succeeded, and a successful output equal to the
-golden model's on what the files hold."""
+golden model's on what the files hold.
+
+``qhw generate`` and ``qhw rtlsim`` get the same treatment with fewer examples, each with at
+least one malformed file (their successful runs take seconds: the regression covers those); a
+success there must still be right (the manifest's config is the file's, the simulated outputs
+the golden model's)."""
 
 import io
 import json
@@ -32,7 +37,8 @@ json_values = st.recursive(
 
 
 @st.composite
-def case(draw, name):
+def case(draw, name, malformed=False):
+    """(config dict, weights kind, inputs kind, seed); ``malformed``: at least one is bad."""
     unit = registry.get(name)
     cfg_data = dict(unit.default_config)
     how = draw(st.sampled_from(["keep"] * 4 + ["change", "change", "drop", "add"]))
@@ -47,10 +53,16 @@ def case(draw, name):
     weights = draw(st.sampled_from(["good"] * 6 + ["none", "bad_array", "extra", "bytes",
                                                    "empty"]))
     inputs = draw(st.sampled_from(["good"] * 6 + ["shape", "range", "float", "bytes", "empty"]))
+    if malformed and how == "keep" and weights in ("good", "none") and inputs == "good":
+        which = draw(st.sampled_from(["weights", "inputs"]))
+        if which == "weights":
+            weights = draw(st.sampled_from(["bad_array", "extra", "bytes", "empty"]))
+        else:
+            inputs = draw(st.sampled_from(["shape", "range", "float", "bytes", "empty"]))
     return cfg_data, weights, inputs, draw(st.integers(0, 2 ** 16))
 
 
-def _write(folder, unit, cfg_data, weights, inputs, seed):
+def _write(folder, unit, cfg_data, weights, inputs, seed, command="golden"):
     rng = np.random.default_rng(seed)
     cfg = config_from_dict(unit.config, unit.default_config)
     (folder / "c.json").write_text(json.dumps(cfg_data))
@@ -82,11 +94,42 @@ def _write(folder, unit, cfg_data, weights, inputs, seed):
         (folder / "x.npy").write_bytes(b"")
     else:
         np.save(folder / "x.npy", x)
-    argv = ["golden", unit.name, "--config", str(folder / "c.json"), "--inputs",
-            str(folder / "x.npy"), "-o", str(folder / "y.npy")]
+    if command == "generate":
+        argv = ["generate", unit.name, "--config", str(folder / "c.json"), "-o",
+                str(folder / "y.npy")]
+    else:
+        argv = [command, unit.name, "--config", str(folder / "c.json"), "--inputs",
+                str(folder / "x.npy"), "-o", str(folder / "y.npy")]
+        argv += ["--fast"] if command == "rtlsim" else []
     if weights != "none":
         argv += ["--weights", str(folder / "w.npz")]
     return argv
+
+
+def _contract(unit, command, c):
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        argv = _write(folder, unit, *c, command=command)
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = cli.main(argv)  # an exception here is a traceback: the test fails
+        # Only the note "no --config given" may come before an error; configs are always given.
+        text = err.getvalue()
+        assert code in (0, 2), (code, text)
+        if code == 2:
+            assert text.count("\n") == 1 and text.startswith("qhw: error: "), text
+            assert not (folder / "y.npy").exists()
+            return
+        # Success: the output is right for what the files hold.
+        cfg = config_from_dict(unit.config, json.loads((folder / "c.json").read_text()))
+        params = dict(np.load(folder / "w.npz")) if (folder / "w.npz").exists() else {}
+        params = unit.check_params(cfg, params)
+        if command == "generate":
+            manifest = json.loads((folder / "y.npy" / "manifest.json").read_text())
+            assert config_from_dict(unit.config, manifest["config"]) == cfg
+            return
+        x = unit.check_inputs(cfg, np.load(folder / "x.npy"))
+        np.testing.assert_array_equal(np.load(folder / "y.npy"), unit.golden(cfg, params, x))
 
 
 @pytest.mark.parametrize("name", UNITS)
@@ -97,22 +140,20 @@ def test_golden_cli_contract(name):
               suppress_health_check=[HealthCheck.too_slow])
     @given(case(name))
     def check(c):
-        with tempfile.TemporaryDirectory() as d:
-            folder = Path(d)
-            argv = _write(folder, unit, *c)
-            out, err = io.StringIO(), io.StringIO()
-            with redirect_stdout(out), redirect_stderr(err):
-                code = cli.main(argv)  # an exception here is a traceback: the test fails
-            text = err.getvalue()
-            assert code in (0, 2), (code, text)
-            if code == 2:
-                assert text.count("\n") == 1 and text.startswith("qhw: error: "), text
-                assert not (folder / "y.npy").exists()
-            else:  # the output is the golden model's on what the files hold
-                cfg = config_from_dict(unit.config, json.loads((folder / "c.json").read_text()))
-                params = dict(np.load(folder / "w.npz")) if (folder / "w.npz").exists() else {}
-                x = unit.check_inputs(cfg, np.load(folder / "x.npy"))
-                np.testing.assert_array_equal(np.load(folder / "y.npy"),
-                                              unit.golden(cfg, unit.check_params(cfg, params), x))
+        _contract(unit, "golden", c)
+
+    check()
+
+
+@pytest.mark.parametrize("command", ["generate", "rtlsim"])
+@pytest.mark.parametrize("name", UNITS)
+def test_generate_and_rtlsim_cli_contract(name, command):
+    unit = registry.get(name)
+
+    @settings(max_examples=8, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(case(name, malformed=True))
+    def check(c):
+        _contract(unit, command, c)
 
     check()

@@ -37,7 +37,7 @@ def _case(unit_name, name, seed):
 
 def _check(unit, cfg, params, x, run):
     expected = unit.golden(cfg, params, x)
-    message = flow.first_mismatch(unit, run.outputs, expected)
+    message = flow.first_mismatch(unit, run, expected)
     assert message is None, message
 
 

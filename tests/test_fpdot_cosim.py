@@ -32,7 +32,7 @@ CASES = sorted(UNIT.regression)
 
 def _check(cfg, params, x, run):
     expected = UNIT.golden(cfg, params, x)
-    message = flow.first_mismatch(UNIT, run.outputs, expected)
+    message = flow.first_mismatch(UNIT, run, expected)
     assert message is None, message
 
 

@@ -27,9 +27,9 @@ DIRECTED = {"saturate_lut_m4", "saturate_add_h_pwl_m1"}
 
 
 def rtlsim(cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0):
-    """Run the RTL on batched inputs (N, T, I); returns (outputs, cycles, latency, model)."""
+    """Run the RTL on batched inputs (N, T, I); returns (run, cycles, latency, model)."""
     run = flow.rtlsim(UNIT, cfg, params, x, stall_in=stall_in, stall_out=stall_out, seed=seed)
-    return run.outputs, run.cycles, run.latency, UNIT.cost_model(cfg, flow.frames_of(UNIT, cfg, x))
+    return run, run.cycles, run.latency, UNIT.cost_model(cfg, flow.frames_of(UNIT, cfg, x))
 
 
 def case(name, seed, frames=(2, 6)):
@@ -45,8 +45,8 @@ def case(name, seed, frames=(2, 6)):
 
 
 def check(cfg, params, x, expected, **stalls):
-    got, cycles, latency, model = rtlsim(cfg, params, x, **stalls)
-    message = flow.first_mismatch(UNIT, got, expected, cfg)
+    run, cycles, latency, model = rtlsim(cfg, params, x, **stalls)
+    message = flow.first_mismatch(UNIT, run, expected, cfg)
     assert message is None, message
     if not stalls:
         assert cycles == model.expected, f"measured {cycles} cycles, model {model.expected}"

@@ -22,7 +22,7 @@ def test_passing_run_keeps_nothing_failing_run_keeps_its_waves(tmp_path, monkeyp
     monkeypatch.setenv("QHW_KEEP_WAVES", str(tmp_path / "waves"))
     unit, cfg, params, x = _case()
     run = flow.rtlsim(unit, cfg, params, x, stall_in=0.2, seed=4)
-    assert flow.first_mismatch(unit, run.outputs, unit.golden(cfg, params, x), cfg) is None
+    assert flow.first_mismatch(unit, run, unit.golden(cfg, params, x), cfg) is None
     assert not list((tmp_path / "waves").glob("*.fst"))
     # A golden model that disagrees with the hardware: the run counts as failing.
     wrong = dataclasses.replace(unit, golden=lambda c, p, i: unit.golden(c, p, i) + 1)

@@ -49,7 +49,7 @@ def test_mismatch_names_the_first_differing_layer():
     hardware["conv2.weights"] = w
     run = flow.rtlsim(UNIT, cfg, hardware, inputs)
     expected = UNIT.golden(cfg, params, inputs)
-    assert flow.first_mismatch(UNIT, run.outputs, expected, cfg) is not None
+    assert flow.first_mismatch(UNIT, run, expected, cfg) is not None
     where = UNIT.locate(cfg, params, inputs, hardware_params=hardware)
     assert where.startswith("first differing layer 'conv2' (binconv): mismatch at frame "), where
     assert "channel 0" in where  # only output channel 0's weights changed

@@ -29,7 +29,7 @@ def _case(unit_name, name, seed):
 
 def _check(unit, cfg, run, expected, frames, x, *, timing):
     """The regression's assertions: outputs bit-exact, and (no stalls) cycles and latency."""
-    mismatch = flow.first_mismatch(unit, run.outputs, expected, cfg)
+    mismatch = flow.first_mismatch(unit, run, expected, cfg)
     assert mismatch is None, mismatch
     if timing:
         model = unit.cost_model(cfg, frames, x)
@@ -87,7 +87,7 @@ def test_a_wrong_design_fails(monkeypatch):
     monkeypatch.setattr(pool_hdl, "_max", unsigned_max)
     unit, cfg, params, x, expected = _case("maxpool", "s8_k2_5x7_floor", seed=1)
     run = flow.rtlsim(unit, cfg, params, x)
-    assert flow.first_mismatch(unit, run.outputs, expected, cfg) is not None
+    assert flow.first_mismatch(unit, run, expected, cfg) is not None
 
 
 def test_row_buffer_needs_the_transparent_read(monkeypatch):
@@ -100,4 +100,4 @@ def test_row_buffer_needs_the_transparent_read(monkeypatch):
     monkeypatch.setattr(pool_hdl, "memory", types.SimpleNamespace(Memory=OpaqueMemory))
     unit, cfg, params, x, expected = _case("maxpool", "s32_k21_5x1_wout1", seed=1)
     run = flow.rtlsim(unit, cfg, params, x)
-    assert flow.first_mismatch(unit, run.outputs, expected, cfg) is not None
+    assert flow.first_mismatch(unit, run, expected, cfg) is not None

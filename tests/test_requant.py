@@ -91,7 +91,7 @@ def _case(name, seed):
 
 
 def _check(unit, cfg, run, expected, x, *, timing):
-    mismatch = flow.first_mismatch(unit, run.outputs, expected, cfg)
+    mismatch = flow.first_mismatch(unit, run, expected, cfg)
     assert mismatch is None, mismatch
     if timing:
         model = unit.cost_model(cfg, FRAMES, x)

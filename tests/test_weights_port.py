@@ -28,7 +28,7 @@ def test_load_then_compute_bit_exact(name, config):
     unit, cfg, params, rng = _case(name, config, 1)
     x = unit.check_inputs(cfg, unit.random_inputs(cfg, rng, 2))
     run = flow.rtlsim(unit, cfg, params, x, stall_in=0.3, stall_out=0.3, seed=2)
-    assert flow.first_mismatch(unit, run.outputs, unit.golden(cfg, params, x), cfg) is None
+    assert flow.first_mismatch(unit, run, unit.golden(cfg, params, x), cfg) is None
     assert len(run.sim.in_times["wl"]) == len(unit.load_words(cfg, params))
     # No window is computed before the whole load (the window generator may take pixels).
     assert run.sim.out_times["o"][0] > run.sim.in_times["wl"][-1]
@@ -45,8 +45,8 @@ def test_the_weights_are_not_in_the_verilog_and_a_second_load_replaces_the_first
     twice = dataclasses.replace(unit, load_words=lambda c, p: unit.load_words(c, first)
                                 + unit.load_words(c, second))
     run = flow.rtlsim(twice, cfg, first, x, stall_in=0.2, seed=5)
-    assert flow.first_mismatch(unit, run.outputs, unit.golden(cfg, second, x), cfg) is None
-    assert flow.first_mismatch(unit, run.outputs, unit.golden(cfg, first, x), cfg) is not None
+    assert flow.first_mismatch(unit, run, unit.golden(cfg, second, x), cfg) is None
+    assert flow.first_mismatch(unit, run, unit.golden(cfg, first, x), cfg) is not None
 
 
 def test_manifest_documents_the_load_stream_and_networks_refuse_it():
