@@ -22,14 +22,13 @@ student's scores by a few thousandths of a MOS (measured in the tests and docs/d
 
 :func:`integer_forward` is the same integer arithmetic written with PyTorch's conv2d /
 max_pool2d / linear in float64 (exact at these magnitudes): the outside oracle of the network
-golden model.
+golden model; it imports PyTorch when called (the ``train`` or ``test`` extra), the rest of the
+module needs none.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..golden import requant
 from . import student as S
@@ -164,6 +163,10 @@ def integer_forward(params, shifts, xq):
     """dense3's sums (N,) int64 of quantized windows ``xq`` (N, T, 120), written with PyTorch
     (float64, exact: the largest product of a sum and a multiplier is below 2**45); ``params``
     fused or not."""
+    from ..torch_extra import import_torch
+    torch = import_torch()
+    F = torch.nn.functional
+
     def requantize(acc, lname, view):
         key = f"{lname}.multipliers" if f"{lname}.multipliers" in params else \
             f"q{lname}.multipliers"

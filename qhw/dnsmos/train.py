@@ -48,12 +48,19 @@ import sys
 import time
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ..golden.bamconv_torch import _RoundSTE
-from . import student as S
+from ..torch_extra import exit_if_missing, import_torch
+
+if __name__ == "__main__":
+    exit_if_missing()  # without PyTorch: one line on stderr, exit status 2
+import_torch()  # imported as a module without PyTorch: TorchMissing, which says how to get it
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from ..golden.bamconv_torch import _RoundSTE  # noqa: E402
+from . import student as S  # noqa: E402
 
 __all__ = ["Int8P808", "int8_forward", "clip_scores", "evaluate", "window_scores", "train",
            "main", "DEFAULTS"]
