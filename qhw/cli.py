@@ -95,12 +95,17 @@ def _parser():
 
     sp = sub.add_parser("sweep", help="run a design-space sweep (TOML) into a results folder",
                         description="Generate, cosimulate, synthesize and estimate the energy of "
-                                    "every point of a sweep file, in parallel; points already in "
-                                    "the results folder are not redone (docs/sweeps.md).")
+                                    "every point of a sweep file, in parallel on Dask (an "
+                                    "embedded cluster, or --scheduler); points already in the "
+                                    "results folder are not redone (docs/sweeps.md).")
     sp.add_argument("sweep", type=Path, help="sweep file (TOML)")
     sp.add_argument("-o", "--output", required=True, type=Path, help="results folder")
     sp.add_argument("-j", "--jobs", type=_positive, default=None,
-                    help="points run at once (default: the number of cores)")
+                    help="worker processes of the embedded Dask cluster, one point each at a "
+                         "time (default: the number of cores)")
+    sp.add_argument("--scheduler", metavar="ADDR", default=None,
+                    help="run the points on an existing Dask cluster, tcp://HOST:PORT (default: "
+                         "$QHW_SCHEDULER, else an embedded cluster; docs/sweeps.md)")
     sp.add_argument("--report", type=Path, help="also write the report into this folder")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -126,7 +131,7 @@ def _parser():
                     help="a few minutes at most: cosimulate a slice of the window and skip "
                          "synthesis (with --units: skip place and route and energy)")
     sp.add_argument("--units", action="store_true",
-                    help="the unit sweep (synth/sweeps/demo.toml plus every unit's default)")
+                    help="the unit sweep (explore/sweeps/demo.toml plus every unit's default)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     sp = sub.add_parser("score", help="score WAV clips with the float DNSMOS P.808 and its binary "
@@ -214,9 +219,9 @@ def _run(args):
             flow.write_json(args.json, rows)
         return 0
     if args.command == "sweep":
-        from .synth import report, sweep
+        from .explore import report, sweep
         spec = sweep.load_sweep(args.sweep)  # all checks before any file is written
-        summary = sweep.run_sweep(spec, args.output, jobs=args.jobs,
+        summary = sweep.run_sweep(spec, args.output, jobs=args.jobs, scheduler=args.scheduler,
                                   progress=not args.no_progress)
         print(f"{summary.total} points: {summary.computed} computed, {summary.cached} from the "
               f"cache, {summary.failed} failed; results in {args.output}/results.csv and "
@@ -224,11 +229,15 @@ def _run(args):
         if summary.interrupted:
             print("interrupted: run the same command again to finish the sweep", file=sys.stderr)
             return 130
+        if summary.stopped:
+            print(f"qhw: error: {summary.stopped}: {summary.total - len(summary.records)} points "
+                  f"not done; run the same command again to finish the sweep", file=sys.stderr)
+            return 1
         if args.report is not None:
             print(f"wrote {report.write_report([args.output], args.report)} and report.html")
         return 1 if summary.failed else 0
     if args.command == "report":
-        from .synth import report
+        from .explore import report
         print(f"wrote {report.write_report(args.results, args.output, title=args.title)} "
               f"and report.html")
         return 0

@@ -3,7 +3,7 @@
 By default the DNSMOS P.808 flagship (:mod:`qhw.dnsmos.demo`). ``qhw demo --units`` runs the
 unit sweep described below instead.
 
-The demo sweep (``synth/sweeps/demo.toml``: weight widths of the binary-activation convolution,
+The demo sweep (``explore/sweeps/demo.toml``: weight widths of the binary-activation convolution,
 every activation format of the exponent-adder multiplier, GRU bit widths) plus the default
 configuration of every registered unit, each with its baseline design. Every point is generated,
 cosimulated against its golden model with and without stalls, synthesized (generic gates, ECP5
@@ -18,7 +18,7 @@ A second run reuses every finished point.
 from pathlib import Path
 
 from . import registry
-from .synth import report, sweep
+from .explore import report, sweep
 
 DEMO_SWEEP = Path(sweep.__file__).with_name("sweeps") / "demo.toml"
 
@@ -59,6 +59,9 @@ def run_units(outdir, *, jobs=None, quick=False, progress=True):
     if summary.interrupted:
         _say("interrupted: run 'qhw demo' again to finish (finished points are kept)")
         return 130
+    if summary.stopped:
+        _say(f"{summary.stopped}: run 'qhw demo' again to finish (finished points are kept)")
+        return 1
     path = report.write_report([outdir / "sweep"], outdir / "report", title="qhw demo report")
     _say(f"wrote {path} and {path.with_name('report.html')}")
     for record in summary.records:

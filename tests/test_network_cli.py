@@ -108,7 +108,7 @@ def test_report_network_section(tmp_path):
     """A network record with per-layer figures gets a bar chart and a table, bottleneck marked."""
     import types
 
-    from qhw.synth import report
+    from qhw.explore import report
     record = {"unit": "network", "status": "ok", "key": "abc", "config": {"name": "toy"},
               "cycles_per_inference": 900, "generic": {"transistors": 1000},
               "ecp5": {"LUT4": 90},

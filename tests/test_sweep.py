@@ -5,6 +5,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from clihelp import assert_usage_error, run
 from qhw import demo, registry
 from qhw.errors import QhwInputError
-from qhw.synth import report, sweep
+from qhw.explore import report, sweep
 
 QHW = [sys.executable, "-m", "qhw.cli"]
 
@@ -111,8 +112,8 @@ def test_a_units_code_version_covers_its_own_sources_and_the_flows_only():
     assert {"hdl/bamconv.py", "hdl/mvu.py", "hdl/window.py", "golden/bamconv.py",
             "golden/conv.py", "units/bamconv.py", "cosim/tb_bamconv.py", "cosim/runner.py",
             "synth/flows.py", "synth/energy.py", "qhw/flow.py", "scripts/generic.ys"} <= names
-    assert not names & {"hdl/gru.py", "golden/expmul.py", "units/gru.py", "synth/sweep.py",
-                        "synth/report.py", "qhw/cli.py"}
+    assert not names & {"hdl/gru.py", "golden/expmul.py", "units/gru.py", "explore/sweep.py",
+                        "explore/report.py", "explore/executor.py", "qhw/cli.py"}
     assert sweep.code_version("bamconv") != sweep.code_version("gru")
 
 
@@ -293,6 +294,9 @@ def test_interrupt_writes_the_results_so_far_and_exits_130(tmp_path):
     assert data["pending"], stdout + stderr
     assert proc.returncode == 130, stdout + stderr
     assert "run the same command again" in stderr
-    assert not list(Path(out / "points").glob(".*.job.json"))  # no job file left behind
-    left = subprocess.run(["pgrep", "-f", f"{out}/points/"], capture_output=True, text=True)
-    assert left.stdout == "", "a point's process outlived the interrupted sweep"
+    keys = [p.key for p in sweep.load_sweep(path).points]
+    time.sleep(1)  # a point's process notices its worker's end within half a second
+    for key in keys:  # no point's process outlived the sweep, no job folder was left behind
+        left = subprocess.run(["pgrep", "-f", f"qhw-point-{key}"], capture_output=True, text=True)
+        assert left.stdout == "", "a point's process outlived the interrupted sweep"
+        assert not list(Path(tempfile.gettempdir()).glob(f"qhw-point-{key}-*"))

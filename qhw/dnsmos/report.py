@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..synth import flows
-from ..synth.report import Figure, Heading, Para, Table, to_html, to_markdown
+from ..explore.report import Figure, Heading, Para, Table, to_html, to_markdown
 
 __all__ = ["write_report", "build_blocks"]
 

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .. import flow, registry  # noqa: E402
 from ..config import config_from_dict, config_to_dict  # noqa: E402
 from ..errors import QhwInputError  # noqa: E402
-from . import energy as energy_model  # noqa: E402
+from ..synth import energy as energy_model  # noqa: E402
 from .sweep import load_results  # noqa: E402
 
 #: Figures and table columns: (record path, heading).

@@ -3,8 +3,10 @@
 A sweep file names one unit kind (or several ``[[sweep]]`` tables) with a base config and lists
 or ranges per config field; their cartesian product, plus any explicit points, are the design
 points. Every point is generated, cosimulated against the golden model, synthesized and given an
-energy estimate in a process of its own, several at a time; each result is written the moment it
-is known, so an interrupted sweep resumes where it stopped and an unchanged sweep does no work.
+energy estimate in a process of its own, several at a time on Dask workers (:mod:`.executor`: an
+embedded cluster by default, or an existing one); each result comes back to this process, which
+writes it the moment it is known, so an interrupted sweep resumes where it stopped and an
+unchanged sweep does no work.
 
 Results folder::
 
@@ -15,7 +17,6 @@ Results folder::
 """
 
 import ast
-import concurrent.futures
 import contextlib
 import csv
 import dataclasses
@@ -29,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tomllib
@@ -41,6 +43,7 @@ from tqdm import tqdm
 from .. import flow, registry, synth_flow, toolchain
 from ..config import config_from_dict, config_to_dict, read_input_text
 from ..errors import QhwInputError, QhwToolError
+from . import executor
 
 #: Targets a sweep may name (``targets = [...]``), and those it runs when it names none.
 TARGETS = ("generic", "ecp5", "xc7", "ice40")
@@ -66,15 +69,17 @@ DEFAULT_SETTINGS = {
     "timeout_s": 1800,      # per point, all stages together
 }
 
-#: Error kinds of a failed point. ``tool`` and ``timeout`` may be passing troubles (a full disk,
-#: a loaded machine): they are tried again when the sweep is run again; the others are final.
+#: Error kinds of a failed point. ``tool``, ``timeout``, ``worker-lost`` (the workers running it
+#: kept dying) and ``environment`` (a worker with other qhw sources or tools) may be passing
+#: troubles (a full disk, a loaded machine, a cluster being updated): they are tried again when
+#: the sweep is run again; the others are final.
 FINAL_ERRORS = ("config", "mismatch", "error")
 
 #: Settings that do not change a point's result, so not part of its cache key.
 _NOT_IN_KEY = {"timeout_s", "baselines"}
 
 #: Sources that run or present points but compute no figure: editing them keeps the cache.
-_NOT_RESULTS = {"cli.py", "demo.py", "sweep.py", "report.py"}
+_NOT_RESULTS = {"cli.py", "demo.py", "sweep.py", "report.py", "executor.py"}
 
 
 # The sweep file ---------------------------------------------------------------------------------
@@ -299,6 +304,7 @@ def parse_sweep(text, name="sweep", *, overrides=None):
     """Parse sweep-file text; ``overrides`` are settings that win over the file's own."""
     overrides = dict(overrides or {})
     _check_settings("overrides", overrides)
+    code_version.cache_clear()  # keys of the sources as they are now (a long-lived process)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -459,7 +465,7 @@ def _measure(unit, cfg, s, record):
                     entry[target] = row["figures"]
 
     if s["energy"] and record["status"] == "ok":  # a wrong design's energy means nothing
-        from . import energy
+        from ..synth import energy
         with _timed(record, "energy"):
             record["energy_ops"] = energy.operation_energy(unit, cfg, frames, x)
             cells = (record.get("generic") or {}).get("cells", 0)
@@ -473,8 +479,23 @@ def _measure(unit, cfg, s, record):
 
 def _point_main(job_path, out_path):
     """Entry of the point's own process: read the point, write its record."""
+    _exit_with_parent()
     point = Point(**json.loads(Path(job_path).read_text()))
     flow.write_json(out_path, run_point(point))
+
+
+def _exit_with_parent():
+    """End this point's whole process group (simulator and synthesis children too) when the
+    process that started it dies: a Dask worker killed with SIGKILL leaves no point running.
+    The parent's pid comes with the job (it may have died while this process started)."""
+    parent = int(os.environ.get("QHW_POINT_PARENT") or os.getppid())
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="qhw-parent-watch").start()
 
 
 # Running a sweep --------------------------------------------------------------------------------
@@ -487,6 +508,8 @@ class SweepSummary:
     failed: int
     interrupted: bool
     records: list
+    #: Why the sweep stopped early without an interrupt (the scheduler went away), else None.
+    stopped: str | None = None
 
 
 def _load_cached(path):
@@ -495,48 +518,73 @@ def _load_cached(path):
     except (OSError, ValueError):
         return None
     if record.get("status") == "failed" and record.get("error_kind") not in FINAL_ERRORS:
-        return None  # tool errors and timeouts: try again
+        return None  # tool errors, timeouts, lost workers: try again
     return record
 
 
-def _run_in_process(point, points_dir, stop, running):
-    """Run one point in a child process; a crash or timeout becomes a failed record."""
-    if stop.is_set():
-        return None
+#: Seconds between a running point's checks for a stop request (Ctrl-C at the client).
+_POLL_S = 1.0
+
+
+def point_task(fields, stop_name=None):
+    """A point's work where Dask runs it (a worker): the point in a process of its own there,
+    its record returned to the client. ``fields`` are the point's and the key the client gave it:
+    a worker whose qhw sources or tools differ computes another key and refuses the point."""
+    fields = dict(fields)
+    key = fields.pop("key")
+    point = Point(**fields)
+    if point.key != key:
+        record = _fail("environment", "this worker's qhw sources or tool versions differ from "
+                                      "the client's (the point's key differs): install the same "
+                                      "qhw and tools on every worker (or the sources were "
+                                      "edited while the sweep ran)", _base_record(point))
+        record["key"] = key
+        return record
+    return _run_in_process(point, stop_name)
+
+
+def _run_in_process(point, stop_name=None):
+    """Run one point in a child process; a crash or timeout becomes a failed record, a stop
+    request (the client's Ctrl-C) kills it and returns None. The job and result files live in a
+    temporary folder of the machine it runs on: the record travels back as the return value."""
     timeout_s = point.settings["timeout_s"]
-    job = points_dir / f".{point.key}.job.json"
-    out = points_dir / f"{point.key}.json"
-    job.write_text(json.dumps(dataclasses.asdict(point)))
     record = None
     started = time.monotonic()
-    try:
-        with subprocess.Popen([sys.executable, "-m", "qhw.synth.sweep", str(job), str(out)],
+    with tempfile.TemporaryDirectory(prefix=f"qhw-point-{point.key}-") as tmp:
+        job, out = Path(tmp) / "job.json", Path(tmp) / "record.json"
+        job.write_text(json.dumps(dataclasses.asdict(point)))
+        with subprocess.Popen([sys.executable, "-m", "qhw.explore.sweep", str(job), str(out)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env=os.environ | {"QHW_POINT_PARENT": str(os.getpid())},
                               start_new_session=True) as proc:
-            running.add(proc)
-            if stop.is_set():  # interrupted while this one was starting
-                _kill(proc)
             try:
-                log, _ = proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
+                while True:
+                    left = timeout_s - (time.monotonic() - started)
+                    try:
+                        log, _ = proc.communicate(timeout=max(0.01, min(left, _POLL_S)))
+                        break
+                    except subprocess.TimeoutExpired:
+                        if time.monotonic() - started >= timeout_s:
+                            _kill(proc)
+                            log, _ = proc.communicate()
+                            record = _fail("timeout", f"point did not finish within timeout_s "
+                                                      f"= {timeout_s} s", _base_record(point))
+                            break
+                        if executor.stop_requested(stop_name):
+                            _kill(proc)
+                            proc.communicate()
+                            return None  # no record: the point runs again next time
+            except BaseException:  # the worker is closing: take the point's processes along
                 _kill(proc)
-                proc.communicate()
-                record = _fail("timeout", f"point did not finish within timeout_s = "
-                                          f"{timeout_s} s", _base_record(point))
-            running.discard(proc)
-            if stop.is_set():
-                return None  # interrupted: leave no record, the point reruns next time
-            if record is None and proc.returncode != 0:
-                tail = log.decode(errors="replace")[-3000:]
-                record = _fail("error", f"point process exited with status {proc.returncode}: "
-                                        f"{tail}", _base_record(point))
-    finally:
-        job.unlink(missing_ok=True)
-    if record is not None:
-        record["seconds"] = {"total": round(time.monotonic() - started, 2)}
-        flow.write_json(out, record)
-        return record
-    return json.loads(out.read_text())
+                raise
+        if record is None and proc.returncode != 0:
+            tail = log.decode(errors="replace")[-3000:]
+            record = _fail("error", f"point process exited with status {proc.returncode}: "
+                                    f"{tail}", _base_record(point))
+        if record is None:
+            return json.loads(out.read_text())
+    record["seconds"] = {"total": round(time.monotonic() - started, 2)}
+    return record
 
 
 def _base_record(point):
@@ -553,17 +601,22 @@ def _kill(proc):
         pass
 
 
-def run_sweep(sweep, outdir, *, jobs=None, progress=True):
+def run_sweep(sweep, outdir, *, jobs=None, scheduler=None, progress=True):
     """Run every point not already in ``outdir`` and write the results (CSV and JSON).
 
-    Ctrl-C or SIGTERM stops it: running points are killed (they run again next time), the
-    results so far are written, and the summary says ``interrupted``.
+    The points run on Dask (:mod:`.executor`): an embedded cluster of ``jobs`` worker processes
+    (default: the cores), or the cluster of ``scheduler`` (``tcp://HOST:PORT``; default
+    ``$QHW_SCHEDULER``). A bad or silent scheduler is a :class:`QhwInputError` before any file is
+    written. Ctrl-C or SIGTERM stops it: running points are killed (they run again next time),
+    the results so far are written, and the summary says ``interrupted``; a scheduler that goes
+    away stops it the same way, and the summary's ``stopped`` says so.
     """
+    address = executor.scheduler_address(scheduler)
     # A polite kill (SIGTERM) stops the sweep as Ctrl-C does.
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     try:
-        return _run_sweep(sweep, Path(outdir), jobs, progress)
+        return _run_sweep(sweep, Path(outdir), jobs, address, progress)
     except KeyboardInterrupt:  # before any point started: nothing to keep
         return SweepSummary(total=len(sweep.points), computed=0, cached=0, failed=0,
                             interrupted=True, records=[])
@@ -572,11 +625,15 @@ def run_sweep(sweep, outdir, *, jobs=None, progress=True):
             signal.signal(signal.SIGTERM, previous)
 
 
-def _run_sweep(sweep, outdir, jobs, progress):
+def _worker_lost(point, allowed):
+    times = f"{allowed + 1} times" if allowed is not None else "too often"
+    setting = f" (allowed-failures = {allowed})" if allowed is not None else ""
+    return _fail("worker-lost", f"the Dask worker running this point died {times}{setting}; "
+                                f"the point is tried again on the next run", _base_record(point))
+
+
+def _run_sweep(sweep, outdir, jobs, address, progress):
     points_dir = outdir / "points"
-    points_dir.mkdir(parents=True, exist_ok=True)
-    (outdir / "sweep.toml").write_text(sweep.text)
-    jobs = jobs or os.cpu_count() or 1
     records = {}
     for point in sweep.points:
         cached = _load_cached(points_dir / f"{point.key}.json")
@@ -584,44 +641,60 @@ def _run_sweep(sweep, outdir, jobs, progress):
             records[point.key] = cached
     cached_count = len(records)
     todo = [p for p in sweep.points if p.key not in records]
-    write_results(sweep, outdir, records)
-
-    bar = tqdm(total=len(sweep.points), initial=cached_count, desc=f"sweep {sweep.name}",
-               unit="point", disable=not progress, file=sys.stderr, dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 30)
     failed = sum(r["status"] == "failed" for r in records.values())
-    bar.set_postfix(failed=failed, cached=cached_count)
-    stop, running = threading.Event(), set()
-    interrupted = False
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
-    try:
-        futures = {pool.submit(_run_in_process, p, points_dir, stop, running): p for p in todo}
-        for future in concurrent.futures.as_completed(futures):
-            record = future.result()
-            if record is None:
-                continue
-            record["key"] = futures[future].key
-            records[record["key"]] = record
-            failed += record["status"] == "failed"
-            bar.update(1)
-            bar.set_postfix(failed=failed, cached=cached_count)
-            if record["status"] == "failed":
-                bar.write(f"[qhw sweep] {record['unit']} {json.dumps(record['config'])}: "
-                          f"{record['error_kind']}: {_first_line(record['error'], 300)}")
-            write_results(sweep, outdir, records)
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
-        for proc in list(running):  # children have sessions of their own: Ctrl-C missed them
-            _kill(proc)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        bar.close()
+    interrupted, stopped = False, None
+    with contextlib.ExitStack() as stack:
+        # The cluster first (a scheduler that does not answer stops here, before any file is
+        # written); an embedded one only when there is work for it.
+        ex = (stack.enter_context(executor.Executor(jobs=jobs, scheduler=address))
+              if todo or address else None)
+        points_dir.mkdir(parents=True, exist_ok=True)
+        (outdir / "sweep.toml").write_text(sweep.text)
         write_results(sweep, outdir, records)
+        bar = tqdm(total=len(sweep.points), initial=cached_count, desc=f"sweep {sweep.name}",
+                   unit="point", disable=not progress, file=sys.stderr, dynamic_ncols=True,
+                   mininterval=0.5 if sys.stderr.isatty() else 30)
+        bar.set_postfix(failed=failed, cached=cached_count)
+        futures = {}
+        try:
+            if ex is not None:
+                bar.write(f"[qhw sweep] {ex.describe()}", file=sys.stderr)
+            for point in todo:
+                fields = dataclasses.asdict(point) | {"key": point.key}
+                futures[ex.submit(point_task, fields, ex.stop_name,
+                                  name=f"qhw-point-{point.key}")] = point
+            for future, record, error in ex.completed(futures) if futures else ():
+                point = futures[future]
+                if error == "worker-lost":
+                    record = _worker_lost(point, ex.allowed_failures)
+                elif error is not None:  # the task itself failed (it records the point's own)
+                    record = _fail("error", f"{type(error).__name__}: {error}",
+                                   _base_record(point))
+                if record is None:
+                    continue  # stopped on request: the point runs again next time
+                record["key"] = point.key
+                flow.write_json(points_dir / f"{point.key}.json", record)
+                records[point.key] = record
+                failed += record["status"] == "failed"
+                bar.update(1)
+                bar.set_postfix(failed=failed, cached=cached_count)
+                if record["status"] == "failed":
+                    bar.write(f"[qhw sweep] {record['unit']} {json.dumps(record['config'])}: "
+                              f"{record['error_kind']}: {_first_line(record['error'], 300)}")
+                write_results(sweep, outdir, records)
+        except KeyboardInterrupt:
+            interrupted = True
+            if futures:
+                ex.stop(futures)
+        except executor.SchedulerLost as e:
+            stopped = f"the Dask scheduler went away ({_first_line(str(e), 200)})"
+        finally:
+            bar.close()
+            write_results(sweep, outdir, records)
     ordered = [records[p.key] for p in sweep.points if p.key in records]
     return SweepSummary(total=len(sweep.points), computed=len(records) - cached_count,
                         cached=cached_count, failed=sum(r["status"] == "failed" for r in ordered),
-                        interrupted=interrupted, records=ordered)
+                        interrupted=interrupted, records=ordered, stopped=stopped)
 
 
 # Results ----------------------------------------------------------------------------------------

@@ -1,0 +1,272 @@
+"""Where a sweep's points run: Dask distributed, embedded or on an existing cluster (docs/sweeps.md).
+
+By default an embedded ``LocalCluster`` of worker processes, one thread each, as many as there
+are cores (or ``-j``): no set-up. ``--scheduler tcp://HOST:PORT`` (or ``$QHW_SCHEDULER``) sends the
+same points to an existing cluster instead (``dask scheduler`` and ``dask worker`` processes, or
+Slurm jobs through dask-jobqueue); its workers need only qhw installed. A point's result comes back
+to the client, which alone writes the cache and the results, so the workers share no disk.
+
+This module knows nothing of sweeps: it submits functions, reports how each ended (a result, an
+exception, or ``worker-lost`` when the workers running it kept dying), and turns a scheduler that
+went away into :class:`SchedulerLost`. Dask is imported only when an executor starts, so the rest
+of the command line starts as quickly as before.
+"""
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import sys
+import time
+import uuid
+
+from ..errors import QhwInputError
+
+#: The environment variable that names a scheduler when ``--scheduler`` is not given.
+SCHEDULER_ENV = "QHW_SCHEDULER"
+
+#: How many times a point's worker may die under it before the point is recorded as failed with
+#: kind ``worker-lost`` (so it runs at most WORKER_RETRIES + 1 times). Dask's own mechanism: the
+#: scheduler's ``distributed.scheduler.allowed-failures``, set to this for the embedded cluster;
+#: an existing cluster keeps its scheduler's setting (Dask's default: 3), read when connecting.
+WORKER_RETRIES = 2
+
+#: Seconds to wait for an existing scheduler to answer before giving up (exit status 2).
+CONNECT_TIMEOUT_S = 10
+
+#: The embedded cluster's dashboard port when it is free (Dask's usual one), else any free port.
+DASHBOARD_PORT = 8787
+
+_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+
+
+class SchedulerLost(Exception):
+    """The scheduler went away (or the connection to it broke) while points were pending."""
+
+
+def scheduler_address(given=None):
+    """The scheduler to use: ``given`` (``--scheduler``), else ``$QHW_SCHEDULER``, else None (an
+    embedded cluster). A malformed address is a :class:`QhwInputError` naming where it came from."""
+    where = "--scheduler"
+    if not given:
+        given, where = os.environ.get(SCHEDULER_ENV) or None, SCHEDULER_ENV
+    if given is None:
+        return None
+    match = _ADDRESS.fullmatch(given.strip())
+    if match is None or not 1 <= int(match.group(3)) <= 65535:
+        raise QhwInputError(f"{where}: a Dask scheduler address tcp://HOST:PORT (or tls://), "
+                            f"got {given!r}")
+    return given.strip()
+
+
+def _free_port(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _quiet():
+    """Dask's own log lines (worker start-up, lost workers and their tracebacks, a lost scheduler)
+    stay out of the sweep's output, which says what happened to the points itself;
+    ``QHW_DASK_LOG=info`` (or ``warning``, ``error``) shows them."""
+    level = getattr(logging, os.environ.get("QHW_DASK_LOG", "critical").upper(), logging.CRITICAL)
+    for name in ("distributed", "distributed.scheduler", "distributed.worker",
+                 "distributed.nanny", "distributed.core", "distributed.comm",
+                 "distributed.deploy", "distributed.client", "bokeh", "tornado"):
+        logging.getLogger(name).setLevel(level)
+    return level
+
+
+class Executor:
+    """A Dask client and, unless a scheduler address is given, the embedded cluster it owns.
+
+    Use as a context manager; entering it starts the cluster or connects (a scheduler that does
+    not answer is a :class:`QhwInputError`, before any work), leaving it closes both.
+    """
+
+    def __init__(self, *, jobs=None, scheduler=None):
+        self.address = scheduler
+        self.jobs = jobs
+        self.cluster = None
+        self.client = None
+        self.allowed_failures = None
+        self.stop_name = f"qhw-stop-{uuid.uuid4().hex}"
+        self._stop_event = None
+
+    # Starting and closing ------------------------------------------------------------------------
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def start(self):
+        import dask
+        import distributed
+        level = _quiet()
+        if self.address is None:
+            workers = self.jobs or os.cpu_count() or 1
+            port = DASHBOARD_PORT if _free_port(DASHBOARD_PORT) else 0
+            with dask.config.set({
+                    "distributed.scheduler.allowed-failures": WORKER_RETRIES,
+                    # One point per worker thread at a time: a point waits at the scheduler, not
+                    # in a worker's queue, so a worker's death touches only the point it ran.
+                    "distributed.scheduler.worker-saturation": 1.0,
+                    "distributed.admin.system-monitor.gil.enabled": False}):
+                self.cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    host="127.0.0.1", scheduler_port=0, dashboard_address=f"127.0.0.1:{port}",
+                    silence_logs=level)
+                self.client = distributed.Client(self.cluster, set_as_default=False)
+            self.allowed_failures = WORKER_RETRIES
+        else:
+            try:  # a refused or unknown address answers at once here, not after Dask's retries
+                host, port = self.address.split("://", 1)[1].rsplit(":", 1)
+                socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+                self.client = distributed.Client(self.address, timeout=CONNECT_TIMEOUT_S,
+                                                 set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as e:
+                where = "--scheduler" if os.environ.get(SCHEDULER_ENV) != self.address \
+                    else SCHEDULER_ENV
+                first = str(e).strip().split("\n")[0]
+                raise QhwInputError(f"{where}: no Dask scheduler answers at {self.address} "
+                                    f"({first})") from None
+            try:
+                self.allowed_failures = self.client.run_on_scheduler(_allowed_failures)
+            except Exception:  # noqa: BLE001 - only for the message of a worker-lost point
+                self.allowed_failures = None
+        self._stop_event = distributed.Event(self.stop_name, client=self.client)
+
+    def close(self):
+        """Close the client and the embedded cluster (its workers end, and with them any point
+        process still running there). Never raises: the sweep's results are written either way."""
+        client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close(timeout=10)
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=20)
+
+    # Facts for the user --------------------------------------------------------------------------
+
+    @property
+    def workers(self):
+        """(worker processes, threads) the scheduler knows now."""
+        try:
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
+        except TypeError:  # an older scheduler_info without n_workers
+            info = self.client.scheduler_info()["workers"]
+        except Exception:  # noqa: BLE001 - only for the banner
+            return 0, 0
+        return len(info), sum(w.get("nthreads", 0) for w in info.values())
+
+    @property
+    def dashboard_link(self):
+        with contextlib.suppress(Exception):
+            return self.client.dashboard_link or None
+        return None
+
+    def describe(self):
+        """One line: where the points run and where to watch them."""
+        workers, threads = self.workers
+        where = ("embedded Dask LocalCluster" if self.cluster is not None
+                 else f"Dask scheduler {self.address}")
+        text = f"{where}: {workers} worker{'s' if workers != 1 else ''}"
+        if threads != workers:
+            text += f", {threads} threads"
+        if self.cluster is None and workers == 0:
+            text += " (none yet: points wait until a worker connects)"
+        link = self.dashboard_link
+        return text + (f"; dashboard {link}" if link else "")
+
+    # Running -------------------------------------------------------------------------------------
+
+    def submit(self, fn, *args, name="task"):
+        """Submit ``fn(*args)``; its key is ``name`` and a random suffix, so that two sweeps on a
+        shared cluster (or a point submitted again) never meet the other's results."""
+        return self.client.submit(fn, *args, key=f"{name}-{uuid.uuid4().hex[:12]}", pure=False)
+
+    def completed(self, futures):
+        """Yield ``(future, result, error)`` for each future as it ends: ``error`` is None, the
+        exception the function raised, or ``"worker-lost"`` (Dask's KilledWorker: the workers
+        that ran it died more than ``allowed_failures`` times). Raises :class:`SchedulerLost`
+        when the scheduler goes away."""
+        import distributed
+        from distributed.client import FutureCancelledError
+        pending = set(futures)
+        for future in distributed.as_completed(futures, loop=self.client.loop,
+                                                 raise_errors=False):
+            pending.discard(future)
+            status = future.status
+            if status == "finished":
+                try:
+                    result = future.result(timeout=60)
+                except (FutureCancelledError, OSError, TimeoutError) as e:  # gone meanwhile
+                    raise SchedulerLost(str(e) or type(e).__name__) from None
+                yield future, result, None
+            elif status == "error":
+                error = future.exception()
+                yield future, None, "worker-lost" if isinstance(error, distributed.KilledWorker) \
+                    else error
+            else:  # cancelled or lost: nothing of ours cancels before the sweep stops
+                raise SchedulerLost(f"lost the connection to {self.where}")
+        if pending:
+            raise SchedulerLost(f"lost the connection to {self.where}")
+
+    @property
+    def where(self):
+        return self.address or "the embedded scheduler"
+
+    def stop(self, futures, wait_s=5):
+        """Ask every running point to stop (they poll :func:`stop_requested`), give them
+        ``wait_s`` to kill their processes, then cancel everything not finished."""
+        with contextlib.suppress(Exception):
+            self._stop_event.set()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(f.status == "pending" for f in futures) \
+                and self._running(futures):
+            time.sleep(0.1)
+        with contextlib.suppress(Exception):
+            self.client.cancel(list(futures), force=True)
+
+    def _running(self, futures):
+        """Whether any of ``futures`` is being computed now (not waiting for a worker)."""
+        keys = {f.key for f in futures if f.status == "pending"}
+        try:
+            processing = self.client.processing()
+        except Exception:  # noqa: BLE001 - the scheduler is gone: nothing to wait for
+            return False
+        return any(k in keys for tasks in processing.values() for k in tasks)
+
+
+def _allowed_failures(dask_scheduler):
+    return dask_scheduler.allowed_failures
+
+
+def stop_requested(name):
+    """On a worker, inside a task: whether the client that submitted it asked to stop (Ctrl-C,
+    SIGTERM). False outside a Dask worker or when the scheduler cannot be asked."""
+    if not name:
+        return False
+    try:
+        import distributed
+        distributed.get_worker()
+        return distributed.Event(name).is_set()
+    except Exception:  # noqa: BLE001 - not on a worker, or the scheduler is gone
+        return False
+
+
+def print_note(text):
+    print(f"[qhw sweep] {text}", file=sys.stderr, flush=True)
