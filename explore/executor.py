@@ -96,6 +96,8 @@ class Executor:
         self.allowed_failures = None
         self.stop_name = f"qhw-stop-{uuid.uuid4().hex}"
         self._stop_event = None
+        self._futures = {}  # submitted and not yet reported: future -> tag
+        self._threads, self._threads_at = 0, -1e9
 
     # Starting and closing ------------------------------------------------------------------------
 
@@ -193,57 +195,82 @@ class Executor:
 
     # Running -------------------------------------------------------------------------------------
 
-    def submit(self, fn, *args, name="task"):
-        """Submit ``fn(*args)``; its key is ``name`` and a random suffix, so that two sweeps on a
-        shared cluster (or a point submitted again) never meet the other's results."""
-        return self.client.submit(fn, *args, key=f"{name}-{uuid.uuid4().hex[:12]}", pure=False)
+    def threads(self):
+        """Worker threads the scheduler has now (asked at most once a second)."""
+        now = time.monotonic()
+        if now - self._threads_at > 1.0:
+            with contextlib.suppress(Exception):
+                self._threads = sum(self.client.nthreads().values())
+            self._threads_at = now
+        return self._threads
 
-    def completed(self, futures):
-        """Yield ``(future, result, error)`` for each future as it ends: ``error`` is None, the
-        exception the function raised, or ``"worker-lost"`` (Dask's KilledWorker: the workers
-        that ran it died more than ``allowed_failures`` times). Raises :class:`SchedulerLost`
-        when the scheduler goes away."""
+    def run(self, fn, jobs):
+        """Run ``fn(*args)`` for every ``(tag, args, name)`` of ``jobs``; yield ``(tag, result,
+        error)`` as each ends: ``error`` is None, the exception ``fn`` raised, or
+        ``"worker-lost"`` (Dask's KilledWorker: the workers running it died more than
+        ``allowed_failures`` times). Raises :class:`SchedulerLost` when the scheduler goes away.
+
+        Only as many jobs are submitted as the cluster has worker threads (a cluster that grows
+        gets more): a job waits here, not in a worker's queue, so that a worker's death counts
+        against the job it was running alone. Keys are ``name`` and a random suffix, so that two
+        sweeps on a shared cluster (or a job submitted again) never meet the other's results.
+        """
         import distributed
         from distributed.client import FutureCancelledError
-        pending = set(futures)
-        for future in distributed.as_completed(futures, loop=self.client.loop,
-                                                 raise_errors=False):
-            pending.discard(future)
+        waiting = list(jobs)[::-1]
+        done = distributed.as_completed([], loop=self.client.loop, raise_errors=False)
+
+        def fill():
+            while waiting and len(self._futures) < max(1, self.threads()):
+                tag, args, name = waiting.pop()
+                future = self.client.submit(fn, *args, key=f"{name}-{uuid.uuid4().hex[:12]}",
+                                            pure=False)
+                self._futures[future] = tag
+                done.add(future)
+
+        fill()
+        for future in done:
+            tag = self._futures.pop(future)
             status = future.status
             if status == "finished":
                 try:
                     result = future.result(timeout=60)
-                except (FutureCancelledError, OSError, TimeoutError) as e:  # gone meanwhile
-                    raise SchedulerLost(str(e) or type(e).__name__) from None
-                yield future, result, None
+                except (FutureCancelledError, OSError, TimeoutError):  # gone meanwhile
+                    raise SchedulerLost(f"lost the connection to {self.where}") from None
+                yield tag, result, None
             elif status == "error":
                 error = future.exception()
-                yield future, None, "worker-lost" if isinstance(error, distributed.KilledWorker) \
-                    else error
+                yield tag, None, ("worker-lost" if isinstance(error, distributed.KilledWorker)
+                                  else error)
             else:  # cancelled or lost: nothing of ours cancels before the sweep stops
                 raise SchedulerLost(f"lost the connection to {self.where}")
-        if pending:
+            fill()
+        if waiting or self._futures:
             raise SchedulerLost(f"lost the connection to {self.where}")
 
     @property
     def where(self):
         return self.address or "the embedded scheduler"
 
-    def stop(self, futures, wait_s=5):
-        """Ask every running point to stop (they poll :func:`stop_requested`), give them
+    def stop(self, wait_s=5):
+        """Ask every running job to stop (points poll :func:`stop_requested`), give them
         ``wait_s`` to kill their processes, then cancel everything not finished."""
+        futures = list(self._futures)
+        if not futures:
+            return
         with contextlib.suppress(Exception):
             self._stop_event.set()
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and any(f.status == "pending" for f in futures) \
-                and self._running(futures):
+        while time.monotonic() < deadline and self._computing(futures):
             time.sleep(0.1)
         with contextlib.suppress(Exception):
-            self.client.cancel(list(futures), force=True)
+            self.client.cancel(futures, force=True)
 
-    def _running(self, futures):
-        """Whether any of ``futures`` is being computed now (not waiting for a worker)."""
+    def _computing(self, futures):
+        """Whether any of ``futures`` is being computed now."""
         keys = {f.key for f in futures if f.status == "pending"}
+        if not keys:
+            return False
         try:
             processing = self.client.processing()
         except Exception:  # noqa: BLE001 - the scheduler is gone: nothing to wait for

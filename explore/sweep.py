@@ -626,7 +626,8 @@ def run_sweep(sweep, outdir, *, jobs=None, scheduler=None, progress=True):
 
 
 def _worker_lost(point, allowed):
-    times = f"{allowed + 1} times" if allowed is not None else "too often"
+    times = ("too often" if allowed is None else "once" if allowed == 0
+             else f"{allowed + 1} times")
     setting = f" (allowed-failures = {allowed})" if allowed is not None else ""
     return _fail("worker-lost", f"the Dask worker running this point died {times}{setting}; "
                                 f"the point is tried again on the next run", _base_record(point))
@@ -655,16 +656,12 @@ def _run_sweep(sweep, outdir, jobs, address, progress):
                    unit="point", disable=not progress, file=sys.stderr, dynamic_ncols=True,
                    mininterval=0.5 if sys.stderr.isatty() else 30)
         bar.set_postfix(failed=failed, cached=cached_count)
-        futures = {}
         try:
             if ex is not None:
                 bar.write(f"[qhw sweep] {ex.describe()}", file=sys.stderr)
-            for point in todo:
-                fields = dataclasses.asdict(point) | {"key": point.key}
-                futures[ex.submit(point_task, fields, ex.stop_name,
-                                  name=f"qhw-point-{point.key}")] = point
-            for future, record, error in ex.completed(futures) if futures else ():
-                point = futures[future]
+            work = [(point, (dataclasses.asdict(point) | {"key": point.key}, ex.stop_name),
+                     f"qhw-point-{point.key}") for point in todo]
+            for point, record, error in ex.run(point_task, work) if todo else ():
                 if error == "worker-lost":
                     record = _worker_lost(point, ex.allowed_failures)
                 elif error is not None:  # the task itself failed (it records the point's own)
@@ -684,8 +681,8 @@ def _run_sweep(sweep, outdir, jobs, address, progress):
                 write_results(sweep, outdir, records)
         except KeyboardInterrupt:
             interrupted = True
-            if futures:
-                ex.stop(futures)
+            if ex is not None:
+                ex.stop()
         except executor.SchedulerLost as e:
             stopped = f"the Dask scheduler went away ({_first_line(str(e), 200)})"
         finally:
