@@ -27,6 +27,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -479,20 +480,23 @@ def _measure(unit, cfg, s, record):
 
 def _point_main(job_path, out_path):
     """Entry of the point's own process: read the point, write its record."""
-    _exit_with_parent()
+    _exit_with_parent(Path(job_path).parent)
     point = Point(**json.loads(Path(job_path).read_text()))
     flow.write_json(out_path, run_point(point))
 
 
-def _exit_with_parent():
+def _exit_with_parent(folder):
     """End this point's whole process group (simulator and synthesis children too) when the
-    process that started it dies: a Dask worker killed with SIGKILL leaves no point running.
+    process that started it dies, removing the point's job ``folder`` (its parent's to remove
+    otherwise): a Dask worker killed with SIGKILL leaves no point running and no files behind.
     The parent's pid comes with the job (it may have died while this process started)."""
     parent = int(os.environ.get("QHW_POINT_PARENT") or os.getppid())
 
     def watch():
         while os.getppid() == parent:
             time.sleep(0.5)
+        if os.environ.get("QHW_POINT_PARENT"):  # a folder of _run_in_process, not a user's
+            shutil.rmtree(folder, ignore_errors=True)
         os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=watch, daemon=True, name="qhw-parent-watch").start()
@@ -659,6 +663,10 @@ def _run_sweep(sweep, outdir, jobs, address, progress):
         try:
             if ex is not None:
                 bar.write(f"[qhw sweep] {ex.describe()}", file=sys.stderr)
+            if address and jobs:
+                bar.write("[qhw sweep] -j sizes the embedded cluster only: on an existing one, "
+                          "its workers' threads decide how many points run at once",
+                          file=sys.stderr)
             work = [(point, (dataclasses.asdict(point) | {"key": point.key}, ex.stop_name),
                      f"qhw-point-{point.key}") for point in todo]
             for point, record, error in ex.run(point_task, work) if todo else ():

@@ -127,6 +127,7 @@ def test_a_worker_killed_mid_sweep_costs_only_a_retry(tmp_path, serial):
         worker = point.parent()  # the Dask worker process that runs it
         assert "spawn" in " ".join(worker.cmdline())
         victim = next(k for k in keys if f"qhw-point-{k}-" in " ".join(point.cmdline()))
+        folder = Path(point.cmdline()[-1]).parent  # the point's job folder on the worker
         worker.send_signal(signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=300)
     finally:
@@ -136,7 +137,9 @@ def test_a_worker_killed_mid_sweep_costs_only_a_retry(tmp_path, serial):
     records = {r["key"]: comparable(r) for r in points_of(out)}
     assert records == serial  # the killed point was run again, whole, elsewhere
     assert victim in records
+    # The killed worker's point process ended with it and removed its job folder.
     assert not psutil.pid_exists(point.pid) or point.status() == psutil.STATUS_ZOMBIE
+    assert folder.name.startswith(f"qhw-point-{victim}-") and not folder.exists()
 
 
 def test_bad_or_silent_scheduler_exits_2_before_any_work(tmp_path, capsys):
