@@ -234,19 +234,24 @@ class Executor:
             status = future.status
             if status == "finished":
                 try:
-                    result = future.result(timeout=60)
+                    outcome = future.result(timeout=60), None
                 except (FutureCancelledError, OSError, TimeoutError):  # gone meanwhile
                     raise SchedulerLost(f"lost the connection to {self.where}") from None
-                yield tag, result, None
             elif status == "error":
                 error = future.exception()
-                yield tag, None, ("worker-lost" if isinstance(error, distributed.KilledWorker)
-                                  else error)
+                outcome = None, ("worker-lost" if isinstance(error, distributed.KilledWorker)
+                                 else error)
             else:  # cancelled or lost: nothing of ours cancels before the sweep stops
                 raise SchedulerLost(f"lost the connection to {self.where}")
-            fill()
+            fill()  # the next job starts while the caller handles this one
+            yield tag, *outcome
         if waiting or self._futures:
             raise SchedulerLost(f"lost the connection to {self.where}")
+
+    @property
+    def in_flight(self):
+        """Jobs submitted and not yet reported (running, or about to)."""
+        return len(self._futures)
 
     @property
     def where(self):

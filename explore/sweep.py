@@ -682,7 +682,7 @@ def _run_sweep(sweep, outdir, jobs, address, progress):
                 records[point.key] = record
                 failed += record["status"] == "failed"
                 bar.update(1)
-                bar.set_postfix(failed=failed, cached=cached_count)
+                bar.set_postfix(failed=failed, cached=cached_count, running=ex.in_flight)
                 if record["status"] == "failed":
                     bar.write(f"[qhw sweep] {record['unit']} {json.dumps(record['config'])}: "
                               f"{record['error_kind']}: {_first_line(record['error'], 300)}")
