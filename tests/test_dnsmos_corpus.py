@@ -225,7 +225,9 @@ def test_tiny_corpus_cached_and_deterministic(cache, tiny):
     again = corpus.build_corpus("tiny", progress=False)
     assert again.load_seconds > 0 and again.key == tiny.key
     assert again.path is not None and again.path.parent == cache / "dnsmos_corpus"
-    rebuilt = corpus.build_corpus("tiny", cache=False, progress=False)
+    # Rebuilt serially: the default build forks a worker per core, and must not depend on it.
+    assert tiny.timings["workers"] == (os.cpu_count() or 1)
+    rebuilt = corpus.build_corpus("tiny", cache=False, progress=False, workers=1)
     for name in corpus.SPLITS:
         a, b, c = tiny.splits[name], again.splits[name], rebuilt.splits[name]
         assert np.array_equal(a.features, b.features) and np.array_equal(a.features, c.features)
@@ -236,3 +238,5 @@ def test_tiny_corpus_cached_and_deterministic(cache, tiny):
 def test_corpus_rejects_bad_size():
     with pytest.raises(QhwInputError, match="size"):
         corpus.build_corpus("huge")
+    with pytest.raises(QhwInputError, match="workers"):
+        corpus.build_corpus("tiny", workers=0)

@@ -26,12 +26,13 @@ all clips end to end), ``<split>_arrays.npz`` (indices and labels), and ``meta.j
 
 Public API
 ----------
-build_corpus(size="default"|"tiny", cache=True, progress=True) -> Corpus
+build_corpus(size="default"|"large"|"tiny", cache=True, progress=True, workers=None) -> Corpus
 Corpus.train / .val / .test : Split with features (N_windows, 900, 120) float32,
     clip_index (N_windows,) int32 -> clip, labels (N_clips,) float32, window_labels
     (N_windows,) float32, meta (list of dicts), audio / audio_offsets, clip_audio(i),
     clip_windows(i)
-``python -m qhw.dnsmos.corpus [--size tiny|default] [--no-cache]`` prints a summary.
+``python -m qhw.dnsmos.corpus [--size tiny|default|large] [--no-cache] [--workers N]`` prints a
+summary.
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ VOICES = {"train": ("en-us", "en", "en+f3", "en-us+m3", "en+m1", "en-us+f2", "en
 #: Sizes: clean clips per split and the degradation plan for each clean clip.
 SIZES = {
     "default": {"clean_clips": {"train": 64, "val": 10, "test": 13}, "plan": "full"},
+    # Four times the training speech (more rates, pitches, sentence orders and degradations of
+    # the same training sentences and voices); validation and test are the default's clips.
+    "large": {"clean_clips": {"train": 256, "val": 10, "test": 13}, "plan": "full"},
     "tiny": {"clean_clips": {"train": 2, "val": 1, "test": 1}, "plan": "tiny"},
 }
 
@@ -251,7 +255,7 @@ def _clip_length(plan, utts, k):
     return (n + sr * (sum(plan["gaps"][:k - 1]) + sum(plan["edges"]))) / sr
 
 
-def _synthesize_clean(plans, progress):
+def _synthesize_clean(plans, progress, workers=2):
     """Synthesise the utterances round by round: 2 sentences per clip, then a 3rd and 4th for
     clips still shorter than the target. Returns the utterances and sentence count per clip."""
     utts = {}
@@ -267,7 +271,8 @@ def _synthesize_clean(plans, progress):
                 if item not in utts and item not in todo:
                     todo.append(item)
         audio = speech.synthesize_many([(SENTENCES[s], v, r, q) for s, v, r, q in todo],
-                                       progress=progress, desc=f"speech ({k} sentences)")
+                                       workers=max(2, workers), progress=progress,
+                                       desc=f"speech ({k} sentences)")
         utts.update(zip(todo, audio))
         for j in need:
             counts[j] = k
@@ -285,6 +290,18 @@ def _assemble(plan, utts, count):
         parts.append(utts[(s, plan["voice"], plan["rate"], plan["pitch"])])
     parts.append(np.zeros(int(round(plan["edges"][1] * sr))))
     return np.concatenate(parts)
+
+
+def _collect(d, copies):
+    """Append one clean clip's degraded copies to a split's lists, numbering the clips."""
+    for q, feats, wl, meta in copies:
+        ci = len(d["labels"])
+        d["audio"].append(q)
+        d["features"].append(feats)
+        d["window_labels"].append(wl)
+        d["clip_index"].append(np.full(len(wl), ci, np.int32))
+        d["labels"].append(float(np.mean(wl.astype(np.float64))))
+        d["meta"].append({"clip": ci, **meta})
 
 
 def _degradation_specs(plan_name, rng):
@@ -325,60 +342,87 @@ def _uses_babble(spec):
     return spec["kind"] == "babble" or any(s["kind"] == "babble" for s in spec.get("steps", ()))
 
 
-def _build(rec, progress):
-    from tqdm import tqdm
+#: The clean utterances of a build, inherited by the forked degradation workers (a fork shares
+#: them copy-on-write instead of pickling hundreds of MB to each process).
+_UTTS = {}
+
+
+def _degrade_clean_clip(job):
+    """Every degraded copy of one clean clip: ``(int16 audio, features, window labels, meta)``
+    per degradation. Deterministic from the clip's own random stream, so a parallel build
+    equals a serial one."""
     from . import teacher
+
+    plan, count, rec = job
+    utts = _UTTS
+    split = plan["split"]
+    clean = _assemble(plan, utts, count)
+    used = set(plan["candidates"][:count])
+    rng = _clip_rng(split, plan["i"], 1)
+    # Babble talkers: utterances of the same split, other voices (other sentences when the
+    # split has enough of them).
+    pool = sorted(k for k in utts if k[1] != plan["voice"]
+                  and k[0] in rec["sentence_split"][split])
+    pool_other = [k for k in pool if k[0] not in used] or pool
+    if not pool_other:
+        pool_other = sorted(k for k in utts if k[0] in rec["sentence_split"][split]
+                            and k[1] in rec["voices"][split])
+    copies = []
+    for spec in _degradation_specs(rec["plan"], rng):
+        talkers, talker_keys = None, []
+        if _uses_babble(spec):
+            n_t = min(len(pool_other), int(rng.integers(3, 7)))
+            pick = rng.choice(len(pool_other), size=n_t, replace=False)
+            talker_keys = [pool_other[int(p)] for p in sorted(pick)]
+            talkers = [utts[k] for k in talker_keys]
+        y = degrade.apply(clean, spec, rng, talkers)
+        q = np.clip(np.round(y * 32767.0), -32767, 32767).astype(np.int16)
+        feats = features.clip_features(q.astype(np.float64) / 32767.0)
+        wl = teacher.score_onnx(feats).astype(np.float32)
+        copies.append((q, feats, wl, {
+            "clean_clip": plan["i"],
+            "sentences": list(plan["candidates"][:count]),
+            "voice": plan["voice"], "rate": plan["rate"], "pitch": plan["pitch"],
+            "kind": _kind_name(spec), "degradation": spec,
+            "babble_talkers": [[int(k[0]), k[1]] for k in talker_keys],
+            "seconds": round(len(q) / features.SAMPLE_RATE, 3), "windows": int(len(wl)),
+            "label": float(np.mean(wl.astype(np.float64)))}))
+    return copies
+
+
+def _build(rec, progress, workers=1):
+    from tqdm import tqdm
 
     t0 = time.perf_counter()
     plans = _plan_clean_clips(rec)
-    utts, counts = _synthesize_clean(plans, progress)
-    timings = {"speech_s": time.perf_counter() - t0, "utterances": len(utts)}
+    utts, counts = _synthesize_clean(plans, progress, workers)
+    timings = {"speech_s": time.perf_counter() - t0, "utterances": len(utts),
+               "workers": workers}
     t0 = time.perf_counter()
     out = {s: {"audio": [], "features": [], "window_labels": [], "clip_index": [],
                "labels": [], "meta": []} for s in SPLITS}
     bar = tqdm(total=len(plans) * len(rec["plan"]), desc="degrade + features + teacher",
                disable=not progress, leave=False)
-    for j, plan in enumerate(plans):
-        split = plan["split"]
-        clean = _assemble(plan, utts, counts[j])
-        used = set(plan["candidates"][:counts[j]])
-        rng = _clip_rng(split, plan["i"], 1)
-        # Babble talkers: utterances of the same split, other voices (other sentences when the
-        # split has enough of them).
-        pool = sorted(k for k in utts if k[1] != plan["voice"]
-                      and k[0] in rec["sentence_split"][split])
-        pool_other = [k for k in pool if k[0] not in used] or pool
-        if not pool_other:
-            pool_other = sorted(k for k in utts if k[0] in rec["sentence_split"][split]
-                                and k[1] in rec["voices"][split])
-        specs = _degradation_specs(rec["plan"], rng)
-        for spec in specs:
-            talkers, talker_keys = None, []
-            if _uses_babble(spec):
-                n_t = min(len(pool_other), int(rng.integers(3, 7)))
-                pick = rng.choice(len(pool_other), size=n_t, replace=False)
-                talker_keys = [pool_other[int(p)] for p in sorted(pick)]
-                talkers = [utts[k] for k in talker_keys]
-            y = degrade.apply(clean, spec, rng, talkers)
-            q = np.clip(np.round(y * 32767.0), -32767, 32767).astype(np.int16)
-            feats = features.clip_features(q.astype(np.float64) / 32767.0)
-            wl = teacher.score_onnx(feats).astype(np.float32)
-            d = out[split]
-            ci = len(d["labels"])
-            d["audio"].append(q)
-            d["features"].append(feats)
-            d["window_labels"].append(wl)
-            d["clip_index"].append(np.full(len(wl), ci, np.int32))
-            d["labels"].append(float(np.mean(wl.astype(np.float64))))
-            d["meta"].append({
-                "clip": ci, "clean_clip": plan["i"],
-                "sentences": list(plan["candidates"][:counts[j]]),
-                "voice": plan["voice"], "rate": plan["rate"], "pitch": plan["pitch"],
-                "kind": _kind_name(spec), "degradation": spec,
-                "babble_talkers": [[int(k[0]), k[1]] for k in talker_keys],
-                "seconds": round(len(q) / features.SAMPLE_RATE, 3), "windows": int(len(wl)),
-                "label": float(np.mean(wl.astype(np.float64)))})
-            bar.update(1)
+    jobs = [(plan, counts[j], rec) for j, plan in enumerate(plans)]
+    _UTTS.clear()
+    _UTTS.update(utts)
+    try:
+        if workers > 1:
+            import concurrent.futures
+            import multiprocessing
+            with concurrent.futures.ProcessPoolExecutor(
+                    workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                results = pool.map(_degrade_clean_clip, jobs, chunksize=1)
+                for plan, copies in zip(plans, results):
+                    _collect(out[plan["split"]], copies)
+                    bar.update(len(copies))
+        else:
+            for plan, job in zip(plans, jobs):
+                copies = _degrade_clean_clip(job)
+                _collect(out[plan["split"]], copies)
+                bar.update(len(copies))
+    finally:
+        _UTTS.clear()
     bar.close()
     timings["degrade_features_teacher_s"] = time.perf_counter() - t0
     splits = {}
@@ -440,8 +484,12 @@ def _load(path, mmap):
     return splits, info
 
 
-def build_corpus(size="default", cache=True, progress=True, *, mmap=True):
-    """Build (or load from the cache) the corpus of ``size`` ("default" or "tiny").
+def build_corpus(size="default", cache=True, progress=True, *, mmap=True, workers=None):
+    """Build (or load from the cache) the corpus of ``size`` ("default", "large" or "tiny").
+
+    ``workers``: processes for the build (speech synthesis, and degradation, features and
+    teacher labels per clean clip); default: the machine's cores. The corpus does not depend
+    on it (every clip draws from its own random stream).
 
     ``cache=False`` builds from scratch and stores nothing (the speech cache is still used).
     A cached corpus's features and audio are memory-mapped copy-on-write by default (numpy
@@ -454,6 +502,10 @@ def build_corpus(size="default", cache=True, progress=True, *, mmap=True):
         raise QhwInputError(f"cache: must be true or false, got {cache!r}")
     if not isinstance(mmap, bool):
         raise QhwInputError(f"mmap: must be true or false, got {mmap!r}")
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise QhwInputError(f"workers: must be a positive integer, got {workers!r}")
     rec = recipe(size)
     key = corpus_key(size)
     path = cache_dir() / f"{size}-{key}"
@@ -468,7 +520,7 @@ def build_corpus(size="default", cache=True, progress=True, *, mmap=True):
         except (OSError, ValueError, KeyError):
             pass    # a damaged cache entry: build again
     t0 = time.perf_counter()
-    splits, timings = _build(rec, progress)
+    splits, timings = _build(rec, progress, workers)
     build_seconds = time.perf_counter() - t0
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -513,11 +565,14 @@ def _main(argv=None):
                                  description="Build (or load) the DNSMOS distillation corpus "
                                              "and print a summary.")
     ap.add_argument("--size", default="default", choices=sorted(SIZES))
+    ap.add_argument("--workers", type=int, default=None,
+                    help="processes for the build (default: the machine's cores)")
     ap.add_argument("--no-cache", action="store_true", help="build from scratch, store nothing")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    corpus = build_corpus(args.size, cache=not args.no_cache, progress=not args.quiet)
+    corpus = build_corpus(args.size, cache=not args.no_cache, progress=not args.quiet,
+                          workers=args.workers)
     print(summary(corpus))
     print(f"\nthis call: {time.perf_counter() - t0:.2f} s; cache: {corpus.path}")
     return 0

@@ -41,6 +41,7 @@ over its windows, as DNSMOS scores clips).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -215,29 +216,40 @@ def clip_scores(window_scores, clip_index):
 def predict(model, xq, batch=16):
     """The model's eval-mode forward on quantized windows (float64 MOS)."""
     model.eval()
-    out = [model(torch.from_numpy(np.asarray(xq[i:i + batch], np.float32))).double().numpy()
-           for i in range(0, len(xq), batch)]
+    dev = next(model.parameters()).device
+    out = [model(torch.from_numpy(np.asarray(xq[i:i + batch], np.float32)).to(dev)).double()
+           .cpu().numpy() for i in range(0, len(xq), batch)]
     return np.concatenate(out)
+
+
+#: Where :func:`_integer_forward32` runs: the CPU, or the training GPU (set by :func:`train`).
+_EVAL_DEVICE = [torch.device("cpu")]
 
 
 @torch.no_grad()
 def _integer_forward32(params, xq, batch=16, upto=None):
     """:func:`qhw.dnsmos.student.integer_forward` in float32 (exact: every product and partial
     sum is an integer of magnitude below 2**24, conv1's 9 * 127 * 127 the largest), in batches.
+    On a GPU (``_EVAL_DEVICE``) with TF32 off; cuDNN may still pick FFT or Winograd
+    convolutions, which round, so figures meant to be exact are recomputed on the CPU.
     Returns dense3's sums (int64), or with ``upto="conv5"`` / ``"dense2"`` that layer's
     (globally pooled) bits (N, 64) float32, or with ``upto="conv5acc"`` the global maximum of
     each channel of conv5's accumulator (N, 64) int64 (its bit: ``>= thresholds - bias``)."""
-    conv = [(n, torch.from_numpy(np.asarray(params[f"{n}.weights"], np.float32)),
-             torch.from_numpy((np.asarray(params[f"{n}.thresholds"]) -
-                               np.asarray(params[f"{n}.bias"])).astype(np.float32)).view(
+    dev = _EVAL_DEVICE[0]
+    if dev.type != "cpu":
+        batch = max(batch, 64)
+
+    def as_t(a):
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32)).to(dev)
+    conv = [(n, as_t(params[f"{n}.weights"]),
+             as_t(np.asarray(params[f"{n}.thresholds"]) - np.asarray(params[f"{n}.bias"])).view(
                  1, -1, 1, 1), pool) for n, _, pool in S.CONV_LAYERS]
-    dense = [(n, torch.from_numpy(np.asarray(params[f"{n}.weights"], np.float32)),
-              torch.from_numpy(np.asarray(params[f"{n}.bias"], np.float32)),
-              torch.from_numpy(np.asarray(params[f"{n}.thresholds"], np.float32))
-              if n != "dense3" else None) for n, _ in S.DENSE_LAYERS]
+    dense = [(n, as_t(params[f"{n}.weights"]), as_t(params[f"{n}.bias"]),
+              as_t(params[f"{n}.thresholds"]) if n != "dense3" else None)
+             for n, _ in S.DENSE_LAYERS]
     out = []
     for i in range(0, len(xq), batch):
-        h = torch.from_numpy(np.asarray(xq[i:i + batch], np.float32)).unsqueeze(1)
+        h = as_t(xq[i:i + batch]).unsqueeze(1)
         for n, w, t, pool in conv:
             acc = F.conv2d(F.pad(h, (1, 1, 1, 1)), w)
             if upto == "conv5acc" and n == "conv5":
@@ -255,9 +267,35 @@ def _integer_forward32(params, xq, batch=16, upto=None):
                 h = acc[:, 0]
                 break
             h = (acc >= t).float()
+        h = h.cpu()
         out.append(h.numpy() if upto in ("conv5", "dense2") else
                    h.double().numpy().astype(np.int64))
     return np.concatenate(out)
+
+
+def evaluate_export(npz_path, splits=("val", "test"), corpus=None, corpus_size="default"):
+    """PCC and RMSE against the teacher of a binary student's integer export (``dnsmos_bam.npz``
+    with ``mos_scale`` in the ``.json`` beside it) on this machine's corpus, on the CPU in exact
+    float32: how a student trained elsewhere (another machine's corpus differs in the breathy
+    voices' clips) is scored before it is shipped."""
+    npz_path = os.fspath(npz_path)
+    with np.load(npz_path) as f:
+        params = {k: f[k] for k in f.files}
+    with open(os.path.splitext(npz_path)[0] + ".json") as f:
+        scale = float(json.load(f)["mos_scale"])
+    if corpus is None:
+        from .corpus import build_corpus
+        corpus = build_corpus(corpus_size, progress=False)
+    saved, _EVAL_DEVICE[0] = _EVAL_DEVICE[0], torch.device("cpu")
+    try:
+        out = {}
+        for name in splits:
+            _, xq, _, clip, labels = _split(corpus, name)
+            pred = S.mos_from_sum(_integer_forward32(params, xq), scale)
+            out[name] = evaluate(clip_scores(pred, clip), labels)
+    finally:
+        _EVAL_DEVICE[0] = saved
+    return out
 
 
 def window_scores(model, xq):
@@ -547,7 +585,8 @@ def _check_options(o):
 
 
 def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None, progress=True,
-          threads=1, log=print, max_windows=None, steps=None, **options):
+          threads=1, log=print, max_windows=None, steps=None, device="cpu", corpus_size="default",
+          **options):
     """Train a student within ``minutes`` of wall clock (or for ``steps`` steps); returns
     (model, figures).
 
@@ -557,7 +596,12 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
     minutes : float
         The budget: training, validations and the dense stage (the test scoring after it is
         not counted).
-    corpus : object with .train/.val/.test splits, or None (the cached default corpus)
+    corpus : object with .train/.val/.test splits, or None (the cached corpus of
+        ``corpus_size``: "default" or "large", :data:`qhw.dnsmos.corpus.SIZES`)
+    device : str
+        Where the training steps run ("cpu", or "cuda" on a machine with a GPU). Validation,
+        the dense stage and the test scoring always run on the CPU, in exact float32 (a GPU's
+        TF32 convolutions would round the integer sums).
     threads : int or None
         ``torch.set_num_threads`` (None: leave PyTorch's setting).
     max_windows : int or None
@@ -599,7 +643,16 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
     if threads:
         torch.set_num_threads(threads)
     t_begin = time.monotonic()
-    corpus = corpus or build_corpus(progress=progress)
+    if corpus is None:
+        corpus = build_corpus(corpus_size, progress=progress)
+    else:
+        corpus_size = "given"
+    device = torch.device(device)
+    if device.type == "cuda":
+        # Plain float32 on the GPU too: TF32 would round the convolutions' sums.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    _EVAL_DEVICE[0] = device
     ftr, xtr, ytr, _, _ = _split(corpus, "train", max_windows)
     _, xva, _, cva, lva = _split(corpus, "val", max_windows)
     _, xte, _, cte, lte = _split(corpus, "test", max_windows)
@@ -623,6 +676,10 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         _fit_head(model, xtr[fit], ytr[fit], ridge=1.0)
     else:
         model = Int8P808(calib)
+    model.to(device)
+    teacher.to(device)
+    if kind == "binary":
+        theta = {k: t.to(device) for k, t in theta.items()}
     opt = torch.optim.Adam(_param_groups(model, o["lr"], o["lr_mode"], o["bias_lr"]))
     ema = ({k: v.detach().clone() for k, v in model.state_dict().items()}
            if o["ema"] else None)
@@ -633,11 +690,19 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
 
     def validate(state=None):
         t0 = time.monotonic()
-        if state is not None:
-            live = snapshot()
-            model.load_state_dict(state)
-        v = evaluate(clip_scores(window_scores(model, xva), cva), lva)
-        if state is not None:
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        live = None
+        if on_cpu:
+            m = model
+            if state is not None:
+                live = snapshot()
+                m.load_state_dict(state)
+        else:  # a CPU copy (exact float32), the training state left where it is
+            m = copy.deepcopy(model).to("cpu")
+            if state is not None:
+                m.load_state_dict(state)
+        v = evaluate(clip_scores(window_scores(m, xva), cva), lva)
+        if live is not None:
             model.load_state_dict(live)
         n_val[0] += 1
         return v, time.monotonic() - t0
@@ -715,12 +780,14 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
             xs = torch.from_numpy(np.stack([xtr[i, s:s + length] for i, s in zip(idx, offs)]))
         else:
             xf, xs = torch.from_numpy(ftr[idx]), torch.from_numpy(xtr[idx])
+        xf, xs = xf.to(device), xs.to(device)
         mixed = False
         if o["mixup"] > 0:
-            mix = torch.from_numpy(rng.random(len(idx)) < o["mixup"])
+            mix = torch.from_numpy(rng.random(len(idx)) < o["mixup"]).to(device)
             if bool(mix.any()):
-                lam = torch.from_numpy(rng.uniform(0.2, 0.8, len(idx)).astype(np.float32))
-                partner = xf[torch.from_numpy(rng.permutation(len(idx)))]
+                lam = torch.from_numpy(rng.uniform(0.2, 0.8, len(idx)).astype(np.float32)
+                                       ).to(device)
+                partner = xf[torch.from_numpy(rng.permutation(len(idx))).to(device)]
                 lam = torch.where(mix, lam, torch.ones_like(lam)).view(-1, 1, 1)
                 xf = lam * xf + (1 - lam) * partner
                 xs = torch.where(mix.view(-1, 1, 1), _quantize_t(xf), xs)
@@ -731,7 +798,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
             if need_maps:
                 target, tmaps = target
         else:
-            target = torch.from_numpy(ytr[idx]).float()
+            target = torch.from_numpy(ytr[idx]).float().to(device)
         if need_maps:
             pred, smaps = _binary_train_forward(model, xs, collect=True)
         else:
@@ -766,6 +833,9 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
             record(phase)
     if losses or step == 0:
         record(phase)
+    # From here on everything runs on the CPU (exact float32 integer sums).
+    model.to("cpu")
+    best["state"] = {k: v.to("cpu") for k, v in best["state"].items()}
     head = None
     if kind == "binary" and o["refit_head"]:
         # The final state (the end of the decay): conv5's bits of the full training windows,
@@ -812,7 +882,9 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
     model.load_state_dict(final)
     figures = {"student": kind, "minutes": minutes, "step_budget": steps,
                "train_minutes": round(train_minutes, 3),
-               "threads": torch.get_num_threads(), "seed": seed, "steps": step,
+               "threads": torch.get_num_threads(), "device": str(device),
+               "corpus": {"size": corpus_size, "key": getattr(corpus, "key", None)},
+               "seed": seed, "steps": step,
                "epochs": round(seen / n, 2), "train_windows": int(n),
                "options": {k: (list(x) if isinstance(x, tuple) else x) for k, x in o.items()},
                "init": init, "best": {"step": best["step"], "source": best["source"]},
@@ -880,11 +952,20 @@ def _parser():
     ap.add_argument("--ema", type=float, default=d["ema"],
                     help="EMA decay of the weights for validation, 0: none (%(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
+    ap.add_argument("--device", default="cpu",
+                    help="where the training steps run: cpu, or cuda on a machine with a GPU "
+                         "(validation and the dense stage stay on the CPU) (%(default)s)")
+    ap.add_argument("--corpus", choices=("default", "large"), default="default",
+                    help="the corpus size (qhw.dnsmos.corpus.SIZES; 'large': 4x the training "
+                         "speech, the same validation and test clips) (%(default)s)")
     ap.add_argument("--max-windows", type=int, default=None,
                     help="only the first N windows of each split (quick runs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", dest="progress", action="store_false")
     ap.add_argument("-o", "--output", default="examples/networks")
+    ap.add_argument("--evaluate", metavar="NPZ", default=None,
+                    help="train nothing: score a binary export (and the .json beside it) on "
+                         "this machine's default corpus, validation and test, on the CPU")
     return ap
 
 
@@ -892,6 +973,11 @@ def main(argv=None):
     from ..errors import QhwInputError
     ap = _parser()
     args = ap.parse_args(argv)
+    if args.evaluate is not None:
+        for name, v in evaluate_export(args.evaluate).items():
+            print(f"{args.evaluate} on this machine's {name} split: PCC {v['pcc']:.4f}, RMSE "
+                  f"{v['rmse']:.4f} MOS ({v['clips']} clips)")
+        return
     if not args.minutes > 0 or not math.isfinite(args.minutes):
         ap.error(f"--minutes: must be a finite number > 0, got {args.minutes!r}")
     if args.steps is not None and args.steps < 1:
@@ -906,9 +992,13 @@ def main(argv=None):
         _check_options(options)
     except QhwInputError as e:
         ap.error(str(e))
+    if args.device.split(":")[0] not in ("cpu", "cuda"):
+        ap.error(f"--device: must be cpu or cuda[:N], got {args.device!r}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error(f"--device: {args.device} asked for, but PyTorch sees no CUDA device")
     model, figures = train(args.student, args.minutes, seed=args.seed, threads=args.threads,
                            progress=args.progress, max_windows=args.max_windows, steps=args.steps,
-                           **options)
+                           device=args.device, corpus_size=args.corpus, **options)
     figures["command"] = " ".join(["python -m qhw.dnsmos.train"] + list(
         sys.argv[1:] if argv is None else argv))
     os.makedirs(args.output, exist_ok=True)
