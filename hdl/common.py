@@ -1,5 +1,7 @@
 """Helpers shared by the generators: Verilog output and port descriptions for manifests."""
 
+from pathlib import Path
+
 from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
@@ -22,3 +24,8 @@ def port_list(component):
         ports.append({"name": "__".join(map(str, path)), "direction": direction,
                       "width": Shape.cast(member.shape).width})
     return ports
+
+
+#: Verilator waivers for generated Verilog (docs/lint.md): ``verilator --lint-only -Wall
+#: LINT_WAIVERS core.v``. Shipped inside the package beside the generators.
+LINT_WAIVERS = Path(__file__).with_name("lint_waivers.vlt")

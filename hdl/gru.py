@@ -288,8 +288,8 @@ class Gru(wiring.Component):
         acc = Signal(signed(mac_bits(cfg)))
         with m.If(ctrl4[0]):
             m.d.sync += acc.eq(Mux(ctrl4[1], 0, acc) + tree)
-        ctrl5 = delay(ctrl4, 1, "ctrl5")
-        c5_valid, c5_last, c5_row = ctrl5[0], ctrl5[2], ctrl5[3:]
+        ctrl5 = delay(Cat(ctrl4[0], ctrl4[2:]), 1, "ctrl5")   # valid, last, row
+        c5_valid, c5_last, c5_row = ctrl5[0], ctrl5[1], ctrl5[2:]
 
         # ---- row sums of a hidden unit, snapshot into the element-wise pipeline ------------------
         rows = [Signal(signed(mac_bits(cfg)), name=f"row_{ROWS[k]}") for k in range(5)]
@@ -317,17 +317,36 @@ class Gru(wiring.Component):
         # Each stage holds one exact operation (an aligned sum or a product, registered as
         # `<name>_x`) or one narrowing (round and saturate, registered as `<name>`), never both:
         # the two in series were the slowest paths. `at` delays a value to a later stage.
+        # A register is made when it is first read (`read`), so that a value whose only reader
+        # is a floor narrowing (which drops its low bits whatever they are) registers only the
+        # bits that the narrowing keeps: no flip-flop of the pipeline goes unread.
         stage_of = {}
+        unmade = {}
+        trimmed = set()
         delayed = {}
 
         def reg(name, value, stage, frac, shape=None):
-            r = Signal(value.shape() if shape is None else shape, name=name)
-            m.d.sync += r.eq(value)
+            stage_of[name] = (None, stage, frac)
+            unmade[name] = (value, shape)
+
+        def read(name, drop=0):
+            """The register of ``name``, without its ``drop`` lowest bits when it is made here
+            (its fractional bits then ``fr(name) - drop``)."""
+            if name not in unmade:
+                assert drop or name not in trimmed, f"{name}: its low bits were dropped"
+                return stage_of[name][0]
+            v, shape = unmade.pop(name)
+            _, stage, frac = stage_of[name]
+            if drop:
+                v, shape, frac = _sext(v, drop + 1) >> drop, None, frac - drop
+                trimmed.add(name)
+            r = Signal(v.shape() if shape is None else shape, name=name)
+            m.d.sync += r.eq(v)
             stage_of[name] = (r, stage, frac)
             return r
 
         def at(name, stage):
-            r, s, _ = stage_of[name]
+            r, s = read(name), stage_of[name][1]
             assert stage >= s, (name, stage, s)
             if (name, stage) not in delayed:
                 delayed[name, stage] = delay(r, stage - s, f"{name}_at{stage}")
@@ -336,11 +355,19 @@ class Gru(wiring.Component):
         def fr(name):
             return stage_of[name][2]
 
+        def floor_read(name, fmt):
+            """``name`` read by a narrowing into ``fmt``: (register, fractional bits)."""
+            fmt = golden.Format(*fmt)
+            drop = fr(name) - fmt.frac if fmt.rounding != "nearest_even" else 0
+            r = read(name, max(drop, 0))
+            return r, fr(name)
+
         def narrowed(name, src, fmt, stage):
             """``src`` (registered in stage - 1) narrowed into ``fmt``, registered in ``stage``."""
-            r, s, f = stage_of[src]
+            r, f = floor_read(src, fmt)
+            s = stage_of[src][1]
             assert s == stage - 1, (name, src, s, stage)
-            return reg(name, narrow_hw(r, f, fmt), stage, fmt.frac, signed(fmt.total))
+            reg(name, narrow_hw(r, f, fmt), stage, fmt.frac, signed(fmt.total))
 
         stage_of["h"] = (s0_h, 0, fh.frac)
         # S1: each matrix product plus its bias, exact; S2: narrowed into mm_*.
@@ -358,7 +385,8 @@ class Gru(wiring.Component):
             (LUT), or the segment read, B_k*u (with A_k << d), their sum, the narrowing (PWL)."""
             in_fmt = golden.act_input_format(cfg, name)
             out_fmt = cfg.fmt(name)
-            code = narrowed(f"{name}_in", src, in_fmt, stage + 1).as_unsigned()
+            narrowed(f"{name}_in", src, in_fmt, stage + 1)
+            code = read(f"{name}_in").as_unsigned()
             tables = golden.activation_tables(cfg, name)
             if cfg.activation == "lut":
                 mem = memory.Memory(shape=signed(out_fmt.total), depth=1 << in_fmt.total,
@@ -424,7 +452,7 @@ class Gru(wiring.Component):
         add("add_h", "mul_n", "mul_zh", sb + 2)
         sw = sb + 4
         assert sw == elementwise_stages(cfg)
-        h_val = narrow_hw(stage_of["add_h"][0], fr("add_h"), fh)
+        h_val = narrow_hw(*floor_read("add_h", fh), fh)
         w_valid = delay(s0_valid, sw, "w_valid")
         written = Signal(range(H + 1))
         last_write = Signal()

@@ -194,7 +194,10 @@ class FoldedMatrixVector(wiring.Component):
                 last_slice.eq(busy & group_done & (rest == 0)),
             ]
             # Weight address nf*SF + sf, with nf*SF from a table (no multiplier).
-            base = Array(Const(g * sf_count, range(nf_count * sf_count)) for g in range(nf_count))
+            # One entry per value of nf's bits (those past the last group are never read): a
+            # complete case, the same logic as the default 0 of a shorter Array.
+            base = Array(Const(g * sf_count if g < nf_count else 0, range(nf_count * sf_count))
+                         for g in range(1 << len(nf)))
             m.d.comb += [w_rd.addr.eq(base[nf] + sf), w_rd.en.eq(busy & ~null)]
             with m.If(start):
                 m.d.sync += [busy.eq(1), sf.eq(0), remaining.eq(group_active),

@@ -203,11 +203,11 @@ class GlobalPool(_PoolBase):
         acc_shape = signed(acc_bits) if cfg.signed and not sign_flip else unsigned(acc_bits)
 
         pos = Signal(range(n), name="pos")
-        first = Signal()
+        later = Signal()  # not the first position (the accumulators hold earlier pixels)
         last = Signal()
         take = Signal()
         m.d.comb += [
-            first.eq(pos == 0),
+            later.eq(pos != 0),
             last.eq(pos == n - 1),
             self.i.ready.eq(~last | ~self.o.valid | self.o.ready),
             take.eq(self.i.valid & self.i.ready),
@@ -218,7 +218,7 @@ class GlobalPool(_PoolBase):
         for c, xc in enumerate(_fields(self.i.payload, ch, e)):
             new = Signal(acc_shape, name=f"new{c}")
             if mode == "max":
-                m.d.comb += new.eq(Mux(first, xc, _max(accs[c], xc, e, cfg.signed)))
+                m.d.comb += new.eq(Mux(later, _max(accs[c], xc, e, cfg.signed), xc))
             else:
                 if sign_flip:
                     v = xc ^ (1 << (e - 1))
@@ -226,7 +226,7 @@ class GlobalPool(_PoolBase):
                     v = xc.as_signed()
                 else:
                     v = xc
-                m.d.comb += new.eq(Mux(first, v, accs[c] + v))
+                m.d.comb += new.eq(Mux(later, accs[c] + v, v))
             news.append(new)
 
         results = [Signal(acc_shape, name=f"result{c}", reset_less=True) for c in range(ch)]

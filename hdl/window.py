@@ -125,7 +125,9 @@ class SlidingWindow(wiring.Component):
         taps = [new_cols[kx][ky * pb:(ky + 1) * pb] for ky in range(kh) for kx in range(kw)]
 
         produces = Signal()  # this step completes a window
-        m.d.comb += produces.eq((y >= kh - 1 - top) & (c >= kw - 1 - left))
+        # (a bound of 0 is no test: an unsigned position is always at least 0)
+        firsts = ((y, kh - 1 - top), (c, kw - 1 - left))
+        m.d.comb += produces.eq(Cat(*[pos >= first for pos, first in firsts if first]).all())
         slot_free = ~self.o.valid | self.o.ready
         step = Signal()
         m.d.comb += [
