@@ -255,7 +255,8 @@ def _run(args):
         params = flow.read_params(unit, cfg, args.weights, args.seed)
         gen = flow.write_generated(unit, cfg, params, args.output, name=args.name,
                                    axis=args.axis)
-        print(f"wrote {args.output}/{gen.top}.v, weights.npz, config.json, manifest.json "
+        print(f"wrote {args.output}/{gen.top}.v, {gen.top}.core, lint_waivers.vlt, weights.npz, "
+              f"config.json, manifest.json "
               f"(latency {gen.manifest['latency']} cycles, "
               f"{gen.manifest['cycles']['expected']} cycles per frame expected)")
         return 0

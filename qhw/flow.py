@@ -19,7 +19,7 @@ import numpy as np
 from . import toolchain
 from .config import config_to_dict, load_config
 from .errors import QhwInputError
-from .hdl.common import port_list, to_verilog
+from .hdl.common import LINT_WAIVERS, port_list, to_verilog
 
 
 # Reading user input -------------------------------------------------------------------------------
@@ -259,7 +259,8 @@ def verilog_header(manifest):
 def fusesoc_core(manifest, verilog_file):
     """A FuseSoC CAPI2 core file for a written core: its Verilog file, its top module, a
     ``default`` target (for a user's own synthesis or simulation flow) and a ``lint`` target
-    running Verilator's ``--lint-only -Wall``. The VLNV is ``qhw:<unit>:<top>:<qhw version>``."""
+    running Verilator's ``--lint-only -Wall`` with the shipped waivers (``lint_waivers.vlt``
+    beside it, docs/lint.md). The VLNV is ``qhw:<unit>:<top>:<qhw version>``."""
     top, unit = manifest["top"], manifest["unit"]
     version = manifest["tools"].get("qhw") or "0"
     # YAML scalars are quoted with JSON's escaping, which YAML accepts in double-quoted strings.
@@ -276,6 +277,10 @@ def fusesoc_core(manifest, verilog_file):
         "    files:",
         f"      - {q(verilog_file)}",
         "    file_type: verilogSource",
+        "  lint_waivers:",
+        "    files:",
+        f"      - {q(LINT_WAIVERS.name)}",
+        "    file_type: vlt",
         "",
         "targets:",
         "  default: &default",
@@ -283,7 +288,8 @@ def fusesoc_core(manifest, verilog_file):
         f"    toplevel: {q(top)}",
         "  lint:",
         "    <<: *default",
-        "    description: Verilator lint (--lint-only -Wall)",
+        "    filesets: [lint_waivers, rtl]",
+        "    description: Verilator lint (--lint-only -Wall, with qhw's waivers)",
         "    default_tool: verilator",
         "    tools:",
         "      verilator:",
@@ -314,10 +320,12 @@ def write_generated(unit, cfg, params, outdir, name=None, axis=False):
     with atomic_dir(outdir) as tmp:
         (tmp / f"{gen.top}.v").write_text(verilog_header(gen.manifest) + gen.verilog)
         (tmp / f"{gen.top}.core").write_text(fusesoc_core(gen.manifest, f"{gen.top}.v"))
+        shutil.copyfile(LINT_WAIVERS, tmp / LINT_WAIVERS.name)
         np.savez(tmp / "weights.npz", **params)
         (tmp / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2) + "\n")
         gen.manifest["files"] = {"verilog": f"{gen.top}.v", "fusesoc_core": f"{gen.top}.core",
-                                 "weights": "weights.npz", "config": "config.json"}
+                                 "lint_waivers": LINT_WAIVERS.name, "weights": "weights.npz",
+                                 "config": "config.json"}
         (tmp / "manifest.json").write_text(json.dumps(gen.manifest, indent=2) + "\n")
     return gen
 
@@ -393,7 +401,9 @@ class RtlRun:
             return None
         base = self.outputs[pos]
         for stream, words in self.sim.outputs.items():
-            mask = (1 << self.payload_bits.get(stream, 1)) - 1
+            if stream not in self.payload_bits:
+                continue
+            mask = (1 << self.payload_bits[stream]) - 1
 
             def changes(lo, hi):
                 flipped = dict(self.sim.outputs)
@@ -507,7 +517,8 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
                   steady_cycles=steady, cfg=cfg, stalls=(stall_in, stall_out), seed=seed,
                   unpack=lambda words: unit.unpack_outputs(cfg, words, frames),
                   payload_bits={name: s["payload_bits"]
-                                for name, s in gen.manifest.get("streams", {}).items()})
+                                for name, s in gen.manifest.get("streams", {}).items()
+                                if "payload_bits" in s})
 
 
 def _stream_inputs(unit, cfg, params, x):

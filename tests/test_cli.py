@@ -44,7 +44,8 @@ def test_generate_writes_verilog_weights_and_manifest(files, capsys):
     top = manifest["top"]  # the unit's name and a hash of its config and weights
     assert re.fullmatch(r"binconv_[0-9a-f]{8}", top)
     assert sorted(p.name for p in gen.iterdir()) == sorted([
-        "config.json", "manifest.json", "weights.npz", f"{top}.core", f"{top}.v"])
+        "config.json", "lint_waivers.vlt", "manifest.json", "weights.npz", f"{top}.core",
+        f"{top}.v"])
     assert f"module {top}(" in (gen / f"{top}.v").read_text()
     model = registry.get("binconv").cost_model(cfg, 1)
     assert manifest["latency"] == model.latency
