@@ -1,7 +1,7 @@
 """Benchmark of the sweep's Dask executor (docs/sweeps.md, "Benchmark: the executor").
 
-1. Scaling: the same CPU-bound sweep (exponent-adder multipliers, cosimulated with and without
-   stalls, no synthesis) with 1 and with 2 workers of the embedded LocalCluster, into fresh
+1. Scaling: the same CPU-bound sweep (16 exponent-adder multiplier points, cosimulated with and
+   without stalls, no synthesis) with 1 and with 2 workers of the embedded LocalCluster, into fresh
    results folders, after a warm-up run that builds the Verilator models (so every timed run does
    the same work: a point's process, generation, two simulations). Wall time of the whole
    ``run_sweep`` (cluster start-up included) and of its points (start-up subtracted), and their
@@ -11,7 +11,7 @@
    (wall x workers / jobs). And, for scale, what a point's own process costs before any stage
    runs (Python start-up and imports): points whose config the unit refuses at once.
 
-Run: ``.venv/bin/python bench/bench_sweep_dask.py [--points 8] [--repeat 2] [--jobs 400]``.
+Run: ``.venv/bin/python bench/bench_sweep_dask.py [--points 16] [--repeat 2] [--jobs 400]``.
 Writes ``build/bench/sweep_dask.json`` and ``.md``; docs/sweeps.md records a run. The machine's
 load (``os.getloadavg``) before and after each measurement is recorded with it: on a shared
 machine the ratio is only as good as the quiet it ran in.
@@ -33,22 +33,18 @@ FORMATS = ["fp16", "bf16", "fp32", "fixed"]
 OVERFLOW = ["saturate", "inf"]
 
 
-def cpu_sweep(points):
-    """``points`` exponent-adder multipliers (act_format x overflow x weight_bias), cosimulation
-    only: with stalls, two simulations per point."""
-    biases = [None, 10, 20, 31]
-    grid, n = [], 0
-    for bias in biases:
-        for fmt in FORMATS:
-            for overflow in OVERFLOW:
-                if n < points:
-                    grid.append((fmt, overflow, bias))
-                    n += 1
+def cpu_sweep(points, frames):
+    """``points`` exponent-adder multipliers, cosimulation only (with stalls: two simulations of
+    ``frames`` products per point): the 7 designs of act_format x overflow (fixed point has no
+    'inf'), each with as many seeds as it takes (the same Verilog, other inputs and stalls)."""
+    designs = [(fmt, overflow) for fmt in FORMATS for overflow in OVERFLOW
+               if not (fmt == "fixed" and overflow == "inf")]
     lines = ['name = "bench_cpu"', "[settings]", "targets = []", "fmax = false",
-             "energy = false", "stall = 0.3", "frames = 4", "baselines = false"]
-    for fmt, overflow, bias in grid:
+             "energy = false", "stall = 0.3", f"frames = {frames}", "baselines = false"]
+    for i in range(points):
+        fmt, overflow = designs[i % len(designs)]
         lines += ["[[sweep]]", 'unit = "expmul"', "[sweep.base]", f'act_format = "{fmt}"',
-                  f'overflow = "{overflow}"'] + ([f"weight_bias = {bias}"] if bias else [])
+                  f'overflow = "{overflow}"', "[sweep.settings]", f"seed = {i // len(designs)}"]
     return sweep.parse_sweep("\n".join(lines) + "\n")
 
 
@@ -65,16 +61,25 @@ def load():
     return round(os.getloadavg()[0], 2)
 
 
-def timed_sweep(spec, workers, root):
-    out = Path(tempfile.mkdtemp(dir=root))
-    before = load()
-    started = time.perf_counter()
-    summary = sweep.run_sweep(spec, out, jobs=workers, progress=False)
-    wall = time.perf_counter() - started
-    assert summary.computed == summary.total and not summary.interrupted, summary
-    shutil.rmtree(out)
-    return {"wall_s": round(wall, 2), "failed": summary.failed, "load_before": before,
-            "load_after": load()}
+def timed_sweep(make_spec, workers, root, *, refused=False, tries=3):
+    """Wall time of ``run_sweep`` into a fresh folder. A run in which a point met sources edited
+    since the sweep started (kind ``environment``: it did no work) is run again."""
+    for _ in range(tries):
+        spec = make_spec()  # keys of the sources as they are now
+        out = Path(tempfile.mkdtemp(dir=root))
+        before = load()
+        started = time.perf_counter()
+        summary = sweep.run_sweep(spec, out, jobs=workers, progress=False)
+        wall = time.perf_counter() - started
+        shutil.rmtree(out)
+        assert summary.computed == summary.total and not summary.interrupted, summary.total
+        kinds = [r["error_kind"] for r in summary.records if r["status"] == "failed"]
+        if "environment" in kinds:
+            print("sources edited during the run: again", flush=True)
+            continue
+        assert kinds == (["config"] * summary.total if refused else []), kinds
+        return {"wall_s": round(wall, 2), "load_before": before, "load_after": load()}
+    raise SystemExit("the sources kept changing during the runs")
 
 
 def startup(workers):
@@ -106,17 +111,20 @@ def overhead(workers, jobs):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--points", type=int, default=8, help="points of the CPU-bound sweep")
+    p.add_argument("--points", type=int, default=16, help="points of the CPU-bound sweep")
+    p.add_argument("--frames", type=int, default=8, help="products per simulation")
     p.add_argument("--repeat", type=int, default=2, help="timed runs per worker count")
     p.add_argument("--jobs", type=int, default=400, help="trivial jobs for the overhead")
     p.add_argument("--refused", type=int, default=8, help="refused points (process cost)")
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     args = p.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="qhw-bench-sweep-"))
-    res = {"cores": os.cpu_count(), "points": args.points, "repeat": args.repeat,
+    res = {"cores": os.cpu_count(), "points": args.points, "frames": args.frames,
+           "repeat": args.repeat,
            "command": "python bench/bench_sweep_dask.py " + " ".join(argv or sys.argv[1:])}
     try:
-        spec = cpu_sweep(args.points)
+        def spec():
+            return cpu_sweep(args.points, args.frames)
         print(f"warm-up: {args.points} points, 2 workers (builds the Verilator models)",
               flush=True)
         timed_sweep(spec, 2, root)
@@ -134,8 +142,7 @@ def main(argv=None):
         res["ratio_wall"] = round(best[1] / best[2], 2)
         res["ratio_points"] = round(points_phase[1] / points_phase[2], 2)
         res["overhead"] = [overhead(n, args.jobs) for n in (1, 2)]
-        refused = refused_sweep(args.refused)
-        wall = timed_sweep(refused, 1, root)
+        wall = timed_sweep(lambda: refused_sweep(args.refused), 1, root, refused=True)
         res["refused"] = wall | {"points": args.refused,
                                  "s_per_point": round((wall["wall_s"] - res["startup_s"][1][1])
                                                       / args.refused, 2)}

@@ -232,18 +232,18 @@ class Executor:
         for future in done:
             tag = self._futures.pop(future)
             status = future.status
+            if status not in ("finished", "error"):  # cancelled or lost: nothing of ours
+                raise SchedulerLost(f"lost the connection to {self.where}")  # cancels them
+            fill()  # the next job starts while this one's result travels and is handled
             if status == "finished":
                 try:
                     outcome = future.result(timeout=60), None
                 except (FutureCancelledError, OSError, TimeoutError):  # gone meanwhile
                     raise SchedulerLost(f"lost the connection to {self.where}") from None
-            elif status == "error":
+            else:
                 error = future.exception()
                 outcome = None, ("worker-lost" if isinstance(error, distributed.KilledWorker)
                                  else error)
-            else:  # cancelled or lost: nothing of ours cancels before the sweep stops
-                raise SchedulerLost(f"lost the connection to {self.where}")
-            fill()  # the next job starts while the caller handles this one
             yield tag, *outcome
         if waiting or self._futures:
             raise SchedulerLost(f"lost the connection to {self.where}")

@@ -479,10 +479,23 @@ def _measure(unit, cfg, s, record):
 
 
 def _point_main(job_path, out_path):
-    """Entry of the point's own process: read the point, write its record."""
+    """Entry of the point's own process: read the point, write its record. A job that names the
+    key the client gave the point is refused when this process computes another one: its qhw
+    sources or tool versions differ from the client's (another install, or an edit since the
+    sweep started), so its result would not be the one the key stands for."""
     _exit_with_parent(Path(job_path).parent)
-    point = Point(**json.loads(Path(job_path).read_text()))
-    flow.write_json(out_path, run_point(point))
+    fields = json.loads(Path(job_path).read_text())
+    key = fields.pop("key", None)
+    point = Point(**fields)
+    if key is not None and point.key != key:
+        record = _fail("environment", "this worker's qhw sources or tool versions differ from "
+                                      "the client's (the point's key differs): install the same "
+                                      "qhw and tools on every worker (or the sources were "
+                                      "edited while the sweep ran)", _base_record(point))
+        record["key"] = key
+    else:
+        record = run_point(point)
+    flow.write_json(out_path, record)
 
 
 def _exit_with_parent(folder):
@@ -532,22 +545,14 @@ _POLL_S = 1.0
 
 def point_task(fields, stop_name=None):
     """A point's work where Dask runs it (a worker): the point in a process of its own there,
-    its record returned to the client. ``fields`` are the point's and the key the client gave it:
-    a worker whose qhw sources or tools differ computes another key and refuses the point."""
+    its record returned to the client. ``fields`` are the point's and the key the client gave it
+    (the point's process checks that it computes the same)."""
     fields = dict(fields)
     key = fields.pop("key")
-    point = Point(**fields)
-    if point.key != key:
-        record = _fail("environment", "this worker's qhw sources or tool versions differ from "
-                                      "the client's (the point's key differs): install the same "
-                                      "qhw and tools on every worker (or the sources were "
-                                      "edited while the sweep ran)", _base_record(point))
-        record["key"] = key
-        return record
-    return _run_in_process(point, stop_name)
+    return _run_in_process(Point(**fields), stop_name, key=key)
 
 
-def _run_in_process(point, stop_name=None):
+def _run_in_process(point, stop_name=None, *, key=None):
     """Run one point in a child process; a crash or timeout becomes a failed record, a stop
     request (the client's Ctrl-C) kills it and returns None. The job and result files live in a
     temporary folder of the machine it runs on: the record travels back as the return value."""
@@ -556,7 +561,7 @@ def _run_in_process(point, stop_name=None):
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"qhw-point-{point.key}-") as tmp:
         job, out = Path(tmp) / "job.json", Path(tmp) / "record.json"
-        job.write_text(json.dumps(dataclasses.asdict(point)))
+        job.write_text(json.dumps(dataclasses.asdict(point) | ({"key": key} if key else {})))
         with subprocess.Popen([sys.executable, "-m", "qhw.explore.sweep", str(job), str(out)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               env=os.environ | {"QHW_POINT_PARENT": str(os.getpid())},

@@ -7,6 +7,7 @@ synthesis, no energy, no stalls), about two seconds each once their Verilator mo
 (tests/test_sweep.py builds the same ones)."""
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -158,6 +159,17 @@ def test_bad_or_silent_scheduler_exits_2_before_any_work(tmp_path, capsys):
         del os.environ[executor.SCHEDULER_ENV]
     assert_usage_error(code, err, "QHW_SCHEDULER: a Dask scheduler address")
     assert not out.exists()
+
+
+def test_a_point_whose_process_computes_another_key_is_refused():
+    """A worker with other qhw sources or tools (or sources edited since the sweep started)
+    would file its result under a key that does not describe it: the point's process refuses."""
+    (point,) = sweep.parse_sweep(CHEAP.replace('["fp16", "bf16"]', '["fp16"]')
+                                 .replace('["saturate", "inf"]', '["saturate"]')).points
+    record = sweep.point_task(dataclasses.asdict(point) | {"key": "0" * 20})
+    assert record["status"] == "failed" and record["error_kind"] == "environment"
+    assert record["key"] == "0" * 20 and "differ from the client's" in record["error"]
+    assert "environment" not in sweep.FINAL_ERRORS  # tried again once the cluster is fixed
 
 
 # An existing cluster ----------------------------------------------------------------------------
