@@ -64,7 +64,7 @@ from .conv import check_int_array, pack_fields
 
 __all__ = ["NetworkConfig", "Layer", "Format", "LAYER_KINDS", "check_params", "random_params",
            "check_inputs", "random_inputs", "trace", "reference", "pack_inputs",
-           "unpack_outputs", "output_words", "layer_params", "layer_inputs"]
+           "unpack_outputs", "output_words", "layer_params", "layer_inputs", "load_words"]
 
 
 FLOATS = {"fp32": 32, "fp16": 16, "bf16": 16}
@@ -178,9 +178,15 @@ _DERIVED = ("c_in", "height", "width")
 
 class _MapKind:
     """A layer whose unit works on (F, H, W, C) maps, one map frame per frame: F = sequences x
-    steps."""
+    steps.
+
+    ``has_weights``: the layer has parameters; ``port_weights``: they can be loaded at run time
+    (the network's ``weights = 'port'``), else ``no_port`` says why not."""
 
     raw_output = None
+    has_weights = True
+    port_weights = False
+    no_port = "its weights are constants in the logic, not memories"
 
     def unit_frames(self, layer, sequences):
         return sequences * layer.in_steps
@@ -252,20 +258,20 @@ class _MapKind:
 class _ConvKind(_MapKind):
     """binconv / bamconv / macconv: the unit itself, geometry from the previous layer."""
 
+    port_weights = True
+
     def __init__(self, unit, raw_output):
         self.unit = unit
         self.raw_output = raw_output  # the output mode that gives the pre-threshold value
 
     def user_fields(self, unit_cls):
-        return [f.name for f in dataclasses.fields(unit_cls) if f.name not in _DERIVED]
+        # 'weights' (baked or port) is the network's option, not a layer's.
+        return [f.name for f in dataclasses.fields(unit_cls)
+                if f.name not in _DERIVED + ("weights",)]
 
     def unit_config(self, layer_name, spec, in_shape, in_format, source):
         h, w, c = in_shape
         data = dict(spec)
-        if data.get("weights", "baked") != "baked":
-            raise QhwInputError(
-                f"layer {layer_name!r} ({self.unit}): weights = {data['weights']!r} is not "
-                f"supported inside a network yet (its weights are baked into the memories)")
         if self.unit in ("binconv", "bamconv"):
             if in_format != Format(1, False):
                 raise QhwInputError(
@@ -336,7 +342,7 @@ class _DenseKind(_ConvKind):
     def user_fields(self, unit_cls):
         return (["outputs", "arith"]
                 + [f.name for f in dataclasses.fields(unit_cls)
-                   if f.name not in self.GEOMETRY and f.name != "act_bits"])
+                   if f.name not in self.GEOMETRY + ("act_bits", "weights")])
 
     def unit_config(self, layer_name, spec, in_shape, in_format, source):
         conv = self.for_arith(spec, layer_name)
@@ -371,6 +377,8 @@ class _DenseKind(_ConvKind):
 
 class _PoolKind(_MapKind):
     """maxpool / globalpool: sizes and element format from the previous layer."""
+
+    has_weights = False
 
     def __init__(self, unit):
         self.unit = unit
@@ -408,6 +416,8 @@ class _RequantKind(_MapKind):
     (a quantized network's activations); sizes and the input width from the previous layer."""
 
     unit = "requant"
+    no_port = ("its multipliers are constants in the logic, not a memory (a convolution with "
+               "output = 'requant' keeps them in its loadable auxiliary memory)")
 
     def user_fields(self, unit_cls):
         return [f.name for f in dataclasses.fields(unit_cls)
@@ -432,6 +442,7 @@ class _GruKind(_MapKind):
     adds the unit's reset and last flags to the stream (:class:`qhw.hdl.network.SequenceGru`)."""
 
     unit = "gru"
+    no_port = "its weight and bias memories have no load port"
 
     def user_fields(self, unit_cls):
         return [f.name for f in dataclasses.fields(unit_cls) if f.name != "input_size"]
@@ -499,6 +510,7 @@ class _ExpDotKind(_MapKind):
     C)`` sign-exponent codes."""
 
     unit = "expdot"
+    no_port = "its weight memories are initialised from the weights, with no load port"
 
     def user_fields(self, unit_cls):
         return ["outputs"] + [f.name for f in dataclasses.fields(unit_cls)
@@ -660,6 +672,13 @@ class NetworkConfig:
     folding : 'min_area' or 'finn'
         The solver used with ``target``: the least-area folding that meets the target, or FINN's
         greedy SetFolding.
+    weights : 'baked' or 'port'
+        'baked' (default): every layer's weights are its memories' initial contents; 'port':
+        the weighted layers (binconv, bamconv, macconv, dense) are built with run-time weights
+        and one weight-load stream ``wl`` writes them all, layer after layer (the Verilog does
+        not depend on the weights; a network with a layer that cannot load its weights, such
+        as requant, gru or expdot, is refused). No pixel is taken until a whole load has
+        arrived, and a new load waits until no map is in the network.
     """
 
     input: dict
@@ -667,11 +686,13 @@ class NetworkConfig:
     name: str = "network"
     target: dict = None
     folding: str = "min_area"
+    weights: str = "baked"
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise QhwInputError(f"name: must be a non-empty string, got {self.name!r}")
         check_choice("folding", self.folding, ("min_area", "finn"))
+        check_choice("weights", self.weights, ("baked", "port"))
         object.__setattr__(self, "_resolved", _resolve(self))
         object.__setattr__(self, "_solution", None)
         if self.target is not None:
@@ -708,6 +729,12 @@ class NetworkConfig:
     @property
     def gated_layers(self):
         return [layer for layer in self.resolved if layer.gated]
+
+    @property
+    def port_layers(self):
+        """The layers built with run-time weights (``weights = 'port'``), in network order."""
+        return [layer for layer in self.resolved
+                if getattr(layer.config, "weights", "baked") == "port"]
 
     def layer(self, name):
         for layer in self.resolved:
@@ -823,12 +850,24 @@ def _resolve(cfg, layer_specs=None):
                   for k, v in spec.items() if k not in ("name", "kind")}
         unit_kind = kind.for_arith(fields, name) if isinstance(kind, _DenseKind) else kind
         unit = registry.get(unit_kind.unit)
+        if "weights" in fields:
+            raise QhwInputError(
+                f"layer {name!r} ({kind_name}): 'weights' is the network's option, not a "
+                f"layer's: write weights = {fields['weights']!r} at the top of the description "
+                f"(it applies to every layer with weights)")
+        if cfg.weights == "port" and unit_kind.has_weights and not unit_kind.port_weights:
+            raise QhwInputError(
+                f"layer {name!r} ({kind_name}): cannot take weights = 'port' (run-time "
+                f"weights): {unit_kind.no_port}; only binconv, bamconv, macconv and dense "
+                f"layers load theirs, so build this network with weights = 'baked'")
         allowed = kind.user_fields(unit.config)
         unknown = sorted(set(fields) - set(allowed))
         if unknown:
             raise QhwInputError(f"layer {name!r} ({kind_name}): unknown field {unknown[0]!r}; "
                                 f"allowed: {', '.join(allowed)}")
         data = kind.unit_config(name, fields, shape, fmt, source)
+        if cfg.weights == "port" and unit_kind.port_weights:
+            data["weights"] = "port"
         try:
             ucfg = config_from_dict(unit.config, data, where=f"layer {name!r}")
         except QhwInputError as e:
@@ -917,6 +956,25 @@ def random_params(cfg, rng):
         user = LAYER_KINDS[layer.kind].from_unit_params(layer.config, p) if "weights" in p else p
         out.update({f"{layer.name}.{k}": np.asarray(v) for k, v in user.items()})
     return out
+
+
+def load_words(cfg, params):
+    """The network's weight-load stream ``wl`` (``weights = 'port'``): every port-weight layer's
+    own load words (:func:`qhw.golden.binconv.load_words`, :func:`qhw.golden.bamconv.load_words`:
+    its weight words, then its auxiliary words), layer after layer in network order; each word
+    goes in the low bits of the network's wider ``wl`` payload."""
+    from .. import registry
+
+    if cfg.weights != "port":
+        raise QhwInputError("weights: the network has no weight-load stream (weights = "
+                            "'baked'); set weights = 'port' to load its weights at run time")
+    params = check_params(cfg, params)
+    words = []
+    for layer in cfg.port_layers:
+        unit = registry.get(layer.unit)
+        own = unit.check_params(layer.config, layer_params(cfg, params, layer))
+        words += unit.load_words(layer.config, own)
+    return words
 
 
 # Inputs ---------------------------------------------------------------------------------------------

@@ -56,6 +56,9 @@ def load_stream(lanes, cfg):
     'port'``)."""
     weights, aux = cfg.neuron_fold * cfg.synapse_fold, cfg.neuron_fold if lanes.aux_bits else 0
     return {"direction": "in", "payload_bits": load_bits(lanes, cfg.pe, cfg.simd),
+            "words": weights + aux, "weight_words": weights,
+            "weight_word_bits": cfg.pe * cfg.simd * lanes.weight_bits, "aux_words": aux,
+            "aux_word_bits": cfg.pe * lanes.aux_bits if aux else 0,
             "layout": f"{weights} weight-memory words ({cfg.pe * cfg.simd * lanes.weight_bits} "
                       f"bits, address order), then {aux} auxiliary words ({cfg.pe * lanes.aux_bits}"
                       f" bits); each in the low bits; no window is computed until all "

@@ -20,11 +20,21 @@ valid and its output always ready, and from them each FIFO's largest fill, which
 with those depths no FIFO ever fills, so no layer is ever held up by the next and the chain runs
 at the rate the model says (its slowest layer's, in steady state). With stalls and back-pressure
 a chain of valid/ready stages cannot deadlock whatever the depths; the depths are about rate.
+
+Run-time weights (the network's ``weights = 'port'``): every weighted layer is built with its
+unit's own weight-load stream, and one network stream ``wl`` feeds them all through a router
+(:func:`load_plan`): a one-hot layer select and a counter of that layer's words steer each word,
+in the low bits, to the selected layer's ``wl``. The router also keeps weights and maps apart:
+a map's first pixel is taken only after a whole load has arrived and while no load word is
+offered, and a load word is passed on only while no map is in the network (a map counter:
+maps whose first pixel went in, less those whose last output word came out), or once a load is
+under way. So every map is computed with one weight set, and a second load replaces the first
+for the maps after it. The cycles of the cost model count from the first pixel, after the load.
 """
 
 import dataclasses
 
-from amaranth import Module, Mux
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -33,7 +43,7 @@ from ..golden import network as golden
 from ..registry import CycleEstimate
 
 __all__ = ["Network", "NetworkTiming", "network_timing", "cost_model", "steady_cycles",
-           "fifo_depths", "fifo_kinds", "BUFFERED_FIFO_DEPTH"]
+           "fifo_depths", "fifo_kinds", "load_plan", "load_bits", "BUFFERED_FIFO_DEPTH"]
 
 
 #: FIFOs at least this deep are ``SyncFIFOBuffered`` (block RAM); shallower ones ``SyncFIFO``.
@@ -44,6 +54,28 @@ BUFFERED_FIFO_DEPTH = 64
 
 def _payload_bits(shape, fmt):
     return shape[2] * fmt.bits
+
+
+def load_plan(cfg):
+    """The weight-load stream of a ``weights = 'port'`` network, layer by layer in network
+    order: ``[{"layer", "unit", "words", "bits", "first"}, ...]`` with the layer's word count,
+    its load word's width and the index of its first word in the network's stream (that
+    layer's own ``streams.wl`` entry, :func:`qhw.hdl.mvu.load_stream`). Empty for baked
+    weights."""
+    def plan():
+        out, first = [], 0
+        for layer in cfg.port_layers:
+            wl = registry.get(layer.unit).describe(layer.config)["streams"]["wl"]
+            out.append({"layer": layer.name, "unit": layer.unit, "words": wl["words"],
+                        "bits": wl["payload_bits"], "first": first})
+            first += wl["words"]
+        return out
+    return [dict(entry) for entry in golden.memo(cfg, "load_plan", plan)]
+
+
+def load_bits(cfg):
+    """Width of the network's ``wl`` payload: the widest layer's load word."""
+    return max(entry["bits"] for entry in load_plan(cfg))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,14 +134,19 @@ def network_timing(cfg, frames=1, inputs=None, *, period=None, latencies=None):
     avail = [0 if period is None else (j // pixels) * period for j in range(frames * pixels)]
     layers, fills, needs = [], [], None
     # Cycle 0 is the first input transfer, which waits for the first layer's start-up; the
-    # other layers start up at the same time, after reset.
+    # other layers start up at the same time, after reset. With run-time weights the first
+    # pixel also waits for the load: at one word per cycle from reset it comes at cycle
+    # max(load words, first start-up) after reset, and the start-ups overlap the load.
     startups = [registry.get(layer.unit).startup(layer.config)
                 if registry.get(layer.unit).startup else 0 for layer in cfg.resolved]
+    origin = startups[0]
+    if cfg.weights == "port":
+        origin = max(origin, sum(entry["words"] for entry in load_plan(cfg)))
     for index, layer in enumerate(cfg.resolved):
         gates = inputs.get(f"{layer.name}.gates") if inputs is not None else None
         layer_inputs = layer.kind_adapter.timing_inputs(layer, frames * layer.in_steps, gates)
         take, out, layer_needs = layer.kind_adapter.timing(layer, avail, layer_inputs,
-                                                           startups[index] - startups[0])
+                                                           startups[index] - origin)
         fills.append(_fifo_depth(layers[-1][1], take) if index else 0)
         needs = list(layer_needs) if needs is None else [needs[j] for j in layer_needs]
         layers.append((take, out))
@@ -199,7 +236,12 @@ def cost_model(cfg, frames=1, inputs=None):
         formula=slowest * frames, latency=timing.out[0] - timing.take[first_input],
         expected=timing.out[-1] + 1, first_input=first_input,
         notes=("composed from the layers' exact timing through the inter-layer FIFOs "
-               "(docs/networks.md); formula: slowest layer's steady cycles per frame x frames"))
+               "(docs/networks.md); formula: slowest layer's steady cycles per frame x frames"
+               + ("; weights = 'port': counted from the first input pixel, which the network "
+                  "takes only after the whole weight load (the load's "
+                  f"{sum(e['words'] for e in load_plan(cfg))} words on wl come before; exact "
+                  "when the load streams one word per cycle from reset)"
+                  if cfg.weights == "port" else "")))
 
 
 class Network(wiring.Component):
@@ -227,6 +269,9 @@ class Network(wiring.Component):
         The last layer's output pixels.
     probe_<layer> : Out(Signature(valid, payload)), with ``probes`` only
         ``valid`` is high in the cycles in which the layer's output transfers ``payload``.
+    wl : In(stream.Signature(load_bits(cfg))), with ``weights = 'port'`` only
+        The weight-load words of every port-weight layer, layer after layer
+        (:func:`qhw.golden.network.load_words`, :func:`load_plan`), each in the low bits.
     """
 
     def __init__(self, cfg, params, *, probes=False, depths=None):
@@ -249,6 +294,8 @@ class Network(wiring.Component):
                     "payload": Out(_payload_bits(layer.out_shape, layer.out_format))}))
         last = cfg.resolved[-1]
         members["o"] = Out(stream.Signature(_payload_bits(last.out_shape, last.out_format)))
+        if cfg.weights == "port":
+            members["wl"] = In(stream.Signature(load_bits(cfg)))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -259,6 +306,8 @@ class Network(wiring.Component):
                          src.ready.eq(dst.ready)]
 
         source = wiring.flipped(self.i)
+        if self.cfg.weights == "port":
+            source = self._load_router(m)
         for layer, component, depth, kind in zip(self.cfg.resolved, self.layer_units,
                                                  self.fifo_depths, self.fifo_kinds):
             m.submodules[layer.name] = component
@@ -279,6 +328,98 @@ class Network(wiring.Component):
             source = component.o
         link(source, wiring.flipped(self.o))
         return m
+
+    def _load_router(self, m):
+        """The weight-load router and the input gate of a ``weights = 'port'`` network (see the
+        module docstring); returns the gated input stream that feeds the first layer.
+
+        Stream rules: every valid it drives is an incoming valid ANDed with a condition that,
+        once the word is offered, holds until the word is taken (a map offered to the first
+        layer stays offered: ``offered``; a load word passes while no map is in the network,
+        and none can enter while a load word is offered), and payloads are passed through."""
+        cfg = self.cfg
+        plan = load_plan(cfg)
+        units = {layer.name: unit for layer, unit in zip(cfg.resolved, self.layer_units)}
+        wl = self.wl
+        n = len(plan)
+
+        # ---- the network's maps: counted in at the first pixel, out at the last output word --
+        first = cfg.resolved[0]
+        last = cfg.resolved[-1]
+        pixels = first.in_shape[0] * first.in_shape[1]     # input words per map
+        outputs = last.out_shape[0] * last.out_shape[1]    # output words per map
+        # A map in the network holds at least one word somewhere (a FIFO, a layer's buffers or
+        # pipeline), so this many never fit at once.
+        bound = 1 + sum(self.fifo_depths) + sum(
+            layer.in_shape[0] * layer.in_shape[1] + layer.out_shape[0] * layer.out_shape[1] + 32
+            for layer in cfg.resolved)
+        in_map = Signal(range(bound + 1), name="maps_in_flight")
+        loaded = Signal(name="load_done")      # a whole load has arrived
+        loading = Signal(name="load_busy")     # a load's first word is in, not yet its last
+        offered = Signal(name="map_offered")   # a map's first pixel offered, not yet taken
+        gated = stream.Signature(self.i.payload.shape()).create(path=("load_gate",))
+
+        if pixels > 1:
+            pixel = Signal(range(pixels), name="map_pixel")
+            at_first = pixel == 0
+        else:
+            pixel, at_first = None, Const(1)
+        allow = Signal(name="input_allowed")
+        m.d.comb += [allow.eq(~at_first | offered | (loaded & ~wl.valid)),
+                     gated.payload.eq(self.i.payload), gated.valid.eq(self.i.valid & allow),
+                     self.i.ready.eq(gated.ready & allow)]
+        taken = self.i.valid & self.i.ready
+        m.d.sync += offered.eq(at_first & self.i.valid & allow & ~taken)
+        if pixel is not None:
+            with m.If(taken):
+                m.d.sync += pixel.eq(Mux(pixel == pixels - 1, 0, pixel + 1))
+        map_in = taken & at_first
+
+        out_taken = self.o.valid & self.o.ready
+        if outputs > 1:
+            word = Signal(range(outputs), name="map_output")
+            with m.If(out_taken):
+                m.d.sync += word.eq(Mux(word == outputs - 1, 0, word + 1))
+            map_out = out_taken & (word == outputs - 1)
+        else:
+            map_out = out_taken
+        with m.If(map_in & ~map_out):
+            m.d.sync += in_map.eq(in_map + 1)
+        with m.Elif(map_out & ~map_in):
+            m.d.sync += in_map.eq(in_map - 1)
+
+        # ---- the router: a one-hot layer select and a counter of that layer's words -----------
+        route = Signal(name="load_route")
+        m.d.comb += route.eq(loading | ((in_map == 0) & ~offered))
+        if n > 1:
+            select = Signal(n, init=1, name="load_layer")
+            selected = [select[k] for k in range(n)]
+        else:
+            select, selected = None, [Const(1)]
+        most = max(entry["words"] for entry in plan)
+        count = Signal(range(max(2, most)), name="load_word")
+        ready = []
+        for entry, sel in zip(plan, selected):
+            port = units[entry["layer"]].wl
+            m.d.comb += [port.payload.eq(wl.payload[:entry["bits"]]),
+                         port.valid.eq(wl.valid & route & sel)]
+            ready.append(sel & port.ready)
+        m.d.comb += wl.ready.eq(route & Cat(*ready).any())
+        layer_done = Cat(*[sel & (count == entry["words"] - 1)
+                           for entry, sel in zip(plan, selected)]).any()
+        load_done = selected[-1] & (count == plan[-1]["words"] - 1)
+        with m.If(wl.valid & wl.ready):
+            with m.If(layer_done):
+                m.d.sync += count.eq(0)
+                if select is not None:
+                    m.d.sync += select.eq(select.rotate_left(1))
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+            with m.If(load_done):
+                m.d.sync += [loaded.eq(1), loading.eq(0)]
+            with m.Else():
+                m.d.sync += [loaded.eq(0), loading.eq(1)]
+        return gated
 
 
 class SequenceGru(wiring.Component):

@@ -301,10 +301,12 @@ def fusesoc_core(manifest, verilog_file):
 def default_module_name(unit, cfg, params, axis=False):
     """The top-module name of a written core: the unit's name and 8 hex digits of a hash of
     its config, weights and wrapper, so that two different cores never share module names
-    (``<name>``, ``<name>.window``, ...) when dropped into one design."""
+    (``<name>``, ``<name>.window``, ...) when dropped into one design. With run-time weights
+    (``weights = 'port'``) the Verilog does not depend on the weights, and neither does the
+    name."""
     h = hashlib.sha256(json.dumps([unit.name, config_to_dict(cfg), bool(axis)],
                                   default=str).encode())
-    for key in sorted(params):
+    for key in sorted(params) if getattr(cfg, "weights", "baked") != "port" else ():
         a = np.ascontiguousarray(np.asarray(params[key]))
         h.update(key.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
     return f"{unit.name}_{h.hexdigest()[:8]}"
@@ -449,7 +451,9 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
 
     Cycles are counted from the first input transfer to the last output transfer; latency from
     the input transfer that completes the first unit of work to the first output transfer (as
-    the cost model defines them).
+    the cost model defines them). With run-time weights (``weights = 'port'``) the weight-load
+    stream ``wl`` is not an input of the cost model: cycles count from the first transfer of
+    the other inputs (a network takes its first pixel only after the whole load).
 
     ``fast=True`` runs the stall-free job in a C++ harness (:mod:`qhw.cosim.fastsim`, same
     timing, about 50x faster than the cocotb testbench) instead of cocotb; it takes no stalls,
@@ -513,7 +517,12 @@ def rtlsim(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=N
     if isinstance(frames, (int, np.integer)) and frames >= 2 and len(out_times) % frames == 0:
         per_frame = len(out_times) // frames
         steady = out_times[-1] - out_times[-1 - per_frame]
-    return RtlRun(outputs=outputs, cycles=sim.cycles, latency=latency, sim=sim,
+    cycles = sim.cycles
+    if "wl" in inputs:  # the load is not part of the cost model's cycles
+        starts = [t[0] for name, t in sim.in_times.items() if t and name != "wl"]
+        if starts and sim.last_out_cycle is not None:
+            cycles = sim.last_out_cycle - min(starts) + 1
+    return RtlRun(outputs=outputs, cycles=cycles, latency=latency, sim=sim,
                   steady_cycles=steady, cfg=cfg, stalls=(stall_in, stall_out), seed=seed,
                   unpack=lambda words: unit.unpack_outputs(cfg, words, frames),
                   payload_bits={name: s["payload_bits"]

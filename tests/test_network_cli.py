@@ -34,7 +34,8 @@ def test_generate_writes_one_verilog_with_a_network_manifest(files, capsys):
     top = manifest["top"]
     assert top.startswith("network_")
     assert sorted(p.name for p in (tmp / "gen").iterdir()) == \
-        ["config.json", "manifest.json", f"{top}.v", "weights.npz"]
+        sorted(["config.json", "lint_waivers.vlt", "manifest.json", f"{top}.core", f"{top}.v",
+                "weights.npz"])
     verilog = (tmp / "gen" / f"{top}.v").read_text()
     assert f"module {top}(" in verilog
     assert [layer["name"] for layer in manifest["layers"]] == ["conv1", "pool1", "conv2",

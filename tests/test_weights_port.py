@@ -1,7 +1,8 @@
 """Run-time weights (``weights = "port"``) for the folded convolution units: the memories start
 empty (the Verilog does not depend on the weights), a weight-load stream ``wl`` writes them,
 and the unit then computes bit-exactly with the loaded weights under stalls and back-pressure;
-a second load replaces the first. Networks refuse the option in their layers."""
+a second load replaces the first. Inside a network the option is the network's, not a layer's
+(tests/test_network_weights_port.py)."""
 
 import dataclasses
 
@@ -49,14 +50,14 @@ def test_the_weights_are_not_in_the_verilog_and_a_second_load_replaces_the_first
     assert flow.first_mismatch(unit, run, unit.golden(cfg, first, x), cfg) is not None
 
 
-def test_manifest_documents_the_load_stream_and_networks_refuse_it():
+def test_manifest_documents_the_load_stream_and_a_network_layer_refuses_it():
     unit, cfg, params, _ = _case("bamconv", "2d_k3_same_w8_sum_pe2_simd3", 0)
     wl = flow.generate(unit, cfg, params).manifest["streams"]["wl"]
     assert wl["direction"] == "in" and "weight-memory words" in wl["layout"]
     net = registry.get("network")
     desc = dict(net.regression["bnn_pool"])
     desc["layers"] = [dict(desc["layers"][0], weights="port")] + list(desc["layers"][1:])
-    with pytest.raises(QhwInputError, match="conv1.*weights = 'port'"):
+    with pytest.raises(QhwInputError, match="conv1.*the network's option.*weights = 'port'"):
         config_from_dict(net.config, desc)
 
 

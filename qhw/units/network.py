@@ -65,6 +65,19 @@ def _describe(cfg):
         streams[f"g_{layer.name}"] = {
             "direction": "in", "layout": f"gates of layer {layer.name!r} ({layer.config.gating}),"
                                          f" one per output position of that layer"}
+    if cfg.weights == "port":
+        plan = hdl.load_plan(cfg)
+        total = sum(entry["words"] for entry in plan)
+        streams["wl"] = {
+            "direction": "in", "payload_bits": hdl.load_bits(cfg), "words": total,
+            "layers": plan,
+            "layout": "the weight-load words of every port-weight layer, layer after layer ("
+                      + ", ".join(f"{e['layer']}: {e['words']} words of {e['bits']} bits"
+                                  for e in plan)
+                      + "), each layer's own load stream (its weight-memory words, then its "
+                        "auxiliary words, in address order), each word in the low bits; no "
+                        f"pixel is taken until all {total} have arrived, and a new load is "
+                        "taken once no map is in the network"}
     last = cfg.resolved[-1]
     streams["o"] = {"direction": "out",
                     "payload_bits": last.out_shape[2] * last.out_format.bits,
@@ -121,9 +134,9 @@ def _locate(cfg, params, inputs, *, stall_in=0.0, stall_out=0.0, seed=0, hardwar
 
     inputs = golden.check_inputs(cfg, inputs)
     frames = golden.frames(cfg, inputs)
-    verilog = to_verilog(hdl.Network(cfg, params if hardware_params is None else hardware_params,
-                                     probes=True), "network")
-    words = NETWORK.pack_inputs(cfg, inputs)
+    built = params if hardware_params is None else hardware_params
+    verilog = to_verilog(hdl.Network(cfg, built, probes=True), "network")
+    words = flow._stream_inputs(NETWORK, cfg, built, inputs)  # with the load, if any
     expected_words = NETWORK.output_words(cfg, frames)
     estimate = hdl.cost_model(cfg, frames, inputs)
     timeout = runner.default_timeout(words, expected_words, stall_in, stall_out) + int(
@@ -312,4 +325,5 @@ NETWORK = register(Unit(
     operations=_operations,
     locate=_locate,
     parts=_parts,
+    load_words=golden.load_words,
 ))
