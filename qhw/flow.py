@@ -313,9 +313,10 @@ def default_module_name(unit, cfg, params, axis=False):
 
 
 def write_generated(unit, cfg, params, outdir, name=None, axis=False):
-    """Write Verilog (headed by :func:`verilog_header`), the weight file, the config and
-    manifest.json into ``outdir``; the top module is ``name``, by default
-    :func:`default_module_name` (unique per config and weights)."""
+    """Write Verilog (headed by :func:`verilog_header`), the FuseSoC core file, the lint
+    waivers, the weight file, the config and manifest.json into ``outdir`` (and, with run-time
+    weights, ``load_words.hex``: the words of the weight-load stream); the top module is
+    ``name``, by default :func:`default_module_name` (unique per config and weights)."""
     if name is None:
         name = default_module_name(unit, cfg, params, axis)
     gen = generate(unit, cfg, params, name=name, axis=axis)
@@ -328,6 +329,14 @@ def write_generated(unit, cfg, params, outdir, name=None, axis=False):
         gen.manifest["files"] = {"verilog": f"{gen.top}.v", "fusesoc_core": f"{gen.top}.core",
                                  "lint_waivers": LINT_WAIVERS.name, "weights": "weights.npz",
                                  "config": "config.json"}
+        if getattr(cfg, "weights", "baked") == "port":
+            # The words a driver sends on the weight-load stream wl, in order: one hexadecimal
+            # word per line ($readmemh's format), as wide as wl's payload.
+            bits = gen.manifest["streams"]["wl"]["payload_bits"]
+            digits = max(1, -(-bits // 4))
+            (tmp / "load_words.hex").write_text("".join(
+                f"{w:0{digits}x}\n" for w in unit.load_words(cfg, params)))
+            gen.manifest["files"]["load_words"] = "load_words.hex"
         (tmp / "manifest.json").write_text(json.dumps(gen.manifest, indent=2) + "\n")
     return gen
 

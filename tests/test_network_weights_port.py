@@ -161,6 +161,15 @@ def test_cli_generate_network_with_port_weights(tmp_path, capsys):
         assert {p["name"] for p in manifest["ports"]} >= {"wl__valid", "wl__ready",
                                                            "wl__payload"}
         files.append((out / f"{manifest['top']}.v").read_text())
+        # The words a driver sends on wl, as written beside the core: the network's load words
+        # for the weights written beside it, one hexadecimal word per line.
+        assert manifest["files"]["load_words"] == "load_words.hex"
+        with np.load(out / "weights.npz") as w:
+            params = {k: w[k] for k in w.files}
+        cfg = config_from_dict(NET.config, manifest["config"])
+        lines = (out / "load_words.hex").read_text().splitlines()
+        assert [int(line, 16) for line in lines] == NET.load_words(cfg, params)
+        assert {len(line) for line in lines} == {-(-manifest["streams"]["wl"]["payload_bits"] // 4)}
     assert files[0] == files[1]
     bad = dict(NET.regression["seq_gru"], weights="port")
     (tmp_path / "bad.toml").write_text(to_toml(bad))
