@@ -39,11 +39,13 @@ from ..errors import QhwInputError
 __all__ = [
     "FLOAT_FORMATS", "FloatFormat", "float_format", "ExpMulConfig", "ExpDotConfig",
     "MulBaseConfig", "expmul_ref", "expdot_ref", "mulbase_ref", "round_to_float",
-    "encode_weights", "decode_weights", "qnan", "max_finite",
+    "encode_weights", "decode_weights", "qnan", "max_finite", "calibrate_exp_range",
 ]
 
 ACT_FORMATS = ("fp32", "fp16", "bf16", "fixed")
 OVERFLOW = ("inf", "saturate")
+ACCUMULATORS = ("exact", "bounded")
+OUT_OF_RANGE = ("saturate", "flag")
 BIAS_RANGE = (-512, 512)
 
 
@@ -173,6 +175,20 @@ class ExpDotConfig(_ActMixin):
     act_format, act_bits, weight_exp_bits, weight_bias, overflow
         As for :class:`ExpMulConfig`; ``overflow`` applies to the products and to the final
         rounding.
+    accumulator : 'exact' or 'bounded'
+        'exact' (default): the full-range exact accumulator, every finite product of the format
+        (``acc_bits`` = product_mag_bits + ceil(log2 N) + 1; fp32 282 bits at N = 16).
+        'bounded' (float formats only): an exact accumulator for the products whose unbiased
+        exponent lies in ``exp_range``; far narrower (see :attr:`acc_bits`).
+    exp_range : (lo, hi) or None
+        'bounded' only (and required there): the unbiased exponents E of the products
+        (|p| = 1.m * 2^E) the accumulator holds exactly, as calibrated
+        (:func:`calibrate_exp_range`); 1 - bias_x <= lo <= hi <= 2^ebits - 2 - bias_x.
+    out_of_range : 'saturate' or 'flag'
+        'bounded' only: a finite product with E > hi becomes the largest in-range magnitude of its
+        sign, (2 - 2^-m) * 2^hi ('saturate'), or makes the vector's output the canonical NaN
+        ('flag'). A product with E < lo is flushed to zero in both modes (it is below the
+        accumulator's LSB 2^(lo - m)).
     """
 
     lanes: int = 16
@@ -182,6 +198,9 @@ class ExpDotConfig(_ActMixin):
     weight_exp_bits: int = 5
     weight_bias: int = 31
     overflow: str = "saturate"
+    accumulator: str = "exact"
+    exp_range: tuple = None
+    out_of_range: str = "saturate"
 
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
@@ -189,6 +208,37 @@ class ExpDotConfig(_ActMixin):
         check_divides("simd", self.simd, self.lanes, "lanes")
         _check_act_format(self)
         _check_weight_format(self)
+        check_choice("accumulator", self.accumulator, ACCUMULATORS)
+        check_choice("out_of_range", self.out_of_range, OUT_OF_RANGE)
+        if self.accumulator == "bounded":
+            if not self.is_float:
+                raise QhwInputError("accumulator: 'bounded' needs a float act_format (fixed "
+                                    "point's accumulator is already exact at acc_bits), got "
+                                    "act_format 'fixed'")
+            fmt = self.fmt
+            e_lo, e_hi = 1 - fmt.bias, fmt.emask - 1 - fmt.bias
+            r = self.exp_range
+            if (not isinstance(r, tuple) or len(r) != 2
+                    or any(isinstance(v, bool) or not isinstance(v, int) for v in r)
+                    or not e_lo <= r[0] <= r[1] <= e_hi):
+                raise QhwInputError(
+                    f"exp_range: must be [lo, hi], integers with {e_lo} <= lo <= hi <= {e_hi} "
+                    f"(unbiased {self.act_format} product exponents) for accumulator "
+                    f"'bounded', got {r!r}")
+        elif self.exp_range is not None:
+            raise QhwInputError(f"exp_range: only with accumulator 'bounded' (accumulator is "
+                                f"{self.accumulator!r}), got {self.exp_range!r}")
+
+    @property
+    def bounded(self):
+        return self.accumulator == "bounded"
+
+    @property
+    def lsb_exp(self):
+        """Exponent of the accumulator's LSB (float formats): 2^(1 - bias - m) for 'exact',
+        2^(lo - m) for 'bounded'."""
+        m = self.fmt.mbits
+        return (self.exp_range[0] if self.bounded else 1 - self.fmt.bias) - m
 
     @property
     def fold(self):
@@ -206,7 +256,11 @@ class ExpDotConfig(_ActMixin):
         Float: a finite product is (1.m) * 2^(e - bias) with e in 1..2^ebits-2; with the LSB at
         2^(1 - bias - mbits) its magnitude is (2^mbits + m) << (e - 1) < 2^(mbits + 2^ebits - 2).
         Fixed: |p| <= 2^(act_bits - 1).
+        Bounded: an in-range product is (2^m + mant) << (E - lo) with E - lo in 0..hi - lo, so
+        below 2^(m + 1 + hi - lo) (a saturated product is the largest of these).
         """
+        if self.bounded:
+            return self.fmt.mbits + 1 + self.exp_range[1] - self.exp_range[0]
         if self.is_float:
             return self.fmt.mbits + self.fmt.emask - 1
         return self.act_bits - 1
@@ -218,8 +272,10 @@ class ExpDotConfig(_ActMixin):
         |sum| <= N * 2^k with k = product_mag_bits, and N <= 2^ceil(log2 N), so
         k + ceil(log2 N) + 1 signed bits hold every sum (fixed point: the most negative products
         -2^(B-1) sum to exactly -2^(B-1+ceil(log2 N)) at most, which still fits).
+        (Bounded: at least m + 3 bits, what the rounding's guard and sticky bits need.)
         """
-        return self.product_mag_bits + self.lane_log + 1
+        bits = self.product_mag_bits + self.lane_log + 1
+        return max(bits, self.fmt.mbits + 3) if self.bounded else bits
 
     @property
     def out_bits(self):
@@ -380,29 +436,34 @@ def expmul_ref(cfg, x, w):
 
 # Rounding of an exact sum -------------------------------------------------------------------------
 
-def round_to_float(total, fmt, overflow):
-    """Round the exact integer ``total`` (in units of 2^(1 - bias - mbits)) to ``fmt`` bits.
+def round_to_float(total, fmt, overflow, lsb_exp=None):
+    """Round the exact integer ``total`` (in units of 2^lsb_exp, by default 2^(1 - bias - mbits))
+    to ``fmt`` bits.
 
-    Round to nearest, ties to even; a result below the smallest normal flushes to a zero with the
-    sum's sign; an exact zero is +0; beyond the largest finite value it becomes infinity or the
-    largest finite value (``overflow``). Python ints (any size).
+    Round to nearest, ties to even; a result whose leading bit is below the smallest normal
+    flushes to a zero with the sum's sign; an exact zero is +0; beyond the largest finite value it
+    becomes infinity or the largest finite value (``overflow``). Python ints (any size).
     """
     total = int(total)
     if total == 0:
         return 0
+    if lsb_exp is None:
+        lsb_exp = 1 - fmt.bias - fmt.mbits
     s = int(total < 0)
     mag = -total if s else total
     p = mag.bit_length() - 1
-    if p < fmt.mbits:
+    e = p + lsb_exp + fmt.bias  # biased exponent of the leading bit
+    if e < 1:
         return s << (fmt.width - 1)
     shift = p - fmt.mbits
-    sig = mag >> shift
-    if shift:
+    if shift <= 0:
+        sig = mag << -shift
+    else:
+        sig = mag >> shift
         rem = mag - (sig << shift)
         half = 1 << (shift - 1)
         if rem > half or (rem == half and sig & 1):
             sig += 1
-    e = p - fmt.mbits + 1
     if sig >> (fmt.mbits + 1):
         sig >>= 1
         e += 1
@@ -426,13 +487,36 @@ def float_bits_to_fixed(bits, fmt):
 
 # expdot reference ---------------------------------------------------------------------------------
 
+def bounded_term(cfg, bits):
+    """One float product's term in a bounded accumulator (units 2^(lo - m)) and whether it is
+    above the range: ``(value, above)``. E < lo flushes to 0; E > hi gives the largest in-range
+    magnitude of its sign (used as is by ``out_of_range='saturate'``; 'flag' turns ``above``
+    into a NaN output)."""
+    fmt = cfg.fmt
+    lo, hi = cfg.exp_range
+    bits = int(bits)
+    s = (bits >> (fmt.width - 1)) & 1
+    e = (bits >> fmt.mbits) & fmt.emask
+    if e == 0:
+        return 0, False
+    big_e = e - fmt.bias
+    if big_e < lo:
+        return 0, False
+    above = big_e > hi
+    v = (((1 << (fmt.mbits + 1)) - 1) << (hi - lo) if above
+         else ((1 << fmt.mbits) | (bits & fmt.mmask)) << (big_e - lo))
+    return (-v if s else v), above
+
+
 def expdot_ref(cfg, x, w):
     """Bit-exact ``expdot`` outputs for activations ``x`` (V, N) and weight codes ``w`` (N,).
 
     Each output is the exact sum of the N ``expmul`` products, rounded once (float formats, see
     :func:`round_to_float`) or exact (fixed point: ``acc_bits`` signed bits). Special values: a
     NaN product, or infinities of both signs, give the canonical NaN; otherwise an infinite
-    product gives that infinity.
+    product gives that infinity. ``accumulator='bounded'``: the sum of the :func:`bounded_term`
+    of each product, rounded once; with ``out_of_range='flag'`` a product above the range (and no
+    infinity) gives the canonical NaN.
     """
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
@@ -452,10 +536,58 @@ def expdot_ref(cfg, x, w):
             out[v] = qnan(fmt)
         elif pinf[v] or ninf[v]:
             out[v] = (int(ninf[v]) << (fmt.width - 1)) | (fmt.emask << fmt.mbits)
+        elif cfg.bounded:
+            terms = [bounded_term(cfg, b) for b in p[v]]
+            if cfg.out_of_range == "flag" and any(a for _, a in terms):
+                out[v] = qnan(fmt)
+            else:
+                out[v] = round_to_float(sum(t for t, _ in terms), fmt, cfg.overflow, cfg.lsb_exp)
         else:
             total = sum(float_bits_to_fixed(b, fmt) for b in p[v])
             out[v] = round_to_float(total, fmt, cfg.overflow)
     return out
+
+
+def to_format_bits(cfg, values):
+    """Float values (any float dtype) as the activation format's bit patterns (round to nearest
+    even; bf16 from float32); an integer array is taken as bit patterns already."""
+    v = np.asarray(values)
+    if np.issubdtype(v.dtype, np.integer):
+        return check_acts(cfg, "activations", v)
+    if cfg.act_format == "fp16":
+        return v.astype(np.float16).view(np.uint16).astype(np.int64)
+    bits = v.astype(np.float32).view(np.uint32).astype(np.int64)
+    if cfg.act_format == "fp32":
+        return bits
+    return (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16  # bf16, RNE (NaN payloads aside)
+
+
+def calibrate_exp_range(cfg, acts, weights, coverage=1.0, headroom=0):
+    """The ``exp_range`` of a bounded ``expdot`` from recorded activations.
+
+    ``acts``: recorded activations (..., lanes), float values or the format's bit patterns;
+    ``weights``: the lanes' weight codes (lanes,). Returns ``(lo, hi)``: hi is the largest
+    unbiased exponent of the finite non-zero ``expmul`` products plus ``headroom`` (so no product
+    of the recording saturates); lo is the smallest such exponent, or with ``coverage`` < 1 the
+    exponent below which only a share 1 - coverage of the products lies (those flush to zero).
+    Both are clipped to the format's product exponents. Infinite and NaN products are ignored.
+    """
+    if not cfg.is_float:
+        raise QhwInputError("calibrate_exp_range: needs a float act_format")
+    if not 0 < coverage <= 1:
+        raise QhwInputError(f"coverage: must be in (0, 1], got {coverage}")
+    fmt = cfg.fmt
+    x = to_format_bits(cfg, acts).reshape(-1, cfg.lanes)
+    w = check_codes(cfg, "weights", np.asarray(weights).reshape(cfg.lanes))
+    p = expmul_ref(cfg, x, w[None, :])
+    e = ((p >> fmt.mbits) & fmt.emask).ravel()
+    e = np.sort(e[(e > 0) & (e < fmt.emask)]) - fmt.bias
+    if e.size == 0:
+        raise QhwInputError("calibrate_exp_range: no finite non-zero product in the recording")
+    lo = int(e[min(int(np.floor((1 - coverage) * e.size)), e.size - 1)])
+    hi = int(e[-1]) + int(headroom)
+    e_lo, e_hi = 1 - fmt.bias, fmt.emask - 1 - fmt.bias
+    return max(e_lo, min(lo, e_hi)), max(e_lo, min(max(hi, lo), e_hi))
 
 
 # mulbase reference --------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class ExpDot(wiring.Component):
 
         # ---- S2: align into the accumulator grid, sum the lanes, flags ---------------------------
         lane_vals = []
-        nan_l, pinf_l, ninf_l = [], [], []
+        nan_l, pinf_l, ninf_l, oor_l = [], [], [], []
         for s in range(simd):
             val = Signal(signed(acc_bits), name=f"aligned{s}")
             if cfg.is_float:
@@ -93,12 +93,30 @@ class ExpDot(wiring.Component):
                 pinf_l.append(special & (man == 0) & ~sgn)
                 ninf_l.append(special & (man == 0) & sgn)
                 mag = Signal(acc_bits - 1, name=f"mag{s}")
-                shift = Signal(fmt.ebits, name=f"shift{s}")
-                m.d.comb += shift.eq(e - 1)
-                with m.If((e == 0) | special):
-                    m.d.comb += mag.eq(0)
-                with m.Else():
-                    m.d.comb += mag.eq(Cat(man, Const(1, 1)) << shift)
+                if cfg.bounded:
+                    # shift E - lo = e - (bias + lo); below the range flushes, above saturates
+                    # (or flags, out_of_range='flag')
+                    lo, hi = cfg.exp_range
+                    t = Signal(signed(fmt.ebits + 2), name=f"t{s}")
+                    m.d.comb += t.eq(e - (fmt.bias + lo))
+                    shift = Signal(range(hi - lo + 1), name=f"shift{s}")
+                    m.d.comb += shift.eq(t)
+                    above = Signal(name=f"above{s}")
+                    m.d.comb += above.eq(~special & (e != 0) & (t > hi - lo))
+                    oor_l.append(above)
+                    with m.If((e == 0) | special | (t < 0)):
+                        m.d.comb += mag.eq(0)
+                    with m.Elif(above):
+                        m.d.comb += mag.eq(((1 << (fmt.mbits + 1)) - 1) << (hi - lo))
+                    with m.Else():
+                        m.d.comb += mag.eq(Cat(man, Const(1, 1)) << shift)
+                else:
+                    shift = Signal(fmt.ebits, name=f"shift{s}")
+                    m.d.comb += shift.eq(e - 1)
+                    with m.If((e == 0) | special):
+                        m.d.comb += mag.eq(0)
+                    with m.Else():
+                        m.d.comb += mag.eq(Cat(man, Const(1, 1)) << shift)
                 m.d.comb += val.eq(Mux(sgn, -mag, mag))
             else:
                 m.d.comb += val.eq(p1[s].as_signed())
@@ -107,17 +125,19 @@ class ExpDot(wiring.Component):
         for val in lane_vals[1:]:
             total = total + val
         sum2 = Signal(signed(acc_bits), reset_less=True)
-        flags2 = Signal(3, reset_less=True)  # nan, +inf, -inf seen in this fold
+        flags2 = Signal(4, reset_less=True)  # nan, +inf, -inf, above the range in this fold
         first2, last2 = Signal(reset_less=True), Signal(reset_less=True)
-        flags_now = (Cat(Cat(*nan_l).any(), Cat(*pinf_l).any(), Cat(*ninf_l).any())
-                     if cfg.is_float else Const(0, 3))
+        flag_oor = (Cat(*oor_l).any() if cfg.bounded and cfg.out_of_range == "flag"
+                    else Const(0, 1))
+        flags_now = (Cat(Cat(*nan_l).any(), Cat(*pinf_l).any(), Cat(*ninf_l).any(), flag_oor)
+                     if cfg.is_float else Const(0, 4))
         with m.If(en):
             m.d.sync += [v[2].eq(v[1]), sum2.eq(total), flags2.eq(flags_now),
                          first2.eq(first1), last2.eq(last1)]
 
         # ---- S3: accumulator ----------------------------------------------------------------------
         acc = Signal(signed(acc_bits), reset_less=True)
-        flags3 = Signal(3, reset_less=True)
+        flags3 = Signal(4, reset_less=True)
         with m.If(en):
             m.d.sync += v[3].eq(v[2] & last2)
             with m.If(v[2]):
@@ -133,9 +153,10 @@ class ExpDot(wiring.Component):
         return m
 
     def _round(self, m, acc, flags):
-        """Round the exact sum ``acc`` (LSB 2^(1 - bias - mbits)) to the float format."""
+        """Round the exact sum ``acc`` (LSB 2^lsb_exp) to the float format."""
         cfg, fmt = self.cfg, self.cfg.fmt
         a, mb = cfg.acc_bits, fmt.mbits
+        c = cfg.lsb_exp + fmt.bias  # biased exponent of a leading bit at acc[0]
         neg = acc[a - 1]
         mag = Signal(a, name="r_mag")
         m.d.comb += mag.eq(Mux(neg, -acc, acc))
@@ -152,20 +173,22 @@ class ExpDot(wiring.Component):
         sticky = norm[:a - 2 - mb].any()
         rounded = Signal(mb + 2, name="r_rounded")
         m.d.comb += rounded.eq(sig + (guard & (sticky | sig[0])))
-        e = Signal(signed(len(lead) + 3), name="r_e")
-        m.d.comb += e.eq(lead - mb + 1 + rounded[mb + 1])
+        e = Signal(signed(max(len(lead), abs(c).bit_length()) + 3), name="r_e")
+        m.d.comb += e.eq(lead + c + rounded[mb + 1])
         y = Signal(fmt.width, name="r_y")
         inf_bits = Cat(Const(0, mb), Const(fmt.emask, fmt.ebits))
-        nan, pinf, ninf = flags[0], flags[1], flags[2]
+        nan, pinf, ninf, oor = flags[0], flags[1], flags[2], flags[3]
         with m.If(nan | (pinf & ninf)):
             m.d.comb += y.eq(golden.qnan(fmt))
         with m.Elif(pinf):
             m.d.comb += y.eq(Cat(inf_bits, Const(0, 1)))
         with m.Elif(ninf):
             m.d.comb += y.eq(Cat(inf_bits, Const(1, 1)))
+        with m.Elif(oor):
+            m.d.comb += y.eq(golden.qnan(fmt))
         with m.Elif(mag == 0):
             m.d.comb += y.eq(0)
-        with m.Elif(lead < mb):
+        with m.Elif(lead + c < 1):
             m.d.comb += y.eq(Cat(Const(0, fmt.width - 1), neg))
         with m.Elif(e >= fmt.emask):
             if cfg.overflow == "inf":

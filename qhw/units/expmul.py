@@ -53,11 +53,19 @@ def _mulbase_describe(cfg):
 
 
 def _expdot_describe(cfg):
-    out = (f"the rounded sum, {cfg.act_format} bit pattern" if cfg.is_float else
+    if cfg.bounded:
+        lo, hi = cfg.exp_range
+        out = (f"the rounded sum, {cfg.act_format} bit pattern; exact for products 2^{lo} <= |p| "
+               f"< 2^{hi + 1}, smaller ones flushed, larger ones "
+               + ("saturated to the range" if cfg.out_of_range == "saturate"
+                  else "giving the canonical NaN"))
+    else:
+        out = None
+    out = out or (f"the rounded sum, {cfg.act_format} bit pattern" if cfg.is_float else
            f"the exact sum, signed {cfg.acc_bits}-bit integer (same binary point as the inputs)")
     return {
         "derived": {"x_bits": cfg.x_bits, "w_bits": cfg.w_bits, "fold": cfg.fold,
-                    "acc_bits": cfg.acc_bits, "product_magnitude_bits": cfg.product_mag_bits,
+                    "accumulator": cfg.accumulator, "acc_bits": cfg.acc_bits, "product_magnitude_bits": cfg.product_mag_bits,
                     "weight_exponents": list(cfg.d_range),
                     "pipeline_stages": expdot_hdl.STAGES},
         "streams": {
@@ -205,6 +213,9 @@ EXPDOT_REGRESSION = {
                               weight_bias=3),
     "fixed8_n5_simd5": dict(lanes=5, simd=5, act_format="fixed", act_bits=8,
                             weight_exp_bits=3, weight_bias=4),
+    "fp32_n8_simd4_bounded_flag": dict(lanes=8, simd=4, act_format="fp32", weight_exp_bits=5,
+                                       weight_bias=31, accumulator="bounded",
+                                       exp_range=(-40, 8), out_of_range="flag"),
 }
 
 EXPDOT = register(Unit(
