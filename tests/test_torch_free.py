@@ -33,7 +33,7 @@ CORE_PACKAGES = tuple(tomllib.loads((ROOT / "pyproject.toml").read_text())
 #: The modules that are PyTorch's by design: training and the test oracles (the train extra).
 TORCH_MODULES = {"qhw.golden.bamconv_torch", "qhw.golden.binconv_torch",
                  "qhw.golden.expmul_torch", "qhw.golden.gru_torch",
-                 "qhw.dnsmos.student_torch", "qhw.dnsmos.train"}
+                 "qhw.dnsmos.student_torch", "qhw.dnsmos.train", "qhw.search.model"}
 #: Where a core module may import PyTorch (or a torch module) inside a function: only code
 #: that trains, rebuilds the teacher in PyTorch, or is an oracle (module, function).
 LAZY_TORCH_IMPORTS = {("qhw.torch_extra", "import_torch"),

@@ -1,0 +1,17 @@
+"""Tasks, models and candidate evaluation for the per-operator GRU format search (docs/search.md).
+
+Modules
+-------
+tasks
+    The common data container (:class:`~qhw.search.tasks.TaskData`) and :func:`load_task`
+    ("kws" or "digits"), without PyTorch.
+kws
+    Keyword spotting on synthetic speech: 10 keywords, "unknown" and "silence", eSpeak NG voices
+    split by voice, 40 x 49 log-mel features of 1 s clips.
+digits
+    scikit-learn's 8 x 8 digits read row by row: 8 steps of 8 features.
+model
+    (PyTorch) the GRU classifier: float training, calibrated binary points, QAT with per-operator
+    formats (:mod:`qhw.golden.gru_torch`), the integer evaluation on the golden GRU
+    (:mod:`qhw.golden.gru`), and :func:`~qhw.search.model.evaluate_candidate`.
+"""
