@@ -46,6 +46,7 @@ ACT_FORMATS = ("fp32", "fp16", "bf16", "fixed")
 OVERFLOW = ("inf", "saturate")
 ACCUMULATORS = ("exact", "bounded")
 OUT_OF_RANGE = ("saturate", "flag")
+PRODUCTS = ("format", "exact")
 BIAS_RANGE = (-512, 512)
 
 
@@ -189,6 +190,11 @@ class ExpDotConfig(_ActMixin):
         sign, (2 - 2^-m) * 2^hi ('saturate'), or makes the vector's output the canonical NaN
         ('flag'). A product with E < lo is flushed to zero in both modes (it is below the
         accumulator's LSB 2^(lo - m)).
+    product : 'format' or 'exact'
+        'format' (default): each product is the ``expmul`` product, in the activation's format
+        (fixed point: saturating left shifts, flooring right shifts). 'exact' (fixed point only):
+        the shift-and-add dot product, x * 2^(d - d_min) exact, no saturation and no rounding;
+        the output is the exact sum in units of 2^d_min activation LSBs (``acc_bits`` <= 64).
     """
 
     lanes: int = 16
@@ -201,6 +207,7 @@ class ExpDotConfig(_ActMixin):
     accumulator: str = "exact"
     exp_range: tuple = None
     out_of_range: str = "saturate"
+    product: str = "format"
 
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
@@ -228,6 +235,32 @@ class ExpDotConfig(_ActMixin):
         elif self.exp_range is not None:
             raise QhwInputError(f"exp_range: only with accumulator 'bounded' (accumulator is "
                                 f"{self.accumulator!r}), got {self.exp_range!r}")
+        check_choice("product", self.product, PRODUCTS)
+        if self.exact_products:
+            if self.is_float:
+                raise QhwInputError(f"product: 'exact' needs act_format 'fixed' (float "
+                                    f"products are exact already), got act_format "
+                                    f"{self.act_format!r}")
+            if self.acc_bits > 64:
+                raise QhwInputError(
+                    f"product: 'exact' needs acc_bits = act_bits + 2^weight_exp_bits - 1 + "
+                    f"ceil(log2 lanes) <= 64, got {self.acc_bits} (act_bits {self.act_bits}, "
+                    f"weight_exp_bits {self.weight_exp_bits}, lanes {self.lanes})")
+
+    @property
+    def exact_products(self):
+        return self.product == "exact"
+
+    @property
+    def shift_bits(self):
+        """'exact' products: the largest shift d - d_min = 2^E - 2."""
+        return (1 << self.weight_exp_bits) - 2
+
+    @property
+    def product_bits(self):
+        """Width of one lane's product: the activation's (``expmul``), or for 'exact' products
+        the signed act_bits + 1 + shift_bits (-x of the most negative x, shifted)."""
+        return self.act_bits + 1 + self.shift_bits if self.exact_products else self.x_bits
 
     @property
     def bounded(self):
@@ -273,7 +306,11 @@ class ExpDotConfig(_ActMixin):
         k + ceil(log2 N) + 1 signed bits hold every sum (fixed point: the most negative products
         -2^(B-1) sum to exactly -2^(B-1+ceil(log2 N)) at most, which still fits).
         (Bounded: at least m + 3 bits, what the rounding's guard and sticky bits need.)
+        (Exact fixed-point products: |p| <= 2^(B - 1 + S), S = shift_bits, reached by -x * -w,
+        so B + S + ceil(log2 N) + 1 bits.)
         """
+        if self.exact_products:
+            return self.act_bits + self.shift_bits + self.lane_log + 1
         bits = self.product_mag_bits + self.lane_log + 1
         return max(bits, self.fmt.mbits + 3) if self.bounded else bits
 
@@ -508,6 +545,15 @@ def bounded_term(cfg, bits):
     return (-v if s else v), above
 
 
+def exact_fixed_products(cfg, x, w):
+    """'exact' fixed-point products: (-1)^s_w * x * 2^(f - 1) (= x * w / 2^d_min), 0 for f = 0;
+    int64 (acc_bits <= 64 bounds them)."""
+    e = cfg.weight_exp_bits
+    f = w & ((1 << e) - 1)
+    xs = np.where((w >> e) & 1, -x, x)
+    return np.where(f == 0, 0, xs << np.maximum(f - 1, 0))
+
+
 def expdot_ref(cfg, x, w):
     """Bit-exact ``expdot`` outputs for activations ``x`` (V, N) and weight codes ``w`` (N,).
 
@@ -516,10 +562,13 @@ def expdot_ref(cfg, x, w):
     NaN product, or infinities of both signs, give the canonical NaN; otherwise an infinite
     product gives that infinity. ``accumulator='bounded'``: the sum of the :func:`bounded_term`
     of each product, rounded once; with ``out_of_range='flag'`` a product above the range (and no
-    infinity) gives the canonical NaN.
+    infinity) gives the canonical NaN. ``product='exact'`` (fixed point): the exact sum of
+    :func:`exact_fixed_products`.
     """
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
+    if cfg.exact_products:
+        return exact_fixed_products(cfg, x, w[None, :]).sum(axis=1).astype(np.int64)
     p = expmul_ref(cfg, x, w[None, :])
     if not cfg.is_float:
         return p.sum(axis=1).astype(np.int64)

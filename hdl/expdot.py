@@ -58,8 +58,21 @@ class ExpDot(wiring.Component):
         return golden.expdot_weight_memory(cfg, params)
 
     def product(self, m, x, w, name):
-        """One lane's product in the activation format: the exponent-adder multiplier."""
-        return expmul_logic(m, self.cfg, x, w, name=name)
+        """One lane's product in the activation format: the exponent-adder multiplier; for
+        ``product='exact'`` the barrel shift x * 2^(f - 1) of the negated or plain activation."""
+        cfg = self.cfg
+        if not cfg.exact_products:
+            return expmul_logic(m, cfg, x, w, name=name)
+        ew = cfg.weight_exp_bits
+        sw, fw = w[ew], w[:ew]
+        xs = Signal(signed(cfg.act_bits + 1), name=f"{name}_xs")
+        m.d.comb += xs.eq(Mux(sw, -x.as_signed(), x.as_signed()))
+        shift = Signal(ew, name=f"{name}_shift")
+        m.d.comb += shift.eq(fw - 1)
+        y = Signal(signed(cfg.product_bits), name=f"{name}_y")
+        with m.If(fw != 0):
+            m.d.comb += y.eq(xs << shift)
+        return y
 
     def elaborate(self, platform):
         m = Module()
@@ -71,7 +84,7 @@ class ExpDot(wiring.Component):
                                                   self.weight_words, STAGES)
 
         # ---- S1: products ------------------------------------------------------------------------
-        p1 = [Signal(xb, name=f"p1_{s}", reset_less=True) for s in range(simd)]
+        p1 = [Signal(cfg.product_bits, name=f"p1_{s}", reset_less=True) for s in range(simd)]
         first1, last1 = Signal(reset_less=True), Signal(reset_less=True)
         products = [self.product(m, x0[s * xb:(s + 1) * xb], w0[s * wb:(s + 1) * wb],
                                  name=f"lane{s}")

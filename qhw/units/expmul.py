@@ -61,6 +61,9 @@ def _expdot_describe(cfg):
                   else "giving the canonical NaN"))
     else:
         out = None
+    if cfg.exact_products:
+        out = (f"the exact sum of x * 2^(d - d_min), signed {cfg.acc_bits}-bit integer (units of "
+               f"2^{cfg.d_range[0]} activation LSBs)")
     out = out or (f"the rounded sum, {cfg.act_format} bit pattern" if cfg.is_float else
            f"the exact sum, signed {cfg.acc_bits}-bit integer (same binary point as the inputs)")
     return {
@@ -89,6 +92,9 @@ def _exponent_product_ops(cfg, count, where=""):
         return [opcount.op("add", max(cfg.fmt.ebits, cfg.weight_exp_bits), count,
                            f"exponent add{where}"),
                 opcount.op("bitop", 1, count, f"sign XOR{where}")]
+    if getattr(cfg, "exact_products", False):
+        return [opcount.op("shift", cfg.product_bits, count, f"x * 2^(d - d_min), exact{where}"),
+                opcount.op("add", cfg.act_bits, count, f"negation for a negative weight{where}")]
     return [opcount.op("shift", cfg.act_bits, count, f"x * 2^d as a shift{where}"),
             opcount.op("add", cfg.act_bits, count, f"negation for a negative weight{where}")]
 
@@ -213,6 +219,8 @@ EXPDOT_REGRESSION = {
                               weight_bias=3),
     "fixed8_n5_simd5": dict(lanes=5, simd=5, act_format="fixed", act_bits=8,
                             weight_exp_bits=3, weight_bias=4),
+    "fixed16_n8_simd4_exact": dict(lanes=8, simd=4, act_format="fixed", act_bits=16,
+                                   weight_exp_bits=3, weight_bias=4, product="exact"),
     "fp32_n8_simd4_bounded_flag": dict(lanes=8, simd=4, act_format="fp32", weight_exp_bits=5,
                                        weight_bias=31, accumulator="bounded",
                                        exp_range=(-40, 8), out_of_range="flag"),
