@@ -2,6 +2,8 @@
 (tiny), the digits task, float training, calibrated binary points, QAT exported bit-exactly to
 the golden GRU, the candidate evaluation, and one-line errors."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -164,22 +166,65 @@ def test_binary_point_rule():
     assert M.binary_point(0.0, 6) == 6
 
 
+def test_range_rule_leaves_out_at_most_the_outliers():
+    t = M._Tally()
+    t.add(np.linspace(0, 0.9, 1000))
+    t.add([100.0])                              # 1 of 1001 values: may be left out
+    assert t.range(M.OUTLIERS) == (1.0, pytest.approx(1 / 1001))
+    t.add([-100.0])                             # 2 of 1002: may not
+    assert t.range(M.OUTLIERS) == (128.0, 0.0)
+    assert t.range(M.OUTLIERS, cap=8) == (8.0, pytest.approx(2 / 1002))
+    t2 = M._Tally()
+    t2.add([0.5, -0.25, 0.0])                   # a power of two is its own range
+    assert t2.range(0.0) == (0.5, 0.0) and t2.max == 0.5
+    t3 = M._Tally()
+    t3.add(np.zeros(5))
+    assert t3.range(M.OUTLIERS) == (0.0, 0.0)
+
+
+def test_calibration_of_the_float_model(kws_prepared):
+    p = kws_prepared
+    cal = M.calibrate(p.float_net(), p.data.train.x[:M.CALIBRATION])
+    assert cal == p.calibration
+    for name in (*g.FORMAT_NAMES, "head_weight"):
+        r, mx, beyond = cal["ranges"][name], cal["max"][name], cal["beyond"][name]
+        capped = name in M.CAPS and r == M.CAPS[name]
+        assert beyond <= M.OUTLIERS or capped, name
+        assert (beyond == 0) == (mx <= r), name
+        assert r > 0 and math.log2(r).is_integer(), name
+        assert r <= M.CAPS.get(name, math.inf)
+
+
 @pytest.mark.parametrize("bits", [4, 6, 8, 16])
 def test_calibrated_binary_points_never_overflow(kws_prepared, bits):
-    """On the calibration batch no operator value lies beyond its format by more than one code
-    (values within half an LSB of 2^k saturate to the top code)."""
+    """A format spans its name's range: +-R is at most one code beyond it (the top code is
+    2^k - 2^-f), so only the values beyond R (at most 0.1 %, or beyond the activation's range)
+    saturate by more than one LSB."""
     p = kws_prepared
-    net = p.float_net()
-    x = p.data.train.x[:M.CALIBRATION]
-    ranges = M.float_ranges(net, x)
-    assert ranges == p.ranges
     formats = p.formats(M.homogeneous_widths(bits))
     for name in g.FORMAT_NAMES:
         fmt = g.Format(*formats[name])
-        top = ranges[name] * 2.0 ** fmt.frac
-        assert np.rint(top) <= fmt.hi + 1 and -np.rint(top) >= fmt.lo, name
-        if fmt.frac < fmt.total:             # not clamped: the format is as tight as the rule
-            assert ranges[name] > 2.0 ** (fmt.total - 2 - fmt.frac), name
+        top = p.ranges[name] * 2.0 ** fmt.frac
+        assert top <= fmt.hi + 1 and -top >= fmt.lo, name
+        if fmt.frac < fmt.total:             # not clamped: the format is no wider than R needs
+            assert top == fmt.hi + 1, name
+
+
+def test_integer_model_saturates_only_the_calibrated_outliers(kws_prepared):
+    """The golden GRU at 16 bits (no fine-tune) on the calibration batch: per operator, the
+    share of narrowings that saturate is the float model's share of values beyond the range
+    (within 0.1 %). The activations and 1 - z are left out: their outputs saturate at 1.0 by
+    one code, as their formats say."""
+    p = kws_prepared
+    x = p.data.train.x[:M.CALIBRATION]
+    model = M.evaluate_candidate(p, p.formats(M.homogeneous_widths(16)), steps=0)["model"]
+    trace = []
+    model.states(x, trace=trace)
+    n = x.shape[0] * x.shape[1] * p.hidden_size
+    for name in g.MATMULS + ("add_r", "add_z", "add_n", "mul_rn", "mul_n", "mul_zh", "add_h",
+                             "state"):
+        share = sum(step["saturated"][name] for step in trace) / n
+        assert share <= p.calibration["beyond"][name] + 1e-3, name
 
 
 @pytest.mark.parametrize("which", ["kws", "digits"])
