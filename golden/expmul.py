@@ -47,6 +47,7 @@ OVERFLOW = ("inf", "saturate")
 ACCUMULATORS = ("exact", "bounded")
 OUT_OF_RANGE = ("saturate", "flag")
 PRODUCTS = ("format", "exact")
+PIPELINES = ("compact", "deep")
 BIAS_RANGE = (-512, 512)
 
 
@@ -195,6 +196,10 @@ class ExpDotConfig(_ActMixin):
         (fixed point: saturating left shifts, flooring right shifts). 'exact' (fixed point only):
         the shift-and-add dot product, x * 2^(d - d_min) exact, no saturation and no rounding;
         the output is the exact sum in units of 2^d_min activation LSBs (``acc_bits`` <= 64).
+    pipeline : 'compact' or 'deep'
+        Register stages only (the arithmetic is the same): 'compact' (default) 5 stages;
+        'deep' registers the alignment, every level of the lane-sum tree and three rounding
+        stages, for clock (latency :func:`qhw.hdl.expdot.stages`).
     """
 
     lanes: int = 16
@@ -208,6 +213,7 @@ class ExpDotConfig(_ActMixin):
     exp_range: tuple = None
     out_of_range: str = "saturate"
     product: str = "format"
+    pipeline: str = "compact"
 
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
@@ -236,6 +242,7 @@ class ExpDotConfig(_ActMixin):
             raise QhwInputError(f"exp_range: only with accumulator 'bounded' (accumulator is "
                                 f"{self.accumulator!r}), got {self.exp_range!r}")
         check_choice("product", self.product, PRODUCTS)
+        check_choice("pipeline", self.pipeline, PIPELINES)
         if self.exact_products:
             if self.is_float:
                 raise QhwInputError(f"product: 'exact' needs act_format 'fixed' (float "
@@ -277,6 +284,11 @@ class ExpDotConfig(_ActMixin):
     def fold(self):
         """Input transfers (and cycles) per vector: lanes / simd."""
         return self.lanes // self.simd
+
+    @property
+    def lane_tree_levels(self):
+        """Levels of the pairwise lane-sum tree over one fold: ceil(log2 simd)."""
+        return (self.simd - 1).bit_length()
 
     @property
     def lane_log(self):

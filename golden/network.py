@@ -593,8 +593,9 @@ class _ExpDotKind(_MapKind):
     def timing(self, layer, avail, inputs, start):
         """A vector is taken when the previous one's last fold goes out (F = lanes/simd folds,
         one per cycle, the first the cycle after the vector is taken); its results come
-        F + STAGES cycles after it is taken."""
-        from ..hdl.expdot import STAGES
+        F + stages cycles after it is taken (:func:`qhw.hdl.expdot.stages`)."""
+        from ..hdl.expdot import stages
+        STAGES = stages(layer.config)
         fold = layer.config.fold
         take, t = [], None
         for a in avail:

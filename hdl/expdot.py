@@ -24,9 +24,10 @@ from amaranth.lib.wiring import In, Out
 from ..golden import expmul as golden
 from ..registry import CycleEstimate
 from .expmul import expmul_logic
+from .fpdot import leading_one
 from .streampipe import fold_input
 
-__all__ = ["ExpDot", "cost_model", "STAGES"]
+__all__ = ["ExpDot", "cost_model", "STAGES", "stages"]
 
 STAGES = 5
 
@@ -78,25 +79,83 @@ class ExpDot(wiring.Component):
         m = Module()
         cfg = self.cfg
         simd, xb, wb, acc_bits = cfg.simd, cfg.x_bits, self.weight_bits(), cfg.acc_bits
+        deep = cfg.pipeline == "deep"
+        n_stages = stages(cfg)
+        k_next = iter(range(1, n_stages))
 
         # ---- S0: input register, weight word, fold position ------------------------------------
         en, v, x0, w0, first0, last0 = fold_input(m, self, cfg.fold, simd * wb,
-                                                  self.weight_words, STAGES)
+                                                  self.weight_words, n_stages)
+
+        def register(values, shapes, first, last, name, gate_last=False):
+            """The next stage's registers for ``values`` (and the fold markers)."""
+            k = next(k_next)
+            regs = [Signal(shape, name=f"{name}{j}", reset_less=True)
+                    for j, shape in enumerate(shapes)]
+            f_k = Signal(reset_less=True, name=f"first{k}")
+            l_k = Signal(reset_less=True, name=f"last{k}")
+            with m.If(en):
+                m.d.sync += [v[k].eq(v[k - 1] & last if gate_last else v[k - 1]),
+                             f_k.eq(first), l_k.eq(last)]
+                m.d.sync += [r.eq(val) for r, val in zip(regs, values)]
+            return regs, f_k, l_k
 
         # ---- S1: products ------------------------------------------------------------------------
-        p1 = [Signal(cfg.product_bits, name=f"p1_{s}", reset_less=True) for s in range(simd)]
-        first1, last1 = Signal(reset_less=True), Signal(reset_less=True)
         products = [self.product(m, x0[s * xb:(s + 1) * xb], w0[s * wb:(s + 1) * wb],
                                  name=f"lane{s}")
                     for s in range(simd)]
-        with m.If(en):
-            m.d.sync += [v[1].eq(v[0]), first1.eq(first0), last1.eq(last0)]
-            m.d.sync += [p1[s].eq(products[s]) for s in range(simd)]
+        p1, first, last = register(products, [cfg.product_bits] * simd, first0, last0, "p1_")
 
-        # ---- S2: align into the accumulator grid, sum the lanes, flags ---------------------------
+        # ---- S2: align into the accumulator grid, flags (deep: registered; then the lane sum) ----
+        lane_vals, flags_now = self._align(m, p1)
+        if deep:
+            regs, first, last = register(lane_vals + [flags_now],
+                                         [signed(acc_bits)] * simd + [4], first, last, "al")
+            lane_vals, flags = regs[:simd], regs[simd]
+            while len(lane_vals) > 1:  # one register per level of a pairwise tree
+                summed = [lane_vals[j] + lane_vals[j + 1] for j in range(0, len(lane_vals) - 1, 2)]
+                if len(lane_vals) % 2:
+                    summed.append(lane_vals[-1])
+                regs, first, last = register(summed + [flags],
+                                             [signed(acc_bits)] * len(summed) + [4],
+                                             first, last, "tr")
+                lane_vals, flags = regs[:-1], regs[-1]
+            (sum2, flags2), first2, last2 = (lane_vals[0], flags), first, last
+        else:
+            total = lane_vals[0]
+            for val in lane_vals[1:]:
+                total = total + val
+            (sum2, flags2), first2, last2 = register([total, flags_now], [signed(acc_bits), 4],
+                                                     first, last, "s2_")
+
+        # ---- accumulator ----------------------------------------------------------------------------
+        k_acc = next(k_next)
+        acc = Signal(signed(acc_bits), reset_less=True)
+        flags3 = Signal(4, reset_less=True)
+        with m.If(en):
+            m.d.sync += v[k_acc].eq(v[k_acc - 1] & last2)
+            with m.If(v[k_acc - 1]):
+                m.d.sync += [acc.eq(Mux(first2, 0, acc) + sum2),
+                             flags3.eq(Mux(first2, 0, flags3) | flags2)]
+
+        # ---- rounding to the output format (deep: three stages) ---------------------------------
+        if cfg.is_float:
+            out = self._round(m, acc, flags3, en, v, k_next, deep)
+        else:
+            k = next(k_next)
+            out = Signal(cfg.out_bits, reset_less=True)
+            with m.If(en):
+                m.d.sync += [v[k].eq(v[k - 1]), out.eq(acc)]
+        m.d.comb += self.o.payload.eq(out)
+        return m
+
+    def _align(self, m, p1):
+        """Each lane's product as a signed value of the accumulator grid, and the fold's
+        special-value flags (nan, +inf, -inf, above the range)."""
+        cfg, acc_bits = self.cfg, self.cfg.acc_bits
         lane_vals = []
         nan_l, pinf_l, ninf_l, oor_l = [], [], [], []
-        for s in range(simd):
+        for s in range(cfg.simd):
             val = Signal(signed(acc_bits), name=f"aligned{s}")
             if cfg.is_float:
                 fmt = cfg.fmt
@@ -134,53 +193,48 @@ class ExpDot(wiring.Component):
             else:
                 m.d.comb += val.eq(p1[s].as_signed())
             lane_vals.append(val)
-        total = lane_vals[0]
-        for val in lane_vals[1:]:
-            total = total + val
-        sum2 = Signal(signed(acc_bits), reset_less=True)
-        flags2 = Signal(4, reset_less=True)  # nan, +inf, -inf, above the range in this fold
-        first2, last2 = Signal(reset_less=True), Signal(reset_less=True)
         flag_oor = (Cat(*oor_l).any() if cfg.bounded and cfg.out_of_range == "flag"
                     else Const(0, 1))
         flags_now = (Cat(Cat(*nan_l).any(), Cat(*pinf_l).any(), Cat(*ninf_l).any(), flag_oor)
                      if cfg.is_float else Const(0, 4))
-        with m.If(en):
-            m.d.sync += [v[2].eq(v[1]), sum2.eq(total), flags2.eq(flags_now),
-                         first2.eq(first1), last2.eq(last1)]
+        return lane_vals, flags_now
 
-        # ---- S3: accumulator ----------------------------------------------------------------------
-        acc = Signal(signed(acc_bits), reset_less=True)
-        flags3 = Signal(4, reset_less=True)
-        with m.If(en):
-            m.d.sync += v[3].eq(v[2] & last2)
-            with m.If(v[2]):
-                m.d.sync += [acc.eq(Mux(first2, 0, acc) + sum2),
-                             flags3.eq(Mux(first2, 0, flags3) | flags2)]
-
-        # ---- S4: rounding to the output format -----------------------------------------------------
-        out = Signal(cfg.out_bits, reset_less=True)
-        result = self._round(m, acc, flags3) if cfg.is_float else acc
-        with m.If(en):
-            m.d.sync += [v[4].eq(v[3]), out.eq(result)]
-        m.d.comb += self.o.payload.eq(out)
-        return m
-
-    def _round(self, m, acc, flags):
-        """Round the exact sum ``acc`` (LSB 2^lsb_exp) to the float format."""
+    def _round(self, m, acc, flags, en, v, k_next, deep):
+        """Round the exact sum ``acc`` (LSB 2^lsb_exp) to the float format; returns the output
+        register. Compact: one stage. Deep: |acc| and the leading one; the normalising shift;
+        the rounding and the result."""
         cfg, fmt = self.cfg, self.cfg.fmt
         a, mb = cfg.acc_bits, fmt.mbits
         c = cfg.lsb_exp + fmt.bias  # biased exponent of a leading bit at acc[0]
-        neg = acc[a - 1]
-        mag = Signal(a, name="r_mag")
-        m.d.comb += mag.eq(Mux(neg, -acc, acc))
-        lead = Signal(range(a), name="r_lead")
-        for i in range(a):
-            with m.If(mag[i]):
-                m.d.comb += lead.eq(i)
+
+        def stage(pairs):
+            """Register (name, value, shape) triples under en when deep; wires otherwise."""
+            out = []
+            k = next(k_next) if deep else None
+            for name, val, shape in pairs:
+                r = Signal(shape, name=name, reset_less=deep)
+                if deep:
+                    with m.If(en):
+                        m.d.sync += r.eq(val)
+                else:
+                    m.d.comb += r.eq(val)
+                out.append(r)
+            if deep:
+                with m.If(en):
+                    m.d.sync += v[k].eq(v[k - 1])
+            return out
+
+        neg0 = acc[a - 1]
+        mag0 = Signal(a, name="r_abs")
+        m.d.comb += mag0.eq(Mux(neg0, -acc, acc))
+        any0, lead0 = leading_one(mag0)
+        mag, lead, neg, flags = stage([("r_mag", mag0, a), ("r_lead", lead0, range(a)),
+                                       ("r_neg", neg0, 1), ("r_flags1", flags, 4)])
         shift = Signal(range(a), name="r_shift")
         m.d.comb += shift.eq(a - 1 - lead)
-        norm = Signal(a, name="r_norm")
-        m.d.comb += norm.eq(mag << shift)
+        norm, lead, neg, flags, zero = stage([
+            ("r_norm", mag << shift, a), ("r_lead2", lead, range(a)), ("r_neg2", neg, 1),
+            ("r_flags2", flags, 4), ("r_zero", mag == 0, 1)])
         sig = norm[a - 1 - mb:]
         guard = norm[a - 2 - mb]
         sticky = norm[:a - 2 - mb].any()
@@ -199,7 +253,7 @@ class ExpDot(wiring.Component):
             m.d.comb += y.eq(Cat(inf_bits, Const(1, 1)))
         with m.Elif(oor):
             m.d.comb += y.eq(golden.qnan(fmt))
-        with m.Elif(mag == 0):
+        with m.Elif(zero):
             m.d.comb += y.eq(0)
         with m.Elif(lead + c < 1):
             m.d.comb += y.eq(Cat(Const(0, fmt.width - 1), neg))
@@ -210,14 +264,33 @@ class ExpDot(wiring.Component):
                 m.d.comb += y.eq(Cat(Const(fmt.mmask, mb), Const(fmt.emask - 1, fmt.ebits), neg))
         with m.Else():
             m.d.comb += y.eq(Cat(rounded[:mb], e[:fmt.ebits], neg))
-        return y
+        k = next(k_next)
+        out = Signal(cfg.out_bits, reset_less=True)
+        with m.If(en):
+            m.d.sync += [v[k].eq(v[k - 1]), out.eq(y)]
+        return out
+
+
+def stages(cfg):
+    """Register stages from input to output (the latency). Compact: input, products, alignment
+    and lane sum, accumulator, rounding (5). Deep: input, products, alignment, one per level of
+    the lane tree (ceil(log2 simd)), accumulator, then 3 for the float rounding (|acc| and
+    leading one; normalisation; rounding) or 1 for fixed point."""
+    if cfg.pipeline != "deep":
+        return STAGES
+    return 4 + cfg.lane_tree_levels + (3 if cfg.is_float else 1)
 
 
 def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on data
-    """``frames`` vectors of lanes/simd transfers, one per cycle; latency 5 after the last fold."""
-    f = cfg.fold
+    """``frames`` vectors of lanes/simd transfers, one per cycle; latency :func:`stages` after
+    the last fold."""
+    f, n = cfg.fold, stages(cfg)
+    what = ("input register, products, alignment and lane sum, accumulator, rounding"
+            if cfg.pipeline != "deep" else
+            f"input register, products, alignment, {cfg.lane_tree_levels} lane-sum level(s), "
+            f"accumulator, " + ("|sum| and leading one, normalisation, rounding"
+                                if cfg.is_float else "output register"))
     return CycleEstimate(
-        formula=f * frames, latency=STAGES, expected=f * frames + STAGES, first_input=f - 1,
+        formula=f * frames, latency=n, expected=f * frames + n, first_input=f - 1,
         notes=(f"F = lanes/simd = {f} cycles per vector (one fold per cycle, folds of consecutive "
-               f"vectors back to back); latency {STAGES} from a vector's last fold: input register, "
-               f"products, alignment and lane sum, accumulator, rounding"))
+               f"vectors back to back); latency {n} from a vector's last fold: {what}"))

@@ -70,7 +70,7 @@ def _expdot_describe(cfg):
         "derived": {"x_bits": cfg.x_bits, "w_bits": cfg.w_bits, "fold": cfg.fold,
                     "accumulator": cfg.accumulator, "acc_bits": cfg.acc_bits, "product_magnitude_bits": cfg.product_mag_bits,
                     "weight_exponents": list(cfg.d_range),
-                    "pipeline_stages": expdot_hdl.STAGES},
+                    "pipeline_stages": expdot_hdl.stages(cfg)},
         "streams": {
             "i": {"direction": "in", "payload_bits": cfg.simd * cfg.x_bits,
                   "layout": f"one fold of {cfg.simd} activations ({_layout_text(cfg)}) per "
@@ -224,6 +224,14 @@ EXPDOT_REGRESSION = {
     "fp32_n8_simd4_bounded_flag": dict(lanes=8, simd=4, act_format="fp32", weight_exp_bits=5,
                                        weight_bias=31, accumulator="bounded",
                                        exp_range=(-40, 8), out_of_range="flag"),
+    "fp16_n6_simd3_deep_inf": dict(lanes=6, simd=3, act_format="fp16", weight_exp_bits=4,
+                                   weight_bias=8, overflow="inf", pipeline="deep"),
+    "bf16_n8_simd4_bounded_deep": dict(lanes=8, simd=4, act_format="bf16", weight_exp_bits=3,
+                                       weight_bias=3, accumulator="bounded", exp_range=(-6, 9),
+                                       pipeline="deep"),
+    "fixed16_n8_simd2_exact_deep": dict(lanes=8, simd=2, act_format="fixed", act_bits=16,
+                                        weight_exp_bits=3, weight_bias=4, product="exact",
+                                        pipeline="deep"),
 }
 
 EXPDOT = register(Unit(
