@@ -217,6 +217,127 @@ def dot_fmax_rows(lanes, simd):
     return rows
 
 
+# Issue 15: the sized, pipelined SEOFP dot products ------------------------------------------------
+
+#: exp_range of the bounded accumulators, with margin around what the accuracy data reach
+#: (N(0, 1) activations times 2^0..2^-6 weights; calibrated on 500 vectors: fp32 [-17, 1], fp16
+#: [-14, 1], where -14 is fp16's smallest normal exponent).
+SEOFP_RANGES = {"fp32": (-24, 8), "fp16": (-14, 4)}
+
+
+def seofp_designs(lanes, simd):
+    """(label, unit, config) of the issue-15 comparison, all at the same lanes and SIMD."""
+    out = []
+    for fmt in ("fp32", "fp16"):
+        d = dict(_expdot_dict(fmt, lanes, simd), accumulator="bounded",
+                 exp_range=list(SEOFP_RANGES[fmt]), pipeline="deep")
+        out.append((f"expdot {fmt}, bounded {SEOFP_RANGES[fmt]}, deep pipeline", "expdot", d))
+        out.append((f"fpdot {fmt} (not pipelined further)", "fpdot",
+                    {"lanes": lanes, "simd": simd, "act_format": fmt}))
+    out.append(("expdot 16-bit fixed, exact shift-and-add (E=3), deep pipeline", "expdot",
+                {"lanes": lanes, "simd": simd, "act_format": "fixed", "act_bits": 16,
+                 "weight_exp_bits": 3, "weight_bias": 4, "product": "exact",
+                 "pipeline": "deep"}))
+    out.append(("int8 MAC dot product (macconv 1x1, c_in = N, pe 1)", "macconv",
+                {"c_in": lanes, "c_out": 1, "height": 1, "width": 1, "kernel": [1, 1],
+                 "padding": "valid", "pe": 1, "simd": simd, "act_bits": 8, "weight_bits": 8,
+                 "output": "sum"}))
+    return out
+
+
+def seofp_rows(lanes, simd, fmax):
+    rows = []
+    for label, unit_name, cfg_dict in seofp_designs(lanes, simd):
+        v, cfg = _unit_verilog(unit_name, cfg_dict)
+        row = {"design": label, "unit": unit_name, "config": cfg_dict,
+               "acc_bits": getattr(cfg, "acc_bits", None), **figures(v, unit_name, fmax)}
+        rows.append(row)
+        print(f"  {label}: {row['transistors']} transistors, xc7 {row['xc7']}, "
+              f"ecp5 {row['ecp5']}", flush=True)
+    return rows
+
+
+def _ulp_error_fmt(value, exact, mbits):
+    mag = abs(exact)
+    if mag == 0:
+        return 0.0 if value == 0 else float("inf")
+    e = mag.numerator.bit_length() - mag.denominator.bit_length()
+    while Fraction(2) ** e > mag:
+        e -= 1
+    while Fraction(2) ** (e + 1) <= mag:
+        e += 1
+    return float(abs(value - exact) / Fraction(2) ** (e - mbits))
+
+
+def seofp_accuracy(lanes, simd, vectors=5000, seed=0):
+    """Full-range expdot, bounded expdot (the benchmark's exp_range and one calibrated on the
+    first 500 vectors) and fpdot against the exact dot product (Fractions), fp32 and fp16;
+    activations N(0, 1), weights +-2^-k, k uniform in 0..6."""
+    out = {"lanes": lanes, "simd": simd, "vectors": vectors,
+           "data": "x ~ N(0, 1); w = +-2^-k, k uniform in 0..6"}
+    for fmt in ("fp32", "fp16"):
+        rng = np.random.default_rng(seed)
+        full = config_from_dict(g.ExpDotConfig, _expdot_dict(fmt, lanes, simd))
+        k = rng.integers(0, 7, lanes)
+        sign = rng.integers(0, 2, lanes)
+        codes = (sign << full.weight_exp_bits) | (full.weight_bias - k)
+        native, uint = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}[fmt]
+        x = rng.standard_normal((vectors, lanes)).astype(native)
+        xb = x.view(uint).astype(np.int64)
+        calibrated = g.calibrate_exp_range(full, x[:500], codes)
+        designs = {"expdot exact (full range)": full}
+        for name, rr in (("bench", SEOFP_RANGES[fmt]), ("calibrated", calibrated)):
+            designs[f"expdot bounded {tuple(rr)} ({name})"] = config_from_dict(
+                g.ExpDotConfig, dict(_expdot_dict(fmt, lanes, simd), accumulator="bounded",
+                                     exp_range=list(rr)))
+        ys = {name: g.expdot_ref(c, xb, codes) for name, c in designs.items()}
+        fcfg = gf.FpDotConfig(lanes=lanes, simd=simd, act_format=fmt)
+        wf = g.decode_weights(full, codes).astype(native)
+        ys["fpdot"] = gf.fpdot_ref(fcfg, xb, wf.view(uint).astype(np.int64))
+        res = {"calibrated_exp_range": list(calibrated)}
+        for name, y in ys.items():
+            vals = y.astype(uint).view(native).astype(np.float64)
+            errs = []
+            for v in range(vectors):
+                exact = sum((Fraction(float(a)) * Fraction(float(b)) for a, b in
+                             zip(x[v], wf)), Fraction(0))
+                errs.append(_ulp_error_fmt(Fraction(float(vals[v])), exact, full.fmt.mbits))
+            e = np.array(errs)
+            res[name] = {"correctly_rounded": float(np.mean(e <= 0.5)),
+                         "mean_ulp": float(np.mean(e)), "max_ulp": float(np.max(e))}
+        out[fmt] = res
+        print(f"  accuracy {fmt}: {res}", flush=True)
+    return out
+
+
+def seofp_markdown(res):
+    rows = res["seofp"]
+    by = {r["design"]: r for r in rows}
+    out = [f"### Sized and pipelined SEOFP dot products (N = {res['lanes']}, SIMD = "
+           f"{res['simd']})", ""]
+    out += table(["design", "acc bits", "transistors"] + GENERIC_HEADER + AREA_HEADER,
+                 ([r["design"], r["acc_bits"] or "-", r["transistors"], *_parts(r),
+                   *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in rows))
+    out += [""]
+    for a, b in (("expdot fp32", "fpdot fp32"), ("expdot fp16", "fpdot fp16"),
+                 ("expdot 16-bit fixed", "int8 MAC")):
+        ra = next(r for n, r in by.items() if n.startswith(a))
+        rb = next(r for n, r in by.items() if n.startswith(b))
+        out.append(f"- {a} vs {b}: {rb['transistors'] / ra['transistors']:.2f}x fewer "
+                   f"transistors, ECP5 LUT4 {ra['ecp5'].get('LUT4')} vs {rb['ecp5'].get('LUT4')}, "
+                   f"Fmax {_cell(ra, 'ecp5', 'fmax_mhz')} vs {_cell(rb, 'ecp5', 'fmax_mhz')} MHz")
+    acc = res["accuracy"]
+    for fmt in ("fp32", "fp16"):
+        out += ["", f"Accuracy, {fmt} ({acc['vectors']} vectors; {acc['data']}; calibrated "
+                    f"exp_range {tuple(acc[fmt]['calibrated_exp_range'])} from the first 500):",
+                ""]
+        out += table(["design", "correctly rounded", "mean error (ulp)", "max (ulp)"],
+                     ([name, f"{100 * v['correctly_rounded']:.2f}%", f"{v['mean_ulp']:.3f}",
+                       f"{v['max_ulp']:.2f}"] for name, v in acc[fmt].items()
+                      if isinstance(v, dict)))
+    return "\n".join(out) + "\n"
+
+
 def _cell(r, target, key):
     value = r[target].get(key)
     return "-" if value is None else (f"{value:.1f}" if isinstance(value, float) else str(value))
@@ -283,8 +404,17 @@ def main(argv=None):
     p.add_argument("--fmax-lanes", type=int, default=4,
                    help="N of the dot products whose Fmax is measured (default 4)")
     p.add_argument("--fmax-simd", type=int, default=2, help="their SIMD (default 2)")
+    p.add_argument("--seofp-only", action="store_true",
+                   help="only the issue-15 table: bounded, deep-pipelined expdot (fp32, fp16), "
+                        "exact 16-bit fixed shift-and-add, fpdot and an int8 MAC dot product")
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     args = p.parse_args(argv)
+    if args.seofp_only:
+        res = {"lanes": args.lanes, "simd": args.simd,
+               "seofp": seofp_rows(args.lanes, args.simd, not args.quick),
+               "accuracy": seofp_accuracy(args.lanes, args.simd)}
+        write_results(args.output, "expmul_seofp", res, seofp_markdown(res))
+        return 0
     print("multipliers:", flush=True)
     res = {"multipliers": multiplier_rows(not args.quick)}
     print("dot products:", flush=True)
