@@ -107,11 +107,15 @@ class ExpDot(wiring.Component):
         p1, first, last = register(products, [cfg.product_bits] * simd, first0, last0, "p1_")
 
         # ---- S2: align into the accumulator grid, flags (deep: registered; then the lane sum) ----
-        lane_vals, flags_now = self._align(m, p1)
+        if deep and cfg.is_float:
+            lane_vals, flags, first, last = self._align_deep(m, p1, register, first, last)
+        else:
+            lane_vals, flags_now = self._align(m, p1)
         if deep:
-            regs, first, last = register(lane_vals + [flags_now],
-                                         [signed(acc_bits)] * simd + [4], first, last, "al")
-            lane_vals, flags = regs[:simd], regs[simd]
+            if not cfg.is_float:
+                regs, first, last = register(lane_vals + [flags_now],
+                                             [signed(acc_bits)] * simd + [4], first, last, "al")
+                lane_vals, flags = regs[:simd], regs[simd]
             while len(lane_vals) > 1:  # one register per level of a pairwise tree
                 summed = [lane_vals[j] + lane_vals[j + 1] for j in range(0, len(lane_vals) - 1, 2)]
                 if len(lane_vals) % 2:
@@ -148,6 +152,56 @@ class ExpDot(wiring.Component):
                 m.d.sync += [v[k].eq(v[k - 1]), out.eq(acc)]
         m.d.comb += self.o.payload.eq(out)
         return m
+
+    def _align_deep(self, m, p1, register, first, last):
+        """The float alignment in three stages: the shift amount and the zero / above-range /
+        special flags; the barrel shift; the negation for a negative product."""
+        cfg, fmt, acc_bits = self.cfg, self.cfg.fmt, self.cfg.acc_bits
+        mb = fmt.mbits
+        if cfg.bounded:
+            lo, hi = cfg.exp_range
+            span, base = hi - lo, fmt.bias + lo
+        else:
+            span, base = fmt.emask - 2, 1
+        values, shapes = [], []
+        nan_l, pinf_l, ninf_l, oor_l = [], [], [], []
+        for s in range(cfg.simd):
+            sgn, e, man = p1[s][fmt.width - 1], p1[s][mb:fmt.width - 1], p1[s][:mb]
+            special = e == fmt.emask
+            nan_l.append(special & (man != 0))
+            pinf_l.append(special & (man == 0) & ~sgn)
+            ninf_l.append(special & (man == 0) & sgn)
+            t = Signal(signed(fmt.ebits + 2), name=f"t{s}")
+            m.d.comb += t.eq(e - base)
+            zero = (e == 0) | special | (t < 0)
+            above = Signal(name=f"above{s}")
+            m.d.comb += above.eq(~special & (e != 0) & (t > span))
+            oor_l.append(above)
+            values += [sgn, man, t[:max(1, span.bit_length())], zero, above]
+            shapes += [1, mb, range(span + 1), 1, 1]
+        flag_oor = (Cat(*oor_l).any() if cfg.bounded and cfg.out_of_range == "flag"
+                    else Const(0, 1))
+        flags_now = Cat(Cat(*nan_l).any(), Cat(*pinf_l).any(), Cat(*ninf_l).any(), flag_oor)
+        regs, first, last = register(values + [flags_now], shapes + [4], first, last, "ap")
+        flags = regs[-1]
+        values, shapes = [], []
+        for s in range(cfg.simd):
+            sgn, man, shift, zero, above = regs[5 * s:5 * s + 5]
+            mag = Signal(acc_bits - 1, name=f"mag{s}")
+            with m.If(zero):
+                m.d.comb += mag.eq(0)
+            with m.Elif(above):
+                m.d.comb += mag.eq(((1 << (mb + 1)) - 1) << span)
+            with m.Else():
+                m.d.comb += mag.eq(Cat(man, Const(1, 1)) << shift)
+            values += [sgn, mag]
+            shapes += [1, acc_bits - 1]
+        regs, first, last = register(values + [flags], shapes + [4], first, last, "as")
+        flags = regs[-1]
+        vals = [Mux(regs[2 * s], -regs[2 * s + 1], regs[2 * s + 1]) for s in range(cfg.simd)]
+        regs, first, last = register(vals + [flags], [signed(acc_bits)] * cfg.simd + [4],
+                                     first, last, "al")
+        return regs[:-1], regs[-1], first, last
 
     def _align(self, m, p1):
         """Each lane's product as a signed value of the accumulator grid, and the fold's
@@ -225,8 +279,8 @@ class ExpDot(wiring.Component):
             return out
 
         neg0 = acc[a - 1]
-        mag0 = Signal(a, name="r_abs")
-        m.d.comb += mag0.eq(Mux(neg0, -acc, acc))
+        mag0, neg0, flags = stage([("r_abs", Mux(neg0, -acc, acc), a), ("r_neg0", neg0, 1),
+                                   ("r_flags0", flags, 4)])
         any0, lead0 = leading_one(mag0)
         mag, lead, neg, flags = stage([("r_mag", mag0, a), ("r_lead", lead0, range(a)),
                                        ("r_neg", neg0, 1), ("r_flags1", flags, 4)])
@@ -273,12 +327,14 @@ class ExpDot(wiring.Component):
 
 def stages(cfg):
     """Register stages from input to output (the latency). Compact: input, products, alignment
-    and lane sum, accumulator, rounding (5). Deep: input, products, alignment, one per level of
-    the lane tree (ceil(log2 simd)), accumulator, then 3 for the float rounding (|acc| and
-    leading one; normalisation; rounding) or 1 for fixed point."""
+    and lane sum, accumulator, rounding (5). Deep, float: input, products, three alignment stages
+    (shift amount and flags; barrel shift; negation), one per level of the lane tree
+    (ceil(log2 simd)), accumulator, four rounding stages (|acc|; leading one; normalisation;
+    rounding): 10 + ceil(log2 simd). Deep, fixed point: input, products, alignment, the tree
+    levels, accumulator, output: 5 + ceil(log2 simd)."""
     if cfg.pipeline != "deep":
         return STAGES
-    return 4 + cfg.lane_tree_levels + (3 if cfg.is_float else 1)
+    return cfg.lane_tree_levels + (10 if cfg.is_float else 5)
 
 
 def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on data
@@ -287,9 +343,10 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
     f, n = cfg.fold, stages(cfg)
     what = ("input register, products, alignment and lane sum, accumulator, rounding"
             if cfg.pipeline != "deep" else
-            f"input register, products, alignment, {cfg.lane_tree_levels} lane-sum level(s), "
-            f"accumulator, " + ("|sum| and leading one, normalisation, rounding"
-                                if cfg.is_float else "output register"))
+            f"input register, products, alignment ({3 if cfg.is_float else 1} stage(s)), "
+            f"{cfg.lane_tree_levels} lane-sum level(s), accumulator, "
+            + ("|sum|, leading one, normalisation, rounding" if cfg.is_float
+               else "output register"))
     return CycleEstimate(
         formula=f * frames, latency=n, expected=f * frames + n, first_input=f - 1,
         notes=(f"F = lanes/simd = {f} cycles per vector (one fold per cycle, folds of consecutive "
