@@ -122,8 +122,8 @@ class Executor:
             port = DASHBOARD_PORT if _free_port(DASHBOARD_PORT) else 0
             with dask.config.set({
                     "distributed.scheduler.allowed-failures": WORKER_RETRIES,
-                    # One point per worker thread at a time: a point waits at the scheduler, not
-                    # in a worker's queue, so a worker's death touches only the point it ran.
+                    # One point per worker thread at a time (Executor.run also submits no more
+                    # than that): a worker's death touches only the point it ran.
                     "distributed.scheduler.worker-saturation": 1.0,
                     "distributed.admin.system-monitor.gil.enabled": False}):
                 self.cluster = distributed.LocalCluster(
@@ -167,12 +167,10 @@ class Executor:
     def workers(self):
         """(worker processes, threads) the scheduler knows now."""
         try:
-            info = self.client.scheduler_info(n_workers=-1)["workers"]
-        except TypeError:  # an older scheduler_info without n_workers
-            info = self.client.scheduler_info()["workers"]
+            threads = self.client.nthreads()
         except Exception:  # noqa: BLE001 - only for the banner
             return 0, 0
-        return len(info), sum(w.get("nthreads", 0) for w in info.values())
+        return len(threads), sum(threads.values())
 
     @property
     def dashboard_link(self):
