@@ -109,6 +109,16 @@ def _parser():
     sp.add_argument("--report", type=Path, help="also write the report into this folder")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    sp = sub.add_parser("search", help="NSGA-II search of the GRU's per-operator formats (TOML)",
+                        description="Search the 21 format widths of the GRU for validation error "
+                                    "and area (NSGA-II, fitted area model; docs/search.md); "
+                                    "candidates are cached, so a rerun resumes.")
+    sp.add_argument("search", type=Path, help="search file (TOML)")
+    sp.add_argument("-o", "--output", required=True, type=Path,
+                    help="folder for search.json, front.json, front.csv, candidates.csv")
+    sp.add_argument("--report", type=Path, help="also write report.md and pareto.png here")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     sp = sub.add_parser("report", help="write a Markdown and HTML report with plots from results",
                         description="Read one or more sweep results folders and write "
                                     "report.md, report.html (self-contained) and figures/.")
@@ -181,6 +191,7 @@ _OUTPUTS = {"generate": [("output", "--output", True)],
             "golden": [("output", "--output", False)],
             "synth": [("json", "--json", False)],
             "sweep": [("output", "--output", True), ("report", "--report", True)],
+            "search": [("output", "--output", True), ("report", "--report", True)],
             "report": [("output", "--output", True)],
             "demo": [("output", "--output", True)],
             "score": [("json", "--json", False)]}
@@ -192,6 +203,8 @@ def _run(args):
             flow.check_output(option, getattr(args, attr), folder=folder)
     if getattr(args, "name", None) is not None:
         flow.check_module_name(args.name)
+    if args.command == "search":
+        return _search(args)
     if args.command == "units":
         for name in registry.names():
             print(f"{name:12s} {registry.get(name).summary}")
@@ -310,6 +323,21 @@ def _run(args):
                   f"{json.dumps(result['parts_remainder'])}")
         return 0
     raise AssertionError(args.command)
+
+
+def _search(args):
+    from .search import search as S
+    spec = S.load_spec(args.search)  # every check before any work
+    result = S.run_search(spec, progress=not args.no_progress,
+                          log=lambda t: print(f"[qhw search] {t}", file=sys.stderr))
+    S.write_outputs(result, args.output)
+    print(f"{len(result['candidates'])} candidates ({result['evaluated']} evaluated, "
+          f"{result['cached']} cached), front of {len(result['front'])}, {result['seconds']} s; "
+          f"wrote {args.output}")
+    if args.report is not None:
+        S.write_report(result, args.report)
+        print(f"wrote {args.report / 'report.md'}")
+    return 0
 
 
 def main(argv=None):

@@ -1,0 +1,402 @@
+"""NSGA-II search over the GRU's 21 format widths (issue 14, part B; docs/search.md).
+
+Genes: the width of each of the 21 format names (``input``, ``weight``, ``bias``, ``state`` and
+the 17 operators, :data:`qhw.golden.gru.FORMAT_NAMES`), integers within ``bounds`` (default
+:data:`qhw.search.area.WIDTH_BOUNDS`, 3..12 bits); the binary points follow the task's
+calibrated ranges (``prepared.formats(widths)``). Objectives, both minimised:
+
+1. the validation error of the integer golden model after the candidate's QAT fine-tune
+   (``qhw.search.model.evaluate_candidate``, budget ``steps``/``batch``/``lr``, one seed for
+   every candidate: common random numbers);
+2. the GRU datapath's transistors (generic target, flip-flops and memory bits included) from
+   the fitted area model (:mod:`qhw.search.area`, at the fit's size and folding); its ECP5 LUT4
+   and the model size in bits (weights x weight width + biases x bias width of the GRU layer,
+   as the mixed-precision GRU paper counts it) are reported beside.
+
+The algorithm is pymoo's NSGA-II (pinned, the ``train`` extra) driven by ask and tell: integer
+genes by rounding repair after SBX crossover and polynomial mutation, duplicates eliminated; the
+first population holds the homogeneous configurations within the bounds (marked in the report)
+and random vectors. Candidates run through :class:`qhw.explore.executor.Executor` (an embedded
+Dask cluster, or ``scheduler``) when ``jobs`` > 1, in this process otherwise; each result is
+cached on disk under ``<qhw cache>/search/candidates/`` by (task key, formats, budget, seed), so a
+rerun (or a resumed search) evaluates nothing already known.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import QhwInputError
+from ..golden import gru as g
+from . import area as A
+from . import tasks
+
+__all__ = ["SearchSpec", "load_spec", "check_spec", "run_search", "evaluate_widths",
+           "write_outputs", "write_report", "SEARCH_VERSION"]
+
+SEARCH_VERSION = 1
+NAMES = g.FORMAT_NAMES
+
+_KEYS = {"task", "size", "population", "generations", "seed", "steps", "batch", "lr",
+         "eval_seed", "bounds", "jobs", "scheduler", "area_fit", "homogeneous"}
+
+
+@dataclasses.dataclass
+class SearchSpec:
+    task: str = "digits"
+    size: str = "default"
+    population: int = 24
+    generations: int = 12
+    seed: int = 1
+    steps: int = 100
+    batch: int = 64
+    lr: float = 1e-3
+    eval_seed: int = 0
+    bounds: tuple = A.WIDTH_BOUNDS
+    jobs: int = 2
+    scheduler: str | None = None
+    area_fit: str | None = None           # JSON of a GruAreaFit; default docs/search_area_fit.json
+    homogeneous: tuple = (4, 6, 8, 12)    # homogeneous widths put into the first population
+
+
+def _int(field, v, low, high=None):
+    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+        rng = f"{low}..{high}" if high is not None else f">= {low}"
+        raise QhwInputError(f"{field}: must be an integer {rng}, got {v!r}")
+    return v
+
+
+def check_spec(d, where="search"):
+    """A :class:`SearchSpec` from a dict (the TOML's ``[search]`` table or its top level)."""
+    if not isinstance(d, dict):
+        raise QhwInputError(f"{where}: must be a table, got {type(d).__name__}")
+    unknown = sorted(set(d) - _KEYS)
+    if unknown:
+        raise QhwInputError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(_KEYS))}")
+    s = SearchSpec()
+    task = d.get("task", s.task)
+    try:
+        tasks.check_task(task)
+        size = d.get("size", s.size)
+        tasks.check_size(size)
+    except QhwInputError as e:
+        raise QhwInputError(f"{where}.{e}") from None
+    pop = _int(f"{where}.population", d.get("population", s.population), 4, 1000)
+    gens = _int(f"{where}.generations", d.get("generations", s.generations), 1, 1000)
+    seed = _int(f"{where}.seed", d.get("seed", s.seed), 0)
+    steps = _int(f"{where}.steps", d.get("steps", s.steps), 0, 100000)
+    batch = _int(f"{where}.batch", d.get("batch", s.batch), 1, 65536)
+    eval_seed = _int(f"{where}.eval_seed", d.get("eval_seed", s.eval_seed), 0)
+    jobs = _int(f"{where}.jobs", d.get("jobs", s.jobs), 1, 1024)
+    lr = d.get("lr", s.lr)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
+        raise QhwInputError(f"{where}.lr: must be a number in (0, 1), got {lr!r}")
+    bounds = d.get("bounds", list(s.bounds))
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+            or not 2 <= bounds[0] < bounds[1] <= 16):
+        raise QhwInputError(f"{where}.bounds: must be [low, high] widths, 2 <= low < high <= 16, "
+                            f"got {bounds!r}")
+    homo = d.get("homogeneous", list(s.homogeneous))
+    if not isinstance(homo, list) or not all(isinstance(b, int) and not isinstance(b, bool)
+                                             and bounds[0] <= b <= bounds[1] for b in homo):
+        raise QhwInputError(f"{where}.homogeneous: must be a list of widths within bounds "
+                            f"{bounds}, got {homo!r}")
+    if len(homo) > pop:
+        raise QhwInputError(f"{where}.homogeneous: at most population ({pop}) widths")
+    sched = d.get("scheduler")
+    if sched is not None and not isinstance(sched, str):
+        raise QhwInputError(f"{where}.scheduler: must be a tcp://HOST:PORT string")
+    fit = d.get("area_fit")
+    if fit is not None and not isinstance(fit, str):
+        raise QhwInputError(f"{where}.area_fit: must be a path (string) to an area fit JSON")
+    return SearchSpec(task, size, pop, gens, seed, steps, batch, float(lr), eval_seed,
+                      tuple(bounds), jobs, sched, fit, tuple(homo))
+
+
+def load_spec(path):
+    """Read and check a search TOML (keys at the top level or under ``[search]``); relative
+    ``area_fit`` paths are taken from the file's folder. One-line QhwInputError on bad input."""
+    path = Path(path)
+    if not path.is_file():
+        raise QhwInputError(f"{path}: no such search file")
+    try:
+        d = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise QhwInputError(f"{path}: not valid TOML ({str(e).splitlines()[0]})") from None
+    if "search" in d:
+        extra = sorted(set(d) - {"search"})
+        if extra:
+            raise QhwInputError(f"{path}: {extra[0]}: unknown table; the file has [search]")
+        d = d["search"]
+    spec = check_spec(d, "search")
+    if spec.area_fit is not None and not Path(spec.area_fit).is_absolute():
+        spec.area_fit = str((path.parent / spec.area_fit).resolve())
+    _load_fit(spec)  # a missing or bad fit fails here, before any work
+    return spec
+
+
+def _load_fit(spec):
+    p = Path(spec.area_fit) if spec.area_fit else A.default_fit_path()
+    if not p.is_file():
+        raise QhwInputError(f"search.area_fit: no area model at {p}; fit one with "
+                            f"bench/bench_search_area.py")
+    try:
+        d = json.loads(p.read_text())
+        d = {k: d[k] for k in ("size", "ranges", "coef", "points", "train_error",
+                               "holdout_error", "seconds")}
+        fit = A.GruAreaFit.from_json(d)
+        fit.predict({n: 8 for n in NAMES})
+    except (ValueError, KeyError, TypeError) as e:
+        raise QhwInputError(f"search.area_fit: {p} is not an area fit ({e})") from None
+    return fit
+
+
+# ------------------------------------------------------------------------- candidates
+
+
+def evaluate_widths(task, size, widths, steps, batch, lr, seed):
+    """One candidate, in a worker: prepare (cached), QAT, integer validation error."""
+    from . import model as M
+    prepared = M.prepare(task, size, progress=False)
+    r = M.evaluate_candidate(prepared, prepared.formats(widths), steps=steps, batch=batch,
+                             lr=lr, seed=seed)
+    return {"val_error": float(r["val_error"]), "val_accuracy": float(r["val_accuracy"]),
+            "formats": r["formats"], "seconds": float(r["seconds"]), "qat_loss": r["qat_loss"]}
+
+
+def _cache_dir():
+    return tasks.cache_root() / "candidates"
+
+
+def _cand_key(task_key, formats, spec):
+    blob = [SEARCH_VERSION, task_key, formats, spec.steps, spec.batch, spec.lr, spec.eval_seed]
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class _Evaluator:
+    def __init__(self, spec, prepared, fit, progress):
+        self.spec, self.prepared, self.fit = spec, prepared, fit
+        self.progress = progress
+        self.known = {}       # widths tuple -> record
+        self.evaluated = 0    # candidates computed (not from the cache) in this run
+        self.cached = 0
+        self.executor = None
+        self.bar = None
+
+    def record(self, widths, res):
+        w = dict(zip(NAMES, widths))
+        area = self.fit.predict(w)
+        return {"widths": w, "formats": res["formats"], "val_error": res["val_error"],
+                "val_accuracy": res["val_accuracy"], "transistors": area["transistors"],
+                "LUT4": area.get("LUT4"), "model_bits": A.model_size_bits(
+                    w, self.prepared.data.input_size, self.prepared.hidden_size),
+                "seconds": res["seconds"]}
+
+    def __call__(self, X):
+        X = [tuple(int(v) for v in row) for row in np.asarray(X)]
+        todo = {}
+        for wt in X:
+            if wt in self.known or wt in todo:
+                continue
+            formats = self.prepared.formats(dict(zip(NAMES, wt)))
+            key = _cand_key(self.prepared.key, formats, self.spec)
+            path = _cache_dir() / f"{key}.json"
+            if path.is_file():
+                try:
+                    self.known[wt] = self.record(wt, json.loads(path.read_text()))
+                    self.cached += 1
+                    continue
+                except (ValueError, KeyError):
+                    pass
+            todo[wt] = path
+        if self.bar is not None:
+            self.bar.update(len(set(X)) - len(todo))
+        if todo:
+            self._run(todo)
+        return np.array([[self.known[wt]["val_error"], self.known[wt]["transistors"]]
+                         for wt in X])
+
+    def _done(self, wt, path, res):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{time.monotonic_ns()}")
+        tmp.write_text(json.dumps(res))
+        tmp.replace(path)
+        self.known[wt] = self.record(wt, res)
+        self.evaluated += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _run(self, todo):
+        s = self.spec
+        args = {wt: (s.task, s.size, dict(zip(NAMES, wt)), s.steps, s.batch, s.lr, s.eval_seed)
+                for wt in todo}
+        if self.executor is None:
+            for wt, path in todo.items():
+                self._done(wt, path, evaluate_widths(*args[wt]))
+            return
+        jobs = [(wt, args[wt], "qhw-search") for wt in todo]
+        for wt, res, err in self.executor.run(evaluate_widths, jobs):
+            if err is not None:
+                raise RuntimeError(f"candidate {dict(zip(NAMES, wt))}: {err}")
+            self._done(wt, todo[wt], res)
+
+
+def _front(records):
+    """Non-dominated records on (val_error, transistors), sorted by transistors."""
+    out = []
+    for r in records:
+        dominated = any((o["val_error"] <= r["val_error"] and o["transistors"] <= r["transistors"])
+                        and (o["val_error"] < r["val_error"] or o["transistors"] < r["transistors"])
+                        for o in records)
+        if not dominated:
+            out.append(r)
+    uniq = {}
+    for r in sorted(out, key=lambda r: (r["transistors"], r["val_error"])):
+        uniq.setdefault(tuple(r["widths"].values()), r)
+    return list(uniq.values())
+
+
+def run_search(spec, *, progress=True, log=None):
+    """Run the NSGA-II search of ``spec`` (a :class:`SearchSpec`); returns a dict with ``front``
+    (records), ``homogeneous``, ``candidates`` (every distinct evaluated record), ``evaluated``
+    (computed in this run), ``cached``, ``seconds`` and the settings."""
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.evaluator import Evaluator
+    from pymoo.core.problem import Problem
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.repair.rounding import RoundingRepair
+    from pymoo.problems.static import StaticProblem
+
+    from . import model as M
+    t0 = time.perf_counter()
+    fit = _load_fit(spec)
+    prepared = M.prepare(spec.task, spec.size, progress=progress)
+    lo, hi = spec.bounds
+    problem = Problem(n_var=len(NAMES), n_obj=2, xl=np.full(len(NAMES), lo),
+                      xu=np.full(len(NAMES), hi), vtype=int)
+    rng = np.random.default_rng(spec.seed)
+    init = [[b] * len(NAMES) for b in spec.homogeneous]
+    while len(init) < spec.population:
+        init.append(list(rng.integers(lo, hi + 1, len(NAMES))))
+    algo = NSGA2(pop_size=spec.population, sampling=np.array(init, dtype=float),
+                 crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+                 mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
+                 eliminate_duplicates=True)
+    algo.setup(problem, termination=("n_gen", spec.generations), seed=spec.seed, verbose=False)
+    ev = _Evaluator(spec, prepared, fit, progress)
+    import contextlib
+    with contextlib.ExitStack() as stack:
+        if spec.jobs > 1 or spec.scheduler:
+            from ..explore.executor import Executor, scheduler_address
+            ev.executor = stack.enter_context(Executor(jobs=spec.jobs,
+                                                       scheduler=scheduler_address(spec.scheduler)))
+            if log:
+                log(ev.executor.describe())
+        if progress:
+            from tqdm import tqdm
+            ev.bar = stack.enter_context(tqdm(total=spec.population * spec.generations,
+                                              desc=f"search {spec.task}", unit="cand",
+                                              file=sys.stderr))
+        gen = 0
+        while algo.has_next():
+            pop = algo.ask()
+            F = ev(pop.get("X"))
+            Evaluator().eval(StaticProblem(problem, F=F), pop)
+            algo.tell(infills=pop)
+            gen += 1
+    records = list(ev.known.values())
+    homo = [ev.known[tuple([b] * len(NAMES))] for b in spec.homogeneous]
+    return {"task": spec.task, "size": spec.size, "task_key": prepared.key,
+            "settings": dataclasses.asdict(spec), "generations_run": gen,
+            "front": _front(records), "homogeneous": homo,
+            "candidates": sorted(records, key=lambda r: (r["transistors"], r["val_error"])),
+            "evaluated": ev.evaluated, "cached": ev.cached,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "area_model": {"size": fit.size, "holdout_error": fit.holdout_error,
+                           "points": len(fit.points)},
+            "float_accuracy": prepared.metrics["float_accuracy"]}
+
+
+# ------------------------------------------------------------------------------ outputs
+
+
+def _row(r):
+    return {"val_error": round(r["val_error"], 5), "transistors": round(r["transistors"]),
+            "LUT4": None if r["LUT4"] is None else round(r["LUT4"]),
+            "model_bits": r["model_bits"], **{n: r["widths"][n] for n in NAMES}}
+
+
+def write_outputs(result, out):
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "search.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "front.json").write_text(json.dumps(result["front"], indent=1) + "\n")
+    for name, rows in (("front.csv", result["front"]), ("candidates.csv", result["candidates"])):
+        with open(out / name, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(_row(rows[0])))
+            w.writeheader()
+            for r in rows:
+                w.writerow(_row(r))
+
+
+def write_report(result, out):
+    """report.md and pareto.png: every candidate, the front, the homogeneous ones marked; a
+    formats table of the front."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    c, f, h = result["candidates"], result["front"], result["homogeneous"]
+    ax.scatter([r["transistors"] for r in c], [100 * (1 - r["val_error"]) for r in c], s=10,
+               color="0.7", label="candidates")
+    ax.plot([r["transistors"] for r in f], [100 * (1 - r["val_error"]) for r in f], "o-",
+            color="C0", label="Pareto front")
+    for r in h:
+        ax.scatter([r["transistors"]], [100 * (1 - r["val_error"])], marker="s", color="C3",
+                   zorder=3)
+        ax.annotate(f"{r['widths']['input']}-bit", (r["transistors"], 100 * (1 - r["val_error"])),
+                    textcoords="offset points", xytext=(4, -10), color="C3")
+    ax.scatter([], [], marker="s", color="C3", label="homogeneous")
+    ax.set_xlabel("GRU datapath transistors (area model)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(f"{result['task']}: {len(c)} candidates")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "pareto.png", dpi=120)
+    plt.close(fig)
+    s = result["settings"]
+    lines = [f"# Format search: {result['task']} ({result['size']})", "",
+             f"NSGA-II, population {s['population']}, {s['generations']} generations, widths "
+             f"{s['bounds'][0]}..{s['bounds'][1]}; candidate budget {s['steps']} QAT steps "
+             f"(batch {s['batch']}, lr {s['lr']}, seed {s['eval_seed']}); "
+             f"{len(c)} distinct candidates ({result['evaluated']} computed in this run, "
+             f"{result['cached']} from the cache), {result['seconds']} s.", "",
+             "Area: the fitted model of the GRU datapath at I={input_size}, H={hidden_size}, "
+             "M={macs} ".format(**result["area_model"]["size"])
+             + "(held-out error: " + ", ".join(
+                 f"{k} mean {100 * v['mean_rel']:.1f} % max {100 * v['max_rel']:.1f} %"
+                 for k, v in result["area_model"]["holdout_error"].items()) + "). "
+             "Model size: GRU weights x weight width + biases x bias width.", "",
+             "![Pareto front](pareto.png)", "",
+             "| | val acc % | transistors | LUT4 | model bits | " + " | ".join(NAMES) + " |",
+             "|---|---|---|---|---|" + "---|" * len(NAMES)]
+    for tag, rows in (("front", f), ("homogeneous", h)):
+        for r in rows:
+            lines.append(f"| {tag} | {100 * (1 - r['val_error']):.1f} | {r['transistors']:.0f} | "
+                         f"{r['LUT4']:.0f} | {r['model_bits']} | "
+                         + " | ".join(str(r["widths"][n]) for n in NAMES) + " |")
+    lines += ["", "Not yet here: the front synthesized for real (the area column is the model's)."]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
