@@ -286,16 +286,23 @@ class ExpDot(wiring.Component):
                                        ("r_neg", neg0, 1), ("r_flags1", flags, 4)])
         shift = Signal(range(a), name="r_shift")
         m.d.comb += shift.eq(a - 1 - lead)
-        norm, lead, neg, flags, zero = stage([
-            ("r_norm", mag << shift, a), ("r_lead2", lead, range(a)), ("r_neg2", neg, 1),
-            ("r_flags2", flags, 4), ("r_zero", mag == 0, 1)])
+        # the exponent before the rounding's carry, and its flush / overflow tests, are computed
+        # beside the normalising shift: the last stage only adds the carry
+        ew = max(len(lead), abs(c).bit_length()) + 3
+        e_pre = Signal(signed(ew), name="r_e_pre")
+        m.d.comb += e_pre.eq(lead + c)
+        norm, e0, neg, flags, zero, tiny, ovf0, edge = stage([
+            ("r_norm", mag << shift, a), ("r_e0", e_pre, signed(ew)), ("r_neg2", neg, 1),
+            ("r_flags2", flags, 4), ("r_zero", mag == 0, 1), ("r_tiny", e_pre < 1, 1),
+            ("r_ovf0", e_pre >= fmt.emask, 1), ("r_edge", e_pre == fmt.emask - 1, 1)])
         sig = norm[a - 1 - mb:]
         guard = norm[a - 2 - mb]
         sticky = norm[:a - 2 - mb].any()
         rounded = Signal(mb + 2, name="r_rounded")
         m.d.comb += rounded.eq(sig + (guard & (sticky | sig[0])))
-        e = Signal(signed(max(len(lead), abs(c).bit_length()) + 3), name="r_e")
-        m.d.comb += e.eq(lead + c + rounded[mb + 1])
+        carry = rounded[mb + 1]
+        e = Signal(signed(ew), name="r_e")
+        m.d.comb += e.eq(e0 + carry)
         y = Signal(fmt.width, name="r_y")
         inf_bits = Cat(Const(0, mb), Const(fmt.emask, fmt.ebits))
         nan, pinf, ninf, oor = flags[0], flags[1], flags[2], flags[3]
@@ -309,9 +316,9 @@ class ExpDot(wiring.Component):
             m.d.comb += y.eq(golden.qnan(fmt))
         with m.Elif(zero):
             m.d.comb += y.eq(0)
-        with m.Elif(lead + c < 1):
+        with m.Elif(tiny):
             m.d.comb += y.eq(Cat(Const(0, fmt.width - 1), neg))
-        with m.Elif(e >= fmt.emask):
+        with m.Elif(ovf0 | (edge & carry)):
             if cfg.overflow == "inf":
                 m.d.comb += y.eq(Cat(inf_bits, neg))
             else:
