@@ -25,6 +25,7 @@ rerun (or a resumed search) evaluates nothing already known.
 from __future__ import annotations
 
 import csv
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -81,7 +82,8 @@ def check_spec(d, where="search"):
         raise QhwInputError(f"{where}: must be a table, got {type(d).__name__}")
     unknown = sorted(set(d) - _KEYS)
     if unknown:
-        raise QhwInputError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(_KEYS))}")
+        raise QhwInputError(f"{where}.{unknown[0]}: unknown key; allowed: "
+                            f"{', '.join(sorted(_KEYS))}")
     s = SearchSpec()
     task = d.get("task", s.task)
     try:
@@ -295,7 +297,6 @@ def run_search(spec, *, progress=True, log=None):
                  eliminate_duplicates=True)
     algo.setup(problem, termination=("n_gen", spec.generations), seed=spec.seed, verbose=False)
     ev = _Evaluator(spec, prepared, fit, progress)
-    import contextlib
     with contextlib.ExitStack() as stack:
         if spec.jobs > 1 or spec.scheduler:
             from ..explore.executor import Executor, scheduler_address
@@ -395,8 +396,9 @@ def write_report(result, out):
              "|---|---|---|---|---|" + "---|" * len(NAMES)]
     for tag, rows in (("front", f), ("homogeneous", h)):
         for r in rows:
+            lut = "-" if r["LUT4"] is None else f"{r['LUT4']:.0f}"
             lines.append(f"| {tag} | {100 * (1 - r['val_error']):.1f} | {r['transistors']:.0f} | "
-                         f"{r['LUT4']:.0f} | {r['model_bits']} | "
+                         f"{lut} | {r['model_bits']} | "
                          + " | ".join(str(r["widths"][n]) for n in NAMES) + " |")
     lines += ["", "Not yet here: the front synthesized for real (the area column is the model's)."]
     (out / "report.md").write_text("\n".join(lines) + "\n")
