@@ -18,6 +18,11 @@
    default N = 4, SIMD = 2), because placing the 16-lane fp32 ``expdot`` takes nextpnr well over
    ten minutes on two cores (the 4-lane one about 20 minutes on a loaded machine).
 
+5. ``--seofp-only`` (issue 15, alone): the bounded, deep-pipelined ``expdot`` (fp32, fp16), the
+   exact 16-bit fixed-point shift-and-add ``expdot``, ``fpdot`` and an int8 MAC dot product
+   (``macconv`` 1x1) of the same lanes, with Fmax, and the accuracy of the full-range, bounded
+   and calibrated accumulators and ``fpdot`` against the exact sum (``expmul_seofp.json/.md``).
+
 Run: ``.venv/bin/python bench/bench_expmul.py [--quick] [--lanes 16 --simd 4]``. Writes
 ``build/bench/expmul.json`` and ``build/bench/expmul.md``; docs/benchmarks_expmul.md records a run.
 ``--quick`` skips place and route (no Fmax); the full-size dot products are placed and routed only
