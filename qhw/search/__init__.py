@@ -14,4 +14,9 @@ model
     (PyTorch) the GRU classifier: float training, calibrated binary points, QAT with per-operator
     formats (:mod:`qhw.golden.gru_torch`), the integer evaluation on the golden GRU
     (:mod:`qhw.golden.gru`), and :func:`~qhw.search.model.evaluate_candidate`.
+area
+    The area model of the GRU datapath over the 21 widths (generic transistors, ECP5 LUT4),
+    fitted on synthesized configurations, with its held-out error (no PyTorch).
+search
+    (PyTorch, pymoo) the NSGA-II search, its cache, outputs and report (``qhw search``).
 """
