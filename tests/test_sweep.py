@@ -279,7 +279,9 @@ def test_killing_a_sweep_halfway_loses_nothing(tmp_path):
 
 
 def test_interrupt_writes_the_results_so_far_and_exits_130(tmp_path):
-    path, out = sweep_file(tmp_path, SMALL), tmp_path / "r"
+    # A seed of its own: keys no other test's points have (the check below looks for processes).
+    text = SMALL.replace("stall = 0.3", "stall = 0.3\nseed = 7")
+    path, out = sweep_file(tmp_path, text), tmp_path / "r"
     proc = subprocess.Popen(QHW + ["sweep", str(path), "-o", str(out), "-j", "1",
                                    "--no-progress"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

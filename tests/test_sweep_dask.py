@@ -64,13 +64,16 @@ def points_of(out):
     return json.loads((out / "results.json").read_text())["points"]
 
 
-def running_point(keys):
+def running_point(keys, under):
     """A process running one of ``keys``' points (``python -m qhw.explore.sweep`` in a
-    ``qhw-point-<key>-`` folder), or None."""
+    ``qhw-point-<key>-`` folder) that descends from process ``under`` (tests running in parallel
+    may run the same points), or None."""
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
         if "qhw.explore.sweep" in cmdline and any(f"qhw-point-{k}-" in cmdline for k in keys):
-            return proc
+            with contextlib.suppress(psutil.Error):
+                if under in {p.pid for p in proc.parents()}:
+                    return proc
     return None
 
 
@@ -124,7 +127,7 @@ def test_a_worker_killed_mid_sweep_costs_only_a_retry(tmp_path, serial):
                                    "--no-progress"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        point = wait_for(lambda: running_point(keys), 120, "a running point")
+        point = wait_for(lambda: running_point(keys, proc.pid), 120, "a running point")
         worker = point.parent()  # the Dask worker process that runs it
         assert "spawn" in " ".join(worker.cmdline())
         victim = next(k for k in keys if f"qhw-point-{k}-" in " ".join(point.cmdline()))
@@ -227,7 +230,7 @@ def test_an_existing_cluster_runs_the_sweep_and_survives_a_lost_worker_and_sched
         proc = subprocess.Popen(QHW + ["sweep", str(path), "-o", str(out), "--no-progress"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=os.environ | {executor.SCHEDULER_ENV: address})
-        point = wait_for(lambda: running_point(keys), 120, "a running point")
+        point = wait_for(lambda: running_point(keys, procs[1].pid), 120, "a running point")
         point.parent().send_signal(signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 1, stdout + stderr
