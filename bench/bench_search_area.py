@@ -1,6 +1,6 @@
 """Fit the GRU area model over formats at the KWS size (qhw.search.area) and report its error.
 
-    .venv/bin/python bench/bench_search_area.py [--train 9] [--holdout 4] [-j 2]
+    .venv/bin/python bench/bench_search_area.py [--train 14] [--holdout 3] [-j 2]
         [-o docs/search_area_fit.json]
 
 Synthesizes the homogeneous 4/6/8/12-bit configurations and ``--train`` random width vectors
@@ -22,8 +22,8 @@ from qhw.search import area  # noqa: E402
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train", type=int, default=9)
-    ap.add_argument("--holdout", type=int, default=4)
+    ap.add_argument("--train", type=int, default=14)
+    ap.add_argument("--holdout", type=int, default=3)
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("-o", "--output", default=str(area.default_fit_path()))
     args = ap.parse_args(argv)
