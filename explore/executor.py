@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import socket
-import sys
 import time
 import uuid
 
@@ -296,7 +295,3 @@ def stop_requested(name):
         return distributed.Event(name).is_set()
     except Exception:  # noqa: BLE001 - not on a worker, or the scheduler is gone
         return False
-
-
-def print_note(text):
-    print(f"[qhw sweep] {text}", file=sys.stderr, flush=True)
