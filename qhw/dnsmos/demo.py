@@ -22,7 +22,7 @@ The main job, on the shipped weights (``examples/networks/dnsmos_bam.npz``; no t
 ``--quick`` (at most two minutes) cosimulates a 16-frame slice of the window instead of the whole
 window and skips synthesis (the report then gives the cost model's cycles and the memory table).
 The unit sweep of the earlier demo is ``qhw demo --units`` (or ``qhw sweep
-synth/sweeps/demo.toml``).
+explore/sweeps/demo.toml``).
 
 Output folder (default ``build/demo``)::
 

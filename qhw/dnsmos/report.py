@@ -1,7 +1,7 @@
 """The report of ``qhw demo`` (the DNSMOS flagship): Markdown and one self-contained HTML page.
 
 Built from the demo's results dictionary only (``results.json``), as blocks of
-:mod:`qhw.synth.report` (headings, paragraphs, tables, figures), so that both files say the
+:mod:`qhw.explore.report` (headings, paragraphs, tables, figures), so that both files say the
 same. The headline is generated from the figures, each sentence with its baseline.
 """
 

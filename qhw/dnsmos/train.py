@@ -285,7 +285,7 @@ def evaluate_export(npz_path, splits=("val", "test"), corpus=None, corpus_size="
         scale = float(json.load(f)["mos_scale"])
     if corpus is None:
         from .corpus import build_corpus
-        corpus = build_corpus(corpus_size, progress=False)
+        corpus = build_corpus(size=corpus_size, progress=False)
     saved, _EVAL_DEVICE[0] = _EVAL_DEVICE[0], torch.device("cpu")
     try:
         out = {}
@@ -644,7 +644,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         torch.set_num_threads(threads)
     t_begin = time.monotonic()
     if corpus is None:
-        corpus = build_corpus(corpus_size, progress=progress)
+        corpus = build_corpus(size=corpus_size, progress=progress)
     else:
         corpus_size = "given"
     device = torch.device(device)
