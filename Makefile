@@ -31,6 +31,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_finn_rtl.py -o docs
 	$(VENV)/bin/python bench/bench_network_folding.py
 	$(VENV)/bin/python bench/bench_dnsmos.py --whole -o docs
+	$(VENV)/bin/python bench/bench_sweep_dask.py --repeat 3
+	$(VENV)/bin/python bench/bench_gru_tasks.py -o build/bench
+	$(VENV)/bin/python bench/bench_search_area.py
 
 clean:
 	rm -rf build .pytest_cache
