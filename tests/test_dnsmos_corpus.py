@@ -18,14 +18,6 @@ from qhw.dnsmos import corpus, degrade, features, speech, teacher  # noqa: E402
 TEXT = "The birch canoe slid on the smooth planks."
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A private QHW_CACHE_DIR for this module's speech and corpus caches."""
-    root = tmp_path_factory.mktemp("qhwcache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QHW_CACHE_DIR", str(root))
-        yield root
-
 
 @pytest.fixture(scope="module")
 def utterance(cache):

@@ -22,14 +22,6 @@ NAMES = g.FORMAT_NAMES
 TINY_SIZE = {"input_size": 2, "hidden_size": 2, "macs": 1}
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A private QHW_CACHE_DIR for the task, float model and candidate caches."""
-    root = tmp_path_factory.mktemp("qhwcache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QHW_CACHE_DIR", str(root))
-        yield root
-
 
 @pytest.fixture(scope="module")
 def fit_path(tmp_path_factory):

@@ -20,14 +20,6 @@ from qhw.units.gru import MIXED_A  # noqa: E402
 MIXED_WIDTHS = {name: MIXED_A[name][0] for name in g.FORMAT_NAMES}
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A private QHW_CACHE_DIR for this module's speech, corpus and model caches."""
-    root = tmp_path_factory.mktemp("qhwcache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("QHW_CACHE_DIR", str(root))
-        yield root
-
 
 @pytest.fixture(scope="module")
 def tiny_kws(cache):

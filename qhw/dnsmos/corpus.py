@@ -504,8 +504,7 @@ def build_corpus(size="default", cache=True, progress=True, *, mmap=True, worker
         raise QhwInputError(f"mmap: must be true or false, got {mmap!r}")
     if workers is None:
         workers = os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise QhwInputError(f"workers: must be a positive integer, got {workers!r}")
+    speech.check_workers(workers)
     rec = recipe(size)
     key = corpus_key(size)
     path = cache_dir() / f"{size}-{key}"

@@ -195,13 +195,19 @@ def synthesize(text, voice="en-us", rate=175, pitch=50, *, cache=True):
     return resample_to_16k(synthesize_native(text, voice, rate, pitch, cache=cache))
 
 
+def check_workers(workers):
+    """A worker count: a positive integer (not a bool), else one-line QhwInputError."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise QhwInputError(f"workers: must be a positive integer, got {workers!r}")
+    return workers
+
+
 def synthesize_many(items, *, workers=2, progress=True, cache=True, desc="speech"):
     """Synthesise many utterances, ``items`` an iterable of (text, voice, rate, pitch), with a
     pool of ``workers`` fresh processes at a time; returns the 16 kHz float64 arrays in order.
     Cached utterances cost no process."""
     items = [tuple(it) for it in items]
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise QhwInputError(f"workers: must be a positive integer, got {workers!r}")
+    check_workers(workers)
     for it in items:
         if len(it) != 4:
             raise QhwInputError(f"items: each must be (text, voice, rate, pitch), got {it!r}")

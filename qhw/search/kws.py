@@ -354,10 +354,8 @@ def load(size="default", cache=True, progress=True, *, workers=2):
 
     ``workers``: speech processes at a time. ``cache=False`` builds from scratch and stores
     nothing (the speech cache is still used)."""
-    from ..errors import QhwInputError
     tasks.check_size(size)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise QhwInputError(f"workers: must be a positive integer, got {workers!r}")
+    speech.check_workers(workers)
     rec = recipe(size)
     key = corpus_key(size)
     path = cache_dir() / f"{size}-{key}"
