@@ -159,15 +159,7 @@ def dot_rows(lanes, simd, fmax_fp32, fmax_fp16):
 def _ulp_error(bits, exact):
     """|value - exact| in units of the fp32 ulp at the exact sum's magnitude (Fractions)."""
     value = Fraction(float(np.array([bits], np.uint32).view(np.float32)[0]))
-    mag = abs(exact)
-    if mag == 0:
-        return 0.0 if value == 0 else float("inf")
-    e = mag.numerator.bit_length() - mag.denominator.bit_length()
-    while Fraction(2) ** e > mag:
-        e -= 1
-    while Fraction(2) ** (e + 1) <= mag:
-        e += 1
-    return float(abs(value - exact) / Fraction(2) ** (e - 23))
+    return _ulp_error_fmt(value, exact, 23)
 
 
 def accuracy(lanes, simd, vectors=10000, seed=0):
@@ -263,6 +255,8 @@ def seofp_rows(lanes, simd, fmax):
 
 
 def _ulp_error_fmt(value, exact, mbits):
+    """|value - exact| in ulps of a format with ``mbits`` fraction bits at the exact sum's
+    magnitude (Fractions)."""
     mag = abs(exact)
     if mag == 0:
         return 0.0 if value == 0 else float("inf")
