@@ -322,8 +322,12 @@ def seofp_markdown(res):
                  ("expdot 16-bit fixed", "int8 MAC")):
         ra = next(r for n, r in by.items() if n.startswith(a))
         rb = next(r for n, r in by.items() if n.startswith(b))
-        out.append(f"- {a} vs {b}: {rb['transistors'] / ra['transistors']:.2f}x fewer "
-                   f"transistors, ECP5 LUT4 {ra['ecp5'].get('LUT4')} vs {rb['ecp5'].get('LUT4')}, "
+        ratio = rb["transistors"] / ra["transistors"]
+        wording = (f"{ratio:.2f}x fewer" if ratio >= 1 else f"{1 / ratio:.2f}x more")
+        out.append(f"- {a} vs {b}: {wording} transistors (flip-flops and memory bits counted), "
+                   f"ECP5 LUT4 {ra['ecp5'].get('LUT4')} vs {rb['ecp5'].get('LUT4')}, "
+                   f"MULT18X18D {ra['ecp5'].get('MULT18X18D', 0)} vs "
+                   f"{rb['ecp5'].get('MULT18X18D', 0)}, "
                    f"Fmax {_cell(ra, 'ecp5', 'fmax_mhz')} vs {_cell(rb, 'ecp5', 'fmax_mhz')} MHz")
     acc = res["accuracy"]
     for fmt in ("fp32", "fp16"):
