@@ -117,6 +117,10 @@ def _parser():
     sp.add_argument("-o", "--output", required=True, type=Path,
                     help="folder for search.json, front.json, front.csv, candidates.csv")
     sp.add_argument("--report", type=Path, help="also write report.md and pareto.png here")
+    sp.add_argument("--export-network", metavar="NAME",
+                    help="also export the chosen configuration (least area within 1 point of "
+                         "homogeneous 8-bit) as a network: NAME.toml, NAME.npz, "
+                         "NAME.inputs.npy, NAME.json in the output folder")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     sp = sub.add_parser("report", help="write a Markdown and HTML report with plots from results",
@@ -232,7 +236,7 @@ def _run(args):
             flow.write_json(args.json, rows)
         return 0
     if args.command == "sweep":
-        from .explore import report, sweep
+        from .explore import progress, report, sweep
         spec = sweep.load_sweep(args.sweep)  # all checks before any file is written
         summary = sweep.run_sweep(spec, args.output, jobs=args.jobs, scheduler=args.scheduler,
                                   progress=not args.no_progress)
@@ -247,12 +251,11 @@ def _run(args):
                   f"not done; run the same command again to finish the sweep", file=sys.stderr)
             return 1
         if args.report is not None:
-            print(f"wrote {report.write_report([args.output], args.report)} and report.html")
+            progress.print_ending(report.write_report([args.output], args.report))
         return 1 if summary.failed else 0
     if args.command == "report":
-        from .explore import report
-        print(f"wrote {report.write_report(args.results, args.output, title=args.title)} "
-              f"and report.html")
+        from .explore import progress, report
+        progress.print_ending(report.write_report(args.results, args.output, title=args.title))
         return 0
 
     unit = registry.get(args.unit)
@@ -328,6 +331,8 @@ def _run(args):
 def _search(args):
     from .search import search as S
     spec = S.load_spec(args.search)  # every check before any work
+    if args.export_network is not None:
+        S.check_export(spec, args.export_network)
     result = S.run_search(spec, progress=not args.no_progress,
                           log=lambda t: print(f"[qhw search] {t}", file=sys.stderr))
     S.write_outputs(result, args.output)
@@ -337,6 +342,10 @@ def _search(args):
     if args.report is not None:
         S.write_report(result, args.report)
         print(f"wrote {args.report / 'report.md'}")
+    if args.export_network is not None:
+        from .search import export
+        info = export.export_chosen(result, args.output, args.export_network)
+        print(export.summary_text(info))
     return 0
 
 

@@ -36,7 +36,8 @@ def fit_path(tmp_path_factory):
 
 
 TINY = {"task": "digits", "size": "tiny", "population": 6, "generations": 2, "steps": 5,
-        "jobs": 1, "homogeneous": [4, 8]}
+        "jobs": 1, "homogeneous": [4, 8], "synthesize_front": False}   # synthesized: see
+# tests/test_search_network.py (this fit is of the KWS-size datapath, about 50 s a synthesis)
 
 
 # ------------------------------------------------------------------------------ area model

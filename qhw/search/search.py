@@ -20,6 +20,12 @@ and random vectors. Candidates run through :class:`qhw.explore.executor.Executor
 Dask cluster, or ``scheduler``) when ``jobs`` > 1, in this process otherwise; each result is
 cached on disk under ``<qhw cache>/search/candidates/`` by (task key, formats, budget, seed), so a
 rerun (or a resumed search) evaluates nothing already known.
+
+After the search, every front configuration (and every homogeneous one) is synthesized for real
+(:func:`synthesize_front`: the area model's datapath, generic transistors and ECP5 by default,
+iCE40 on request), through the same executor, each design cached by ``qhw.synth_flow``; the
+outputs and the report give the synthesized figures beside the model's and the model's error.
+``synthesize_front = false`` skips it.
 """
 
 from __future__ import annotations
@@ -42,13 +48,26 @@ from . import area as A
 from . import tasks
 
 __all__ = ["SearchSpec", "load_spec", "check_spec", "run_search", "evaluate_widths",
-           "write_outputs", "write_report", "SEARCH_VERSION"]
+           "synthesize_front", "synth_point", "write_outputs", "write_report", "SEARCH_VERSION",
+           "FRONT_TARGETS", "check_export", "chosen_summary", "widths_text"]
 
 SEARCH_VERSION = 1
 NAMES = g.FORMAT_NAMES
 
 _KEYS = {"task", "size", "population", "generations", "seed", "steps", "batch", "lr",
-         "eval_seed", "bounds", "jobs", "scheduler", "area_fit", "homogeneous"}
+         "eval_seed", "bounds", "jobs", "scheduler", "area_fit", "homogeneous",
+         "synthesize_front", "front_targets"}
+
+#: Targets the front can be synthesized for, and the figures of each that the outputs carry
+#: (the full figure dict of each target is kept in search.json and front.json).
+FRONT_TARGETS = {
+    "generic": ("transistors", "transistors_comb", "transistors_seq", "transistors_mem",
+                "flip_flops", "memory_bits"),
+    "ecp5": ("LUT4", "FF", "CCU2C", "DP16KD", "MULT18X18D"),
+    "ice40": ("LUT4", "FF", "CARRY", "EBR", "DSP", "fits_up5k"),
+}
+#: The model's figures and the synthesized figures they are compared with.
+MODEL_FIGURES = {"transistors": ("generic", "transistors"), "LUT4": ("ecp5", "LUT4")}
 
 
 @dataclasses.dataclass
@@ -67,6 +86,8 @@ class SearchSpec:
     scheduler: str | None = None
     area_fit: str | None = None           # JSON of a GruAreaFit; default docs/search_area_fit.json
     homogeneous: tuple = (4, 6, 8, 12)    # homogeneous widths put into the first population
+    synthesize_front: bool = True         # synthesize the front (and the homogeneous points)
+    front_targets: tuple = ("generic", "ecp5")
 
 
 def _int(field, v, low, high=None):
@@ -121,8 +142,16 @@ def check_spec(d, where="search"):
     fit = d.get("area_fit")
     if fit is not None and not isinstance(fit, str):
         raise QhwInputError(f"{where}.area_fit: must be a path (string) to an area fit JSON")
+    synth = d.get("synthesize_front", s.synthesize_front)
+    if not isinstance(synth, bool):
+        raise QhwInputError(f"{where}.synthesize_front: must be true or false, got {synth!r}")
+    targets = d.get("front_targets", list(s.front_targets))
+    if (not isinstance(targets, list) or not targets or len(set(map(str, targets))) != len(targets)
+            or not all(isinstance(t, str) and t in FRONT_TARGETS for t in targets)):
+        raise QhwInputError(f"{where}.front_targets: must be a non-empty list of distinct "
+                            f"targets from {', '.join(FRONT_TARGETS)}, got {targets!r}")
     return SearchSpec(task, size, pop, gens, seed, steps, batch, float(lr), eval_seed,
-                      tuple(bounds), jobs, sched, fit, tuple(homo))
+                      tuple(bounds), jobs, sched, fit, tuple(homo), synth, tuple(targets))
 
 
 def load_spec(path):
@@ -145,6 +174,18 @@ def load_spec(path):
         spec.area_fit = str((path.parent / spec.area_fit).resolve())
     _load_fit(spec)  # a missing or bad fit fails here, before any work
     return spec
+
+
+def check_export(spec, name, reference_bits=8):
+    """Before any work: ``--export-network NAME`` needs a valid name and the homogeneous
+    reference the chosen configuration is measured against."""
+    from .export import check_name
+    check_name(name)
+    if reference_bits not in spec.homogeneous:
+        raise QhwInputError(f"search.homogeneous: --export-network exports the front point "
+                            f"with the least area within 1 point of homogeneous "
+                            f"{reference_bits}-bit, so it must hold {reference_bits}; got "
+                            f"{list(spec.homogeneous)}")
 
 
 def _load_fit(spec):
@@ -253,6 +294,103 @@ class _Evaluator:
             self._done(wt, todo[wt], res)
 
 
+# ------------------------------------------------------------------------ front synthesis
+
+
+def synth_point(config, target, seed=0):
+    """Synthesize one ``gru`` unit config for ``target`` (random weights of ``seed``, as the area
+    model's training points; no place and route): the target's figures. Runs in a worker; the
+    design is cached on disk by ``qhw.synth_flow``, so a rerun costs only its generation."""
+    from ..synth.area_model import SynthArea
+    return SynthArea(target, seed=seed)("gru", config)
+
+
+def _model_errors(record):
+    """(model - synthesized) / synthesized per modelled figure that was synthesized."""
+    out = {}
+    for figure, (target, key) in MODEL_FIGURES.items():
+        got = record.get("synth", {}).get(target, {})
+        if record.get(figure) is not None and isinstance(got.get(key), (int, float)) and got[key]:
+            out[figure] = (record[figure] - got[key]) / got[key]
+    return out
+
+
+def synthesize_front(records, fit, targets=("generic", "ecp5"), *, executor=None,
+                     progress=False):
+    """Synthesize every record's configuration for real, in place.
+
+    Parameters
+    ----------
+    records : list of dict
+        Search records (``widths``, the model's ``transistors`` and ``LUT4``); each gets
+        ``synth`` ({target: the target's figures, or {"error": message}}) and ``model_error``
+        ({"transistors": (model - synthesized) / synthesized, "LUT4": ...}).
+    fit : qhw.search.area.GruAreaFit
+        Whose datapath is synthesized: its size, folding and binary points
+        (:func:`qhw.search.area.gru_unit_config`), so that the model and the synthesis count
+        the same design.
+    targets : sequence of str
+        From :data:`FRONT_TARGETS`.
+    executor : qhw.explore.executor.Executor or None
+        Run the syntheses on its workers (in parallel); None: one after the other here.
+    progress : bool
+        A tqdm bar over the syntheses.
+
+    Returns
+    -------
+    dict
+        ``targets``, ``points``, ``seconds`` (wall time), ``failed`` (syntheses that failed) and,
+        per modelled figure, the model's ``error`` on these points (mean and max relative).
+    """
+    t0 = time.perf_counter()
+    unique = {}
+    for r in records:
+        unique.setdefault(tuple(r["widths"][n] for n in NAMES), []).append(r)
+    jobs = [((wt, target), (A.gru_unit_config(dict(zip(NAMES, wt)), fit.size, fit.ranges),
+                            target), "qhw-front-synth")
+            for wt in unique for target in targets]
+    results = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), desc="synthesize front", unit="synth", file=sys.stderr)
+    try:
+        if executor is None:
+            for tag, args, _ in jobs:
+                try:
+                    results[tag] = synth_point(*args)
+                except Exception as e:  # noqa: BLE001 - recorded; the search's results stand
+                    results[tag] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
+                if bar is not None:
+                    bar.update(1)
+        else:
+            for tag, res, err in executor.run(synth_point, jobs):
+                results[tag] = res if err is None else {"error": str(err).splitlines()[0]
+                                                        if str(err) else type(err).__name__}
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = 0
+    for wt, rs in unique.items():
+        for r in rs:
+            r["synth"] = {t: dict(results[(wt, t)]) for t in targets}
+            r["model_error"] = _model_errors(r)
+        failed += sum("error" in results[(wt, t)] for t in targets)
+    summary = {"targets": list(targets), "points": len(unique), "failed": failed,
+               "seconds": round(time.perf_counter() - t0, 1),
+               "size": dict(fit.size), "weights": "random codes of seed 0 (as the area fit's)"}
+    for figure in MODEL_FIGURES:
+        errs = [rs[0]["model_error"][figure] for rs in unique.values()
+                if figure in rs[0]["model_error"]]
+        if errs:
+            summary[f"{figure}_error"] = {"mean_abs": float(np.mean(np.abs(errs))),
+                                          "max_abs": float(np.max(np.abs(errs))),
+                                          "points": len(errs)}
+    return summary
+
+
 def _front(records):
     """Non-dominated records on (val_error, transistors), sorted by transistors."""
     out = []
@@ -316,49 +454,158 @@ def run_search(spec, *, progress=True, log=None):
             Evaluator().eval(StaticProblem(problem, F=F), pop)
             algo.tell(infills=pop)
             gen += 1
-    records = list(ev.known.values())
-    homo = [ev.known[tuple([b] * len(NAMES))] for b in spec.homogeneous]
-    return {"task": spec.task, "size": spec.size, "task_key": prepared.key,
+        if ev.bar is not None:
+            ev.bar.close()
+        search_s = time.perf_counter() - t0
+        records = list(ev.known.values())
+        # Copies: the synthesized figures go into the front's and the homogeneous records,
+        # while ``candidates`` keeps what the search computed.
+        homo = [dict(ev.known[tuple([b] * len(NAMES))]) for b in spec.homogeneous]
+        front = [dict(r) for r in _front(records)]
+        synthesis = None
+        if spec.synthesize_front:
+            synthesis = synthesize_front(front + homo, fit, spec.front_targets,
+                                         executor=ev.executor, progress=progress)
+            if log:
+                log(f"synthesized {synthesis['points']} configurations x "
+                    f"{len(spec.front_targets)} targets in {synthesis['seconds']} s")
+    result = {"task": spec.task, "size": spec.size, "task_key": prepared.key,
             "settings": dataclasses.asdict(spec), "generations_run": gen,
-            "front": _front(records), "homogeneous": homo,
+            "front": front, "homogeneous": homo,
             "candidates": sorted(records, key=lambda r: (r["transistors"], r["val_error"])),
             "evaluated": ev.evaluated, "cached": ev.cached,
             "seconds": round(time.perf_counter() - t0, 1),
+            "search_seconds": round(search_s, 1),
+            "front_synthesis": synthesis,
             "area_model": {"size": fit.size, "holdout_error": fit.holdout_error,
                            "points": len(fit.points)},
             "float_accuracy": prepared.metrics["float_accuracy"]}
+    result["chosen"] = chosen_summary(result)
+    return result
+
+
+def widths_text(widths):
+    """'input weight bias state / the 17 operators', or 'homogeneous b'."""
+    values = [widths[n] for n in NAMES]
+    if len(set(values)) == 1:
+        return f"homogeneous {values[0]}"
+    return (" ".join(str(v) for v in values[:len(g.TENSORS)]) + " / "
+            + " ".join(str(v) for v in values[len(g.TENSORS):]))
+
+
+def chosen_summary(result, reference_bits=8, within=0.01):
+    """The chosen configuration (:func:`qhw.search.export.choose`: the front point with the
+    least area within ``within`` of homogeneous ``reference_bits``-bit accuracy) with its
+    savings against that reference, or None when the search has no such reference."""
+    from .export import choose
+    if not any(set(h["widths"].values()) == {reference_bits} for h in result["homogeneous"]):
+        return None
+    best, ref, kind = choose(result, reference_bits=reference_bits, within=within)
+    out = {"widths": dict(best["widths"]), "val_accuracy": 1 - best["val_error"],
+           "reference_bits": reference_bits, "reference_val_accuracy": 1 - ref["val_error"],
+           "within": within, "area": kind, "savings": {}}
+    pairs = [("transistors (model)", best["transistors"], ref["transistors"])]
+    for label, target, key in (("transistors (synthesized)", "generic", "transistors"),
+                               ("ECP5 LUT4 (synthesized)", "ecp5", "LUT4"),
+                               ("iCE40 LUT4 (synthesized)", "ice40", "LUT4")):
+        a, b = _synth_fig(best, target, key), _synth_fig(ref, target, key)
+        if a is not None and b:
+            pairs.append((label, a, b))
+    for label, a, b in pairs:
+        out["savings"][label] = {"chosen": a, "reference": b, "fewer": 1 - a / b}
+    savings = "; ".join(f"{label} {v['chosen']:,.0f} against {v['reference']:,.0f} "
+                        f"({100 * v['fewer']:.1f} % fewer)" for label, v in out["savings"].items())
+    out["text"] = (
+        f"The front point with the least {kind} whose validation accuracy is at least "
+        f"homogeneous {reference_bits}-bit's ({100 * out['reference_val_accuracy']:.1f} %) less "
+        f"{100 * within:g} point: {100 * out['val_accuracy']:.1f} %, widths "
+        f"{widths_text(best['widths'])} (input weight bias state / the 17 operators). Against "
+        f"homogeneous {reference_bits}-bit: {savings}. As a whole network (features -> GRU -> "
+        f"dense -> class scores): `qhw search SEARCH.toml -o DIR --export-network NAME` "
+        f"(docs/search.md).")
+    return out
 
 
 # ------------------------------------------------------------------------------ outputs
 
 
-def _row(r):
-    return {"val_error": round(r["val_error"], 5), "transistors": round(r["transistors"]),
-            "LUT4": None if r["LUT4"] is None else round(r["LUT4"]),
-            "model_bits": r["model_bits"], **{n: r["widths"][n] for n in NAMES}}
+def _synth_columns(r, targets):
+    """The synthesized figures of a front record, flat, and the model's relative error."""
+    out = {}
+    for t in targets:
+        figs = r.get("synth", {}).get(t, {})
+        for k in FRONT_TARGETS[t]:
+            out[f"{t}_{k}"] = figs.get(k)
+    for figure in MODEL_FIGURES:
+        e = r.get("model_error", {}).get(figure)
+        out[f"{figure}_model_error"] = None if e is None else round(e, 5)
+    errors = [f"{t}: {figs['error']}" for t, figs in r.get("synth", {}).items() if "error" in figs]
+    out["synth_errors"] = "; ".join(errors) or None
+    return out
+
+
+def _row(r, targets=None):
+    """A CSV row: validation error, the model's area, model size, [the synthesized figures],
+    the 21 widths."""
+    row = {"val_error": round(r["val_error"], 5), "transistors": round(r["transistors"]),
+           "LUT4": None if r["LUT4"] is None else round(r["LUT4"]),
+           "model_bits": r["model_bits"]}
+    if targets:
+        row.update(_synth_columns(r, targets))
+    return {**row, **{n: r["widths"][n] for n in NAMES}}
+
+
+def _targets(result):
+    synthesis = result.get("front_synthesis")
+    return list(synthesis["targets"]) if synthesis else []
 
 
 def write_outputs(result, out):
+    """search.json, front.json, front.csv (with the synthesized figures when the front was
+    synthesized: ``<target>_<figure>`` columns and ``<figure>_model_error``) and
+    candidates.csv."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "search.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "front.json").write_text(json.dumps(result["front"], indent=1) + "\n")
-    for name, rows in (("front.csv", result["front"]), ("candidates.csv", result["candidates"])):
+    targets = _targets(result)
+    for name, rows, tg in (("front.csv", result["front"], targets),
+                           ("candidates.csv", result["candidates"], None)):
         with open(out / name, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(_row(rows[0])))
+            w = csv.DictWriter(f, fieldnames=list(_row(rows[0], tg)))
             w.writeheader()
             for r in rows:
-                w.writerow(_row(r))
+                w.writerow(_row(r, tg))
+
+
+def _fmt(v, digits=0):
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return f"{v:,.{digits}f}"
+
+
+def _pct(e):
+    return "-" if e is None else f"{100 * e:+.1f} %"
+
+
+def _synth_fig(r, target, key):
+    v = r.get("synth", {}).get(target, {}).get(key)
+    return v if isinstance(v, (int, float)) else None
 
 
 def write_report(result, out):
-    """report.md and pareto.png: every candidate, the front, the homogeneous ones marked; a
-    formats table of the front."""
+    """report.md and pareto.png: every candidate, the front, the homogeneous ones marked (and,
+    when the front was synthesized, the synthesized transistors beside the model's); a table of
+    the front with the model's and the synthesized area and the formats; the chosen
+    configuration."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    targets = _targets(result)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     c, f, h = result["candidates"], result["front"], result["homogeneous"]
     ax.scatter([r["transistors"] for r in c], [100 * (1 - r["val_error"]) for r in c], s=10,
@@ -371,7 +618,13 @@ def write_report(result, out):
         ax.annotate(f"{r['widths']['input']}-bit", (r["transistors"], 100 * (1 - r["val_error"])),
                     textcoords="offset points", xytext=(4, -10), color="C3")
     ax.scatter([], [], marker="s", color="C3", label="homogeneous")
-    ax.set_xlabel("GRU datapath transistors (area model)")
+    if "generic" in targets:
+        pts = [(_synth_fig(r, "generic", "transistors"), 100 * (1 - r["val_error"]))
+               for r in f + h if _synth_fig(r, "generic", "transistors") is not None]
+        if pts:
+            ax.scatter(*zip(*pts), marker="x", color="C2", zorder=4,
+                       label="synthesized (front, homogeneous)")
+    ax.set_xlabel("GRU datapath transistors (area model; x: synthesized)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(f"{result['task']}: {len(c)} candidates")
     ax.legend(loc="lower right")
@@ -379,26 +632,74 @@ def write_report(result, out):
     fig.savefig(out / "pareto.png", dpi=120)
     plt.close(fig)
     s = result["settings"]
+    size = result["area_model"]["size"]
     lines = [f"# Format search: {result['task']} ({result['size']})", "",
              f"NSGA-II, population {s['population']}, {s['generations']} generations, widths "
              f"{s['bounds'][0]}..{s['bounds'][1]}; candidate budget {s['steps']} QAT steps "
              f"(batch {s['batch']}, lr {s['lr']}, seed {s['eval_seed']}); "
              f"{len(c)} distinct candidates ({result['evaluated']} computed in this run, "
-             f"{result['cached']} from the cache), {result['seconds']} s.", "",
+             f"{result['cached']} from the cache), {result['seconds']} s in all.", "",
              "Area: the fitted model of the GRU datapath at I={input_size}, H={hidden_size}, "
-             "M={macs} ".format(**result["area_model"]["size"])
+             "M={macs} ".format(**size)
              + "(held-out error: " + ", ".join(
                  f"{k} mean {100 * v['mean_rel']:.1f} % max {100 * v['max_rel']:.1f} %"
                  for k, v in result["area_model"]["holdout_error"].items()) + "). "
-             "Model size: GRU weights x weight width + biases x bias width.", "",
-             "![Pareto front](pareto.png)", "",
-             "| | val acc % | transistors | LUT4 | model bits | " + " | ".join(NAMES) + " |",
-             "|---|---|---|---|---|" + "---|" * len(NAMES)]
+             "Model size: GRU weights x weight width + biases x bias width.", ""]
+    synthesis = result.get("front_synthesis")
+    if synthesis:
+        errs = "; ".join(
+            f"{fig_name} mean |error| {100 * synthesis[f'{fig_name}_error']['mean_abs']:.1f} %, "
+            f"max {100 * synthesis[f'{fig_name}_error']['max_abs']:.1f} %"
+            for fig_name in MODEL_FIGURES if f"{fig_name}_error" in synthesis)
+        lines += [f"Synthesized: the front and the homogeneous configurations, "
+                  f"{synthesis['points']} designs x {', '.join(targets)} "
+                  f"({synthesis['seconds']} s; the same datapath as the model, I = "
+                  f"{size['input_size']}, H = {size['hidden_size']}, M = {size['macs']}, "
+                  f"{synthesis['weights']}, synthesis without place and route"
+                  + (f"; {synthesis['failed']} failed" if synthesis["failed"] else "") + "). "
+                  "Generic transistors count gates, flip-flops (20 each) and memory bits "
+                  "(6 each; docs/architecture.md); ECP5 LUT4 leaves out the block RAM (DP16KD) "
+                  "and hard multipliers (MULT18X18D), given beside. The model's error on them: "
+                  + (errs or "-") + ".", ""]
+    else:
+        lines += ["The front was not synthesized (`synthesize_front = false`): the area "
+                  "columns are the model's.", ""]
+    lines += ["![Pareto front](pareto.png)", ""]
+    head = ["", "val acc %", "transistors (model)"]
+    if "generic" in targets:
+        head += ["transistors (synthesized)", "model error"]
+    head += ["LUT4 (model)"]
+    if "ecp5" in targets:
+        head += ["LUT4 (synthesized)", "model error", "ECP5 DP16KD / MULT18X18D"]
+    if "ice40" in targets:
+        head += ["iCE40 LUT4 / EBR / DSP (fits UP5K)"]
+    head += ["model bits"] + list(NAMES)
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for tag, rows in (("front", f), ("homogeneous", h)):
         for r in rows:
-            lut = "-" if r["LUT4"] is None else f"{r['LUT4']:.0f}"
-            lines.append(f"| {tag} | {100 * (1 - r['val_error']):.1f} | {r['transistors']:.0f} | "
-                         f"{lut} | {r['model_bits']} | "
-                         + " | ".join(str(r["widths"][n]) for n in NAMES) + " |")
-    lines += ["", "Not yet here: the front synthesized for real (the area column is the model's)."]
+            err = r.get("model_error", {})
+            cells = [tag, f"{100 * (1 - r['val_error']):.1f}", _fmt(r["transistors"])]
+            if "generic" in targets:
+                cells += [_fmt(_synth_fig(r, "generic", "transistors")),
+                          _pct(err.get("transistors"))]
+            cells += [_fmt(r["LUT4"])]
+            if "ecp5" in targets:
+                cells += [_fmt(_synth_fig(r, "ecp5", "LUT4")), _pct(err.get("LUT4")),
+                          f"{_fmt(_synth_fig(r, 'ecp5', 'DP16KD'))} / "
+                          f"{_fmt(_synth_fig(r, 'ecp5', 'MULT18X18D'))}"]
+            if "ice40" in targets:
+                fits = r.get("synth", {}).get("ice40", {}).get("fits_up5k")
+                cells += [f"{_fmt(_synth_fig(r, 'ice40', 'LUT4'))} / "
+                          f"{_fmt(_synth_fig(r, 'ice40', 'EBR'))} / "
+                          f"{_fmt(_synth_fig(r, 'ice40', 'DSP'))} ({_fmt(fits)})"]
+            cells += [str(r["model_bits"])] + [str(r["widths"][n]) for n in NAMES]
+            lines.append("| " + " | ".join(cells) + " |")
+    failed = [(r, t, figs["error"]) for r in f + h
+              for t, figs in r.get("synth", {}).items() if "error" in figs]
+    for r, t, msg in failed:
+        lines.append(f"\nSynthesis failed ({t}, val acc {100 * (1 - r['val_error']):.1f} %): "
+                     f"{msg}")
+    chosen = result.get("chosen")
+    if chosen:
+        lines += ["", "## The chosen configuration", "", chosen["text"]]
     (out / "report.md").write_text("\n".join(lines) + "\n")
