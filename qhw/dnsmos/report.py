@@ -10,9 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..synth import flows
-from ..explore.report import Figure, Heading, Para, Table, to_html, to_markdown
+from ..explore.render import (Bullets, Figure, Finding, Heading, Para, Table, ratio_phrase,
+                              to_html, to_markdown)
 
-__all__ = ["write_report", "build_blocks"]
+__all__ = ["write_report", "build_blocks", "COMMON_CLOCK_MHZ"]
+
+#: The clock at which both design points' time and rate are also given (as in sweep reports).
+COMMON_CLOCK_MHZ = 100
 
 WINDOW_SECONDS = 9.01
 GOAL_PCC, GOAL_RMSE = 0.95, 0.15
@@ -147,6 +151,75 @@ def _ice40_logic(synth, cap):
             f"({ebr / cap['EBR']:.1f}x)")
 
 
+def _timing(point, synth_key, synth):
+    """Cycles, Fmax and time per window of a design point: at its Fmax, at its target clock and
+    at the common clock."""
+    cyc = point["manifest"]["cycles"]["expected"]
+    f = (synth.get(f"{synth_key} synthesis") or {}).get("figures") or {}
+    fmax = f.get("fmax_mhz")
+    out = {"cycles": cyc, "fmax": fmax, "target_mhz": point["spec"]["clock_mhz"]}
+    for key, mhz in (("fmax", fmax), ("target", out["target_mhz"]),
+                     ("common", COMMON_CLOCK_MHZ)):
+        out[f"ms_{key}"] = cyc / mhz / 1e3 if mhz else None
+        out[f"rt_{key}"] = _realtime(cyc, mhz)
+    return out
+
+
+def headline(results):
+    """The report's findings (each a sentence with its figure, its baseline and a link to the
+    section behind it), generated from the demo's results."""
+    agree, train = results["agreement"], results["training"]
+    ecp5 = results["design_points"]["dnsmos_ecp5"]
+    synth = results["synthesis"]
+    wf = (synth.get("ECP5 synthesis") or {}).get("figures") or {}
+    cosim = results["cosimulation"]
+    mem = ecp5["memory_bits"]
+    oracle = all(r.get("oracle_checked", True) for r in results["clips"])
+    t = _timing(ecp5, "ECP5", synth)
+    findings = []
+    test = train.get("test", {})
+    met = test.get("pcc", 0) >= GOAL_PCC and test.get("rmse", 9) <= GOAL_RMSE
+    findings.append(Finding(
+        f"Accuracy: the binary student follows the float DNSMOS P.808 with PCC "
+        f"{_fmt(agree['pcc'])} and RMSE {_fmt(agree['rmse'])} MOS on the {agree['clips']} demo "
+        f"clips, and PCC {_fmt(test.get('pcc'))} / RMSE {_fmt(test.get('rmse'))} MOS on the "
+        f"{test.get('clips', '?')} held-out corpus clips (goal PCC >= {GOAL_PCC}, RMSE <= "
+        f"{GOAL_RMSE}: {'met' if met else 'not met yet'}) ([scores](#scores))."))
+    if "error" not in cosim:
+        findings.append(Finding(
+            f"Verification: the accelerator's RTL (Verilator) gives "
+            f"{'exactly' if cosim['bit_exact'] else 'NOT'} the golden model's output on "
+            f"{'a whole 9.01 s window' if cosim['frames'] == 900 else str(cosim['frames']) + ' frames'}"
+            f" of clip 1, in {cosim['cycles_measured']:,} cycles (cost model: "
+            f"{cosim['cycles_model']:,})"
+            + ("; the golden model equals the PyTorch integer oracle on every demo window"
+               if oracle else "") + " ([verification](#verification))."))
+    else:
+        findings.append(Finding(f"Verification: the cosimulation FAILED: {cosim['error'][:200]} "
+                                f"([verification](#verification))."))
+    if t["fmax"]:
+        findings.append(Finding(
+            f"Real time on ECP5-25F: {_fmt(t['rt_fmax'])}x real time at its {_fmt(t['fmax'])} "
+            f"MHz Fmax ({_fmt(t['ms_fmax'])} ms per 9.01 s window; goal "
+            f"{ecp5['spec']['realtime_factor']}x) in {_fmt(wf.get('LUT4'))} LUT4, "
+            f"{_fmt(wf.get('FF'))} FF, {_fmt(wf.get('DP16KD'))} DP16KD and "
+            f"{_fmt(wf.get('MULT18X18D', 0))} multipliers ([time and rate](#time-and-rate))."))
+    else:
+        findings.append(Finding(
+            f"Real time (cost model; no synthesis in this run): {t['cycles']:,} cycles per 9.01 s "
+            f"window, {_fmt(t['rt_target'])}x real time at the ECP5 design point's "
+            f"{t['target_mhz']} MHz target clock ({_fmt(t['ms_target'])} ms per window) "
+            f"([time and rate](#time-and-rate))."))
+    fb = mem["binary"]["frame_buffered_total"]
+    findings.append(Finding(
+        f"Memory: frame-buffered, binary activations need "
+        f"{ratio_phrase(fb, mem['fp32']['frame_buffered_total'], 'less', 'more')} memory than fp32 "
+        f"(the paper claims 25x) and {ratio_phrase(fb, mem['int8']['frame_buffered_total'], 'less', 'more')} "
+        f"than 8-bit activations; the streaming accelerator holds "
+        f"{mem['binary']['streaming_total'] / 1e3:,.0f} kbit on chip ([memory](#memory))."))
+    return findings
+
+
 def build_blocks(results, figdir):
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)
@@ -159,53 +232,14 @@ def build_blocks(results, figdir):
     wf = whole.get("figures") or {}
     cosim = results["cosimulation"]
     cycles = ecp5["manifest"]["cycles"]["expected"]
-    fmax = wf.get("fmax_mhz")
     target_mhz = ecp5["spec"]["clock_mhz"]
     mem = ecp5["memory_bits"]
     # The demo checks the golden model against the PyTorch oracle when PyTorch is installed.
     oracle = all(r.get("oracle_checked", True) for r in results["clips"])
 
-    # Headline ---------------------------------------------------------------------------
-    blocks.append(Heading("Headline"))
-    findings = []
     test = train.get("test", {})
-    met = test.get("pcc", 0) >= GOAL_PCC and test.get("rmse", 9) <= GOAL_RMSE
-    findings.append(
-        f"Accuracy: the binary student follows the float DNSMOS P.808 with PCC "
-        f"{_fmt(agree['pcc'])} and RMSE {_fmt(agree['rmse'])} MOS on the {agree['clips']} demo "
-        f"clips, and PCC {_fmt(test.get('pcc'))} / RMSE {_fmt(test.get('rmse'))} MOS on the "
-        f"{test.get('clips', '?')} held-out corpus clips (goal PCC >= {GOAL_PCC}, RMSE <= "
-        f"{GOAL_RMSE}: {'met' if met else 'not met yet'}; see Scores).")
-    if "error" not in cosim:
-        findings.append(
-            f"Verification: the accelerator's RTL (Verilator) gives "
-            f"{'exactly' if cosim['bit_exact'] else 'NOT'} the golden model's output on "
-            f"{'a whole 9.01 s window' if cosim['frames'] == 900 else str(cosim['frames']) + ' frames'}"
-            f" of clip 1, in {cosim['cycles_measured']:,} cycles (cost model: "
-            f"{cosim['cycles_model']:,})"
-            + ("; the golden model equals the PyTorch integer oracle on every demo window"
-               if oracle else "") + " (see Verification).")
-    if fmax:
-        findings.append(
-            f"Real time on ECP5-25F: {cycles:,} cycles per 9.01 s window, "
-            f"{_fmt(_realtime(cycles, fmax))}x real time at its {_fmt(fmax)} MHz Fmax "
-            f"(target {ecp5['spec']['realtime_factor']}x; {_fmt(_realtime(cycles, target_mhz))}x "
-            f"at {target_mhz} MHz) in {_fmt(wf.get('LUT4'))} LUT4, {_fmt(wf.get('FF'))} FF, "
-            f"{_fmt(wf.get('DP16KD'))} DP16KD and {_fmt(wf.get('MULT18X18D', 0))} MULT18X18D "
-            f"(see Accelerator).")
-    else:
-        findings.append(
-            f"Real time (cost model, no synthesis in this run): {cycles:,} cycles per 9.01 s "
-            f"window, {_fmt(_realtime(cycles, target_mhz))}x real time at the ECP5 design "
-            f"point's {target_mhz} MHz target clock (see Accelerator).")
-    findings.append(
-        f"Memory: the binary accelerator streams with {mem['binary']['streaming_total'] / 1e3:,.0f}"
-        f" kbit on chip; frame-buffered (one layer at a time, activations stored), binary "
-        f"activations need {mem['fp32']['frame_buffered_total'] / mem['binary']['frame_buffered_total']:.1f}x "
-        f"less memory than fp32 (the paper claims 25x) and "
-        f"{mem['int8']['frame_buffered_total'] / mem['binary']['frame_buffered_total']:.2f}x less "
-        f"than 8-bit activations (see Memory).")
-    blocks += [Para(f"{i + 1}. {f}") for i, f in enumerate(findings)]
+    findings = headline(results)
+    blocks += [Heading("Headline"), Bullets([f.text for f in findings], ordered=True)]
 
     # Scores -----------------------------------------------------------------------------
     blocks.append(Heading("Scores"))
@@ -280,11 +314,40 @@ def build_blocks(results, figdir):
     blocks.append(Figure(figdir / "layers.png",
                          "Cycles and area per layer of the ECP5 design point (dashed: the slowest "
                          "layer, which sets the throughput)."))
+    # Time and rate ----------------------------------------------------------------------
+    points = (("Lattice ECP5-25F", "ECP5", ecp5), ("Lattice iCE40 UP5K", "iCE40", ice40))
+    blocks.append(Heading("Time and rate"))
+    blocks.append(Para(
+        f"Per 9.01 s window (one inference): cycles from the network's cost model (the "
+        f"cosimulation equals it to the cycle), and the time and real-time factor at each "
+        f"part's Fmax from place and route, at its design target clock and at a common "
+        f"{COMMON_CLOCK_MHZ} MHz. The accelerator streams: a window's score comes out at the "
+        f"end of its window, so its latency is its time per window."))
     rows = []
-    for label, key, point in (("Lattice ECP5-25F", "ECP5", ecp5), ("Lattice iCE40 UP5K", "iCE40",
-                                                                   ice40)):
+    for label, key, point in points:
+        t = _timing(point, key, synth)
+        rows.append([label, f"{t['cycles']:,}", _fmt(t["fmax"]), _fmt(t["ms_fmax"]),
+                     _fmt(t["rt_fmax"]), f"{t['target_mhz']}", _fmt(t["ms_target"]),
+                     _fmt(t["rt_target"]), _fmt(t["ms_common"]), _fmt(t["rt_common"]),
+                     point["spec"]["realtime_factor"]])
+    blocks.append(Table(["part", "cycles per window", "Fmax (MHz)", "ms per window at Fmax",
+                         "x real time at Fmax", "target clock (MHz)", "ms at target",
+                         "x real time at target", f"ms at {COMMON_CLOCK_MHZ} MHz",
+                         f"x real time at {COMMON_CLOCK_MHZ} MHz", "goal (x real time)"], rows))
+
+    # Area -------------------------------------------------------------------------------
+    blocks.append(Heading("Area"))
+    blocks.append(Para(
+        "Each part's resources, with what they count: LUT4 are the logic; flip-flops are the "
+        "registers, pipeline stages and (on the iCE40, which has no LUT-RAM) the line buffers; "
+        "block RAM holds weights, thresholds and FIFOs, and its bits used are the memory bits of "
+        "the Memory section. Hard multipliers: the goal is none in the binary network (only "
+        "conv1's 8-bit products could use them). Xilinx 7-series is not synthesized in the demo "
+        "(`qhw synth network --config examples/networks/dnsmos_ecp5.toml --weights "
+        "examples/networks/dnsmos_bam.npz --target xc7` gives its LUT / FF / BRAM / DSP)."))
+    rows = []
+    for label, key, point in points:
         target = point["target"]
-        cyc = point["manifest"]["cycles"]["expected"]
         res = synth.get(f"{key} synthesis", {})
         f = res.get("figures") or {}
         layers = synth.get(f"{key} layers", {}).get("parts")
@@ -295,15 +358,14 @@ def build_blocks(results, figdir):
             basis = "whole accelerator"
         else:
             basis = "not synthesized in this run"
-        mhz = f.get("fmax_mhz")
+        mb = point["memory_bits"]["binary"]
         rows.append([label, basis, _fmt(f.get("LUT4")), _fmt(f.get("FF")),
-                     _fmt(f.get(BRAM_KEY[target])), _fmt(f.get("MULT18X18D", f.get("DSP"))),
-                     _fmt(mhz), f"{cyc:,}", _fmt(_realtime(cyc, mhz)),
-                     _fmt(_realtime(cyc, point["spec"]["clock_mhz"])),
-                     point["spec"]["realtime_factor"]])
-    blocks.append(Table(["part", "figures of", "LUT4", "FF", "block RAM", "multipliers",
-                         "Fmax MHz", "cycles/window", "x real time at Fmax",
-                         "x real time at target clock", "goal (x real time)"], rows))
+                     f"{_fmt(f.get(BRAM_KEY[target]))} {BRAM_KEY[target]}",
+                     f"{mb['streaming_total'] / 1e3:,.1f}",
+                     _fmt(f.get("MULT18X18D", f.get("DSP")))])
+    blocks.append(Table(["part", "figures of", "LUT4 (logic)", "flip-flops", "block RAM",
+                         "memory bits (kbit: weights, line buffers, FIFOs)",
+                         "hard multipliers"], rows))
     for key in ("ECP5 layers", "iCE40 layers"):
         for error in synth.get(key, {}).get("failed", []):
             blocks.append(Para(f"{key}: a layer's synthesis failed and is left out of the sums: "
@@ -323,19 +385,33 @@ def build_blocks(results, figdir):
         f"and the FIFO in front of the slowest layer sized for throughput rather than for a "
         f"whole frame arriving at once."))
 
+    # Energy -----------------------------------------------------------------------------
     en = results.get("energy")
     if en:
         total = en["pj_per_inference"]
         share = {k: v / total for k, v in en["breakdown"].items()}
         top = max(share, key=share.get)
+        blocks.append(Heading("Energy"))
+        blocks.append(Table(
+            ["estimate", "per 9.01 s window", "largest part", "what it counts", "cite it for"],
+            [["estimated: operation count (Horowitz 45 nm, 0.9 V)", f"{total / 1e6:,.0f} µJ",
+              f"{top.replace('_', ' ')}s, {share[top]:.0%} (adds {share.get('add', 0):.0%}, "
+              f"conv1's multiplies {share.get('mul', 0):.0%})",
+              "every add, multiply and weight / threshold read (10 pJ per 64 bits from an 8 KB "
+              "SRAM), for every output position; not registers, line buffers, control, clock",
+              "comparing with papers that price operations with Horowitz's figures"],
+             ["measured: gate-level toggles", "not run for a whole window",
+              "–", "every net's switching in the generic gate netlist, flip-flops and clock "
+              "included; weights as constants in logic",
+              "this RTL's own energy (run per unit: `python -m qhw.synth.energy`)"]]))
         blocks.append(Para(
-            f"Energy per 9.01 s window, from the operation count ({en['model']}; docs/energy.md): "
-            f"{total / 1e6:,.0f} µJ, {share[top]:.0%} of it {top.replace('_', ' ')}s "
-            f"(weight and threshold memories, read for every output position; adds "
-            f"{share.get('add', 0):.0%}, conv1's multiplies {share.get('mul', 0):.0%}). The "
-            f"measured estimate (gate-level toggles) needs a gate-level simulation of the "
-            f"{cycles:,} cycles and is not run for whole windows; it exists for every unit "
-            f"(`python -m qhw.synth.energy`)."))
+            f"The measured estimate needs a gate-level simulation of the whole network for "
+            f"{cycles:,} cycles, which the demo does not run; the sweeps report it beside the "
+            f"operation count for every unit (docs/energy.md). The two differ mostly where "
+            f"weights are read: the operation count prices a block-RAM read for every weight "
+            f"used ({share[top]:.0%} of its total here), while the gate model, which holds "
+            f"weights as constants in logic, prices none, and instead counts the clock of every "
+            f"flip-flop. Cite the operation count for this network."))
 
     # Memory -----------------------------------------------------------------------------
     blocks.append(Heading("Memory"))
@@ -364,6 +440,26 @@ def build_blocks(results, figdir):
             "stays in software; per window it takes " + ", ".join(
                 f"{v:,} {k.replace('_', ' ')}" for k, v in ops.items() if k != "frames") + "."))
 
+    # Published --------------------------------------------------------------------------
+    blocks.append(Heading("Against published figures"))
+    fb = {k: mem[k]["frame_buffered_total"] for k in kinds}
+    st = {k: mem[k]["streaming_total"] for k in kinds}
+    wf_mult = wf.get("MULT18X18D")
+    blocks.append(Table(["published", "measured here", "conditions that differ"], [
+        ["Binary activation maps (arXiv 2407.04578): 25x less memory at inference than the "
+         "float model, at matching quality",
+         f"fp32 / binary memory bits: {fb['fp32'] / fb['binary']:.1f}x frame-buffered, "
+         f"{st['fp32'] / st['binary']:.1f}x streaming; PCC {_fmt(agree['pcc'])} against the "
+         f"float model on the demo clips",
+         "The paper's exact accounting is not stated (fp32 weights and activations against 8-bit "
+         "weights and binary activations fits 25x); here: weights, thresholds and activation "
+         "storage in hardware memory bits, for DNSMOS P.808's topology."],
+        ["The same paper: with binary activations, dot products become sums",
+         f"ECP5 multipliers of the whole accelerator: {_fmt(wf_mult) if wf else 'not synthesized in this run'}"
+         " (only conv1 multiplies: its input is the 8-bit feature map)",
+         "The paper counts operations; here they are the hard multipliers synthesis infers."],
+    ]))
+
     # Reproduce --------------------------------------------------------------------------
     blocks.append(Heading("Reproduce"))
     blocks.append(Para(
@@ -385,7 +481,8 @@ def build_blocks(results, figdir):
 
 
 def write_report(results, outdir):
-    """Write ``report.md``, ``report.html`` and ``figures/`` into ``outdir``; returns the path of
+    """Write ``report.md``, ``report.html``, ``headline.txt`` (the headline's findings as plain
+    text, one a line, for the terminal) and ``figures/`` into ``outdir``; returns the path of
     report.md."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -393,4 +490,5 @@ def write_report(results, outdir):
     blocks = build_blocks(results, outdir / "figures")
     (outdir / "report.md").write_text(to_markdown(blocks, title))
     (outdir / "report.html").write_text(to_html(blocks, title))
+    (outdir / "headline.txt").write_text("".join(f.plain + "\n" for f in headline(results)))
     return outdir / "report.md"

@@ -1,0 +1,175 @@
+"""Published figures that qhw's results can be read against, with the conditions that differ.
+
+Each claim names its source (the paper, or FINN's code) and what it measures. :func:`rows`
+matches a report's records with the claims they speak to and says, in one row per claim, what
+the claim is, what qhw measured here that comes closest, and how the conditions differ, so that
+nobody mistakes a like-for-unlike comparison for a reproduction.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .render import fmt, md_escape, ratio
+
+__all__ = ["CLAIMS", "finn_r_mvau_luts", "rows"]
+
+#: The seeds' claims and FINN's published figures (docs/references.md lists the sources).
+CLAIMS = {
+    "bam": ("Binary activation maps (arXiv 2407.04578): 25x less memory at inference than the "
+            "float DNSMOS-like model, at matching quality; dot products become sums."),
+    "gru": ("Mixed-precision integer GRU (arXiv 2402.12263): per-operator bit widths found by "
+            "NSGA-II give 25-55 % smaller models at the accuracy of homogeneous 8-bit."),
+    "seofp": ("SEOFP-NET (arXiv 2111.04436): sign-exponent-only weights give up to 81.2 % "
+              "smaller models and 1.21x faster inference."),
+    "finn_r": ("FINN-R (arXiv 1809.04570): LUT estimate of a matrix-vector-activation unit, "
+               "300 + 1.1·PE·(multipliers + adder tree + accumulator + thresholds), "
+               "as FINN's code computes it (`lut_estimation`)."),
+    "finn": ("FINN (arXiv 1612.07119): binarized MNIST at 12.3 M frames/s and 0.31 µs latency, "
+             "CIFAR-10 at 21,906 frames/s and 283 µs, on a ZC706 under 25 W."),
+}
+
+
+def finn_r_mvau_luts(weight_bits, act_bits, pe, simd, mw, mh, out_bits=None, signed=False):
+    """FINN-R's LUT estimate of one MVAU (FINN's ``MVAU.lut_estimation``, c0=300, c1=1.1).
+
+    ``signed`` is whether the input (activation) type is signed, as FINN's ``idt.signed()``.
+
+    ``out_bits`` is the thresholded output's width (None: no activation, no threshold logic);
+    thresholds are taken as distributed RAM, FINN's LUT-counting case."""
+    w, a, p, q = weight_bits, act_bits, pe, simd
+    mult = q * (2 * math.ceil((w + a) / 6) - 1) * (w + a)
+    adder = (w + a) * (2 * q - 1)
+    alpha = math.log2(mw) + w + a - 1 - int(signed)
+    acc = math.ceil(alpha + math.log2(1 + 2 ** -alpha) + 1)
+    thr = comp = 0
+    if out_bits:
+        tmem = mh // pe  # threshold memory depth; FINN counts LUT-RAM per 64 entries
+        thr = (2 ** out_bits - 1) * acc * int(tmem / 64)
+        comp = (2 ** out_bits - 1) * acc
+    return int(300 + 1.1 * p * (mult + adder + acc + thr + comp))
+
+
+def _conv_bits(r):
+    """(weight bits, activation bits, output bits or None) of a conv record, FINN's view."""
+    cfg = r["config"]
+    unit = r["unit"]
+    if unit == "binconv":
+        w = a = 1
+    elif unit == "bamconv":
+        w, a = cfg.get("weight_bits"), 1
+    else:
+        w, a = cfg.get("weight_bits"), cfg.get("act_bits")
+    out = 1 if cfg.get("output") == "threshold" else None
+    return w, a, out
+
+
+def _finn_r_row(records, label):
+    pts = []
+    for r in records:
+        if r["unit"] not in ("binconv", "bamconv", "macconv") or r["status"] != "ok":
+            continue
+        cfg = r["config"]
+        lut = (r.get("xc7") or {}).get("LUT")
+        if not lut or not all(k in cfg for k in ("c_in", "c_out", "kernel", "pe", "simd")):
+            continue
+        w, a, out = _conv_bits(r)
+        mw = cfg["c_in"] * cfg["kernel"][0] * cfg["kernel"][1]
+        est = finn_r_mvau_luts(w, a, cfg["pe"], cfg["simd"], mw, cfg["c_out"], out,
+                               signed=bool(cfg.get("act_signed", False)))
+        pts.append((r, est, lut))
+    if not pts:
+        return None
+    ratios = [lut / est for _, est, lut in pts]
+    lo = min(pts, key=lambda p: p[2] / p[1])
+    hi = max(pts, key=lambda p: p[2] / p[1])
+    return [CLAIMS["finn_r"],
+            f"{len(pts)} conv points: measured xc7 LUT / FINN-R estimate from "
+            f"{min(ratios):.2f} ({md_escape(label(lo[0]))}: {fmt(lo[2])} against {fmt(lo[1])}) "
+            f"to {max(ratios):.2f} ({md_escape(label(hi[0]))}: {fmt(hi[2])} against "
+            f"{fmt(hi[1])})",
+            "FINN-R estimates an HLS MVAU alone in Vivado; qhw's figure is Yosys `synth_xilinx` of "
+            "the whole unit, its sliding-window generator and line buffer included, weights as "
+            "constants in logic. A ratio above 1 is qhw's unit using more LUTs than FINN-R's MVAU "
+            "model, below 1 fewer."]
+
+
+def _baseline_span(pairs, units, path):
+    """(smallest, largest) baseline/design ratio of ``path`` over pairs of the given units."""
+    rs = []
+    for design, base in pairs:
+        if design["unit"] not in units:
+            continue
+        r = ratio(_get(design, path), _get(base, path))
+        if r is not None:
+            rs.append((r, design))
+    return (min(rs, key=lambda t: t[0]), max(rs, key=lambda t: t[0])) if rs else None
+
+
+def _get(record, path):
+    node = record
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _span_text(span, what, label):
+    (lo, lo_rec), (hi, hi_rec) = span
+    return (f"{what}: from {lo:.2f}x ({md_escape(label(lo_rec))}) to {hi:.2f}x "
+            f"({md_escape(label(hi_rec))}) the baseline's (above 1: the design is smaller)")
+
+
+def rows(records, pairs, label):
+    """Table rows [claim, qhw's closest figure here, conditions that differ] for the claims the
+    records speak to. ``pairs`` are (design, baseline) records; ``label(record)`` names a point."""
+    out = []
+    bam = _baseline_span(pairs, ("bamconv", "binconv"), "generic.transistors")
+    if bam:
+        out.append([CLAIMS["bam"],
+                    _span_text(bam, "binary-activation conv transistors against the 8 x 8 MAC "
+                                    "convolution of the same geometry and folding", label),
+                    "The paper's 25x is memory of a whole network with fp32 activations and "
+                    "weights as the baseline; here each point is one convolution's logic "
+                    "(weights are constants), against an 8-bit MAC. The whole-network memory "
+                    "figure is in `qhw demo`'s report."])
+    gru = _baseline_span(pairs, ("gru",), "generic.transistors")
+    if gru:
+        out.append([CLAIMS["gru"],
+                    _span_text(gru, "GRU datapath transistors against homogeneous 8-bit", label),
+                    "The paper counts model size (weight bits) and reports accuracy; here it is "
+                    "the area of the GRU datapath in gates, flip-flops and memory bits, with no "
+                    "accuracy (a sweep uses random weights): `qhw search` puts both together."])
+    seofp = _baseline_span(pairs, ("expmul", "expdot"), "generic.transistors")
+    if seofp:
+        fm = _baseline_span(pairs, ("expmul", "expdot"), "ecp5.fmax_mhz")
+        speed = ""
+        if fm:  # Fmax: larger is better, so the baseline/design ratio is inverted
+            (lo, _), (hi, _) = fm
+            speed = f"; ECP5 Fmax {1 / hi:.2f}x to {1 / lo:.2f}x the baseline's"
+        out.append([CLAIMS["seofp"],
+                    _span_text(seofp, "exponent-adder transistors against the IEEE multiplier "
+                                      "or float dot product", label) + speed,
+                    "The paper's speed-up is software inference time of a whole model; here it is "
+                    "the clock and area of one multiplier or dot product in hardware."])
+    finn = _finn_r_row(records, label)
+    if finn:
+        out.append(finn)
+    nets = [r for r in records if r["unit"] == "network" and r["status"] == "ok"]
+    if nets:
+        fps = []
+        for r in nets:
+            mhz = _get(r, "ecp5.fmax_mhz")
+            cyc = r.get("cycles_per_inference")
+            if mhz and cyc:
+                fps.append((mhz * 1e6 / cyc, r))
+        if fps:
+            best, rec = max(fps, key=lambda t: t[0])
+            out.append([CLAIMS["finn"],
+                        f"{md_escape(label(rec))}: {fmt(best)} frames/s at its ECP5 Fmax",
+                        "FINN's figures are whole image classifiers on a Zynq ZC706 (Vivado, "
+                        "hundreds of thousands of LUTs); qhw's are its own test networks on a "
+                        "Lattice ECP5 through Yosys and nextpnr, batch of a few frames, fill "
+                        "included."])
+    return out
