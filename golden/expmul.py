@@ -6,7 +6,8 @@ This module is the single definition of the arithmetic of three units:
   point) times a weight w = +-2^d given as a sign-exponent-only code (SEOFP-NET,
   SEOFP-NET, arXiv 2111.04436);
 * ``expdot``: an N-lane dot product of such products with exact (Kulisch-style) accumulation and
-  one rounding;
+  one rounding (or, ``accumulator='rounded'``, a conventional float accumulator: each fold's
+  products summed exactly, the running sum rounded to the activation format after every fold);
 * ``mulbase``: the baselines, a conventional fp32 or bf16 multiplier (round to nearest even) or a
   signed 8 x 8 integer multiplier, with the same stream interface.
 
@@ -40,11 +41,12 @@ __all__ = [
     "FLOAT_FORMATS", "FloatFormat", "float_format", "ExpMulConfig", "ExpDotConfig",
     "MulBaseConfig", "expmul_ref", "expdot_ref", "mulbase_ref", "round_to_float",
     "encode_weights", "decode_weights", "qnan", "max_finite", "calibrate_exp_range",
+    "rounded_accumulation",
 ]
 
 ACT_FORMATS = ("fp32", "fp16", "bf16", "fixed")
 OVERFLOW = ("inf", "saturate")
-ACCUMULATORS = ("exact", "bounded")
+ACCUMULATORS = ("exact", "bounded", "rounded")
 OUT_OF_RANGE = ("saturate", "flag")
 PRODUCTS = ("format", "exact")
 PIPELINES = ("compact", "deep")
@@ -166,7 +168,7 @@ class ExpMulConfig(_ActMixin):
 
 @dataclasses.dataclass(frozen=True)
 class ExpDotConfig(_ActMixin):
-    """An N-lane dot product of exponent-adder products with exact accumulation.
+    """An N-lane dot product of exponent-adder products, accumulated exactly (or rounded per fold).
 
     Parameters
     ----------
@@ -177,11 +179,16 @@ class ExpDotConfig(_ActMixin):
     act_format, act_bits, weight_exp_bits, weight_bias, overflow
         As for :class:`ExpMulConfig`; ``overflow`` applies to the products and to the final
         rounding.
-    accumulator : 'exact' or 'bounded'
+    accumulator : 'exact', 'bounded' or 'rounded'
         'exact' (default): the full-range exact accumulator, every finite product of the format
         (``acc_bits`` = product_mag_bits + ceil(log2 N) + 1; fp32 282 bits at N = 16).
         'bounded' (float formats only): an exact accumulator for the products whose unbiased
         exponent lies in ``exp_range``; far narrower (see :attr:`acc_bits`).
+        'rounded' (float formats only): a conventional float accumulator, one activation-format
+        word: the ``simd`` products of each fold are summed exactly with the running sum, and
+        that sum is rounded to the format (nearest even, flush below the smallest normal,
+        ``overflow``) after every fold (:func:`rounded_accumulation`); lanes / simd roundings
+        per vector instead of one.
     exp_range : (lo, hi) or None
         'bounded' only (and required there): the unbiased exponents E of the products
         (|p| = 1.m * 2^E) the accumulator holds exactly, as calibrated
@@ -223,11 +230,11 @@ class ExpDotConfig(_ActMixin):
         _check_weight_format(self)
         check_choice("accumulator", self.accumulator, ACCUMULATORS)
         check_choice("out_of_range", self.out_of_range, OUT_OF_RANGE)
+        if self.accumulator != "exact" and not self.is_float:
+            raise QhwInputError(f"accumulator: {self.accumulator!r} needs a float act_format "
+                                f"(fixed point's accumulator is already exact at acc_bits), "
+                                f"got act_format 'fixed'")
         if self.accumulator == "bounded":
-            if not self.is_float:
-                raise QhwInputError("accumulator: 'bounded' needs a float act_format (fixed "
-                                    "point's accumulator is already exact at acc_bits), got "
-                                    "act_format 'fixed'")
             fmt = self.fmt
             e_lo, e_hi = 1 - fmt.bias, fmt.emask - 1 - fmt.bias
             r = self.exp_range
@@ -272,6 +279,17 @@ class ExpDotConfig(_ActMixin):
     @property
     def bounded(self):
         return self.accumulator == "bounded"
+
+    @property
+    def rounded(self):
+        """'rounded': the running sum is rounded to the activation format after every fold."""
+        return self.accumulator == "rounded"
+
+    @property
+    def acc_register_bits(self):
+        """Bits of the accumulator register: one activation-format word for 'rounded', else
+        :attr:`acc_bits`."""
+        return self.fmt.width if self.rounded else self.acc_bits
 
     @property
     def lsb_exp(self):
@@ -320,9 +338,14 @@ class ExpDotConfig(_ActMixin):
         (Bounded: at least m + 3 bits, what the rounding's guard and sticky bits need.)
         (Exact fixed-point products: |p| <= 2^(B - 1 + S), S = shift_bits, reached by -x * -w,
         so B + S + ceil(log2 N) + 1 bits.)
+        ('rounded': the exact sum of one fold's simd products and the running sum, a finite
+        format value, so below (simd + 1) * 2^k: k + ceil(log2 (simd + 1)) + 1 bits; the
+        register itself is one format word, :attr:`acc_register_bits`.)
         """
         if self.exact_products:
             return self.act_bits + self.shift_bits + self.lane_log + 1
+        if self.rounded:
+            return self.product_mag_bits + self.simd.bit_length() + 1
         bits = self.product_mag_bits + self.lane_log + 1
         return max(bits, self.fmt.mbits + 3) if self.bounded else bits
 
@@ -557,6 +580,33 @@ def bounded_term(cfg, bits):
     return (-v if s else v), above
 
 
+def rounded_accumulation(cfg, products):
+    """One vector of ``accumulator='rounded'``: the running sum rounded after every fold.
+
+    ``products``: the vector's N ``expmul`` products (bit patterns). acc starts at 0; for each fold
+    f (lanes f*simd .. f*simd + simd - 1, in order) acc = round(acc + the exact sum of the fold's
+    finite products) (:func:`round_to_float`: nearest even, flush below the smallest normal, an
+    exact zero +0, ``overflow``). Infinite and NaN products count 0 here (the caller's flags
+    decide those vectors); a rounding that overflows to infinity (``overflow='inf'``) is
+    reported and the running sum restarts from 0 (the output is that infinity, or NaN, whatever
+    follows). Returns ``(bits, pinf, ninf)``: the last rounding and whether a rounding overflowed
+    to +inf / -inf.
+    """
+    fmt = cfg.fmt
+    acc, pinf, ninf, y = 0, False, False, 0
+    for f in range(cfg.fold):
+        fold = [int(b) for b in products[f * cfg.simd:(f + 1) * cfg.simd]]
+        total = acc + sum(float_bits_to_fixed(b, fmt) for b in fold
+                          if (b >> fmt.mbits) & fmt.emask != fmt.emask)
+        y = round_to_float(total, fmt, cfg.overflow)
+        if (y >> fmt.mbits) & fmt.emask == fmt.emask:
+            pinf, ninf = pinf or total > 0, ninf or total < 0
+            acc = 0
+        else:
+            acc = float_bits_to_fixed(y, fmt)
+    return y, pinf, ninf
+
+
 def exact_fixed_products(cfg, x, w):
     """'exact' fixed-point products: (-1)^s_w * x * 2^(f - 1) (= x * w / 2^d_min), 0 for f = 0;
     int64 (acc_bits <= 64 bounds them)."""
@@ -574,7 +624,9 @@ def expdot_ref(cfg, x, w):
     NaN product, or infinities of both signs, give the canonical NaN; otherwise an infinite
     product gives that infinity. ``accumulator='bounded'``: the sum of the :func:`bounded_term`
     of each product, rounded once; with ``out_of_range='flag'`` a product above the range (and no
-    infinity) gives the canonical NaN. ``product='exact'`` (fixed point): the exact sum of
+    infinity) gives the canonical NaN. ``accumulator='rounded'``: the last rounding of
+    :func:`rounded_accumulation` (one per fold), its overflows to infinity counted with the
+    infinite products. ``product='exact'`` (fixed point): the exact sum of
     :func:`exact_fixed_products`.
     """
     x = np.asarray(x, dtype=np.int64)
@@ -593,10 +645,16 @@ def expdot_ref(cfg, x, w):
     ninf = ((e == fmt.emask) & (m == 0) & (s == 1)).any(axis=1)
     out = np.zeros(x.shape[0], dtype=np.int64)
     for v in range(x.shape[0]):
+        if cfg.rounded:
+            y, acc_pinf, acc_ninf = rounded_accumulation(cfg, p[v])
+            pinf[v] |= acc_pinf
+            ninf[v] |= acc_ninf
         if nan[v] or (pinf[v] and ninf[v]):
             out[v] = qnan(fmt)
         elif pinf[v] or ninf[v]:
             out[v] = (int(ninf[v]) << (fmt.width - 1)) | (fmt.emask << fmt.mbits)
+        elif cfg.rounded:
+            out[v] = y
         elif cfg.bounded:
             terms = [bounded_term(cfg, b) for b in p[v]]
             if cfg.out_of_range == "flag" and any(a for _, a in terms):

@@ -15,6 +15,11 @@ The accumulator is exact (Kulisch-style): ``acc_bits`` = product magnitude bits 
 and the only rounding is the last one (round to nearest even; below the smallest normal flush
 to a signed zero; beyond the largest finite value infinity or saturation). Fixed-point
 activations give the exact sum in ``acc_bits`` bits, with no rounding at all.
+
+With ``accumulator='rounded'`` (float) the accumulator register is one activation-format word:
+S3 adds the fold's exact lane sum to that word's value in the same grid and rounds the result
+back to the format in the same cycle (a float accumulator's loop), and S4 is the output
+register.
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
@@ -131,6 +136,11 @@ class ExpDot(wiring.Component):
                 total = total + val
             (sum2, flags2), first2, last2 = register([total, flags_now], [signed(acc_bits), 4],
                                                      first, last, "s2_")
+
+        if cfg.rounded:
+            m.d.comb += self.o.payload.eq(
+                self._rounded_accumulator(m, sum2, flags2, first2, last2, en, v, k_next))
+            return m
 
         # ---- accumulator ----------------------------------------------------------------------------
         k_acc = next(k_next)
@@ -257,6 +267,17 @@ class ExpDot(wiring.Component):
         """Round the exact sum ``acc`` (LSB 2^lsb_exp) to the float format; returns the output
         register. Compact: one stage. Deep: |acc| and the leading one; the normalising shift;
         the rounding and the result."""
+        y = self._round_logic(m, acc, flags, en, v, k_next, deep)
+        k = next(k_next)
+        out = Signal(self.cfg.out_bits, reset_less=True)
+        with m.If(en):
+            m.d.sync += [v[k].eq(v[k - 1]), out.eq(y)]
+        return out
+
+    def _round_logic(self, m, acc, flags, en, v, k_next, deep):
+        """The rounding of :meth:`_round` up to its result ``y`` (a format word; the special
+        ``flags`` nan, +inf, -inf, above-range take precedence), without the output register.
+        Compact (``deep`` False): combinational."""
         cfg, fmt = self.cfg, self.cfg.fmt
         a, mb = cfg.acc_bits, fmt.mbits
         c = cfg.lsb_exp + fmt.bias  # biased exponent of a leading bit at acc[0]
@@ -325,10 +346,57 @@ class ExpDot(wiring.Component):
                 m.d.comb += y.eq(Cat(Const(fmt.mmask, mb), Const(fmt.emask - 1, fmt.ebits), neg))
         with m.Else():
             m.d.comb += y.eq(Cat(rounded[:mb], e[:fmt.ebits], neg))
+        return y
+
+    def _grid_value(self, m, word, name):
+        """A format word's value in the accumulator grid (LSB 2^(1 - bias - m)), signed
+        ``acc_bits``; zero for a zero (or flushed) word and for an infinity (flagged apart)."""
+        cfg, fmt = self.cfg, self.cfg.fmt
+        sgn, e, man = word[fmt.width - 1], word[fmt.mbits:fmt.width - 1], word[:fmt.mbits]
+        shift = Signal(fmt.ebits, name=f"{name}_shift")
+        m.d.comb += shift.eq(e - 1)
+        mag = Signal(cfg.acc_bits - 1, name=f"{name}_mag")
+        with m.If((e != 0) & (e != fmt.emask)):
+            m.d.comb += mag.eq(Cat(man, Const(1, 1)) << shift)
+        val = Signal(signed(cfg.acc_bits), name=f"{name}_val")
+        m.d.comb += val.eq(Mux(sgn, -mag, mag))
+        return val
+
+    def _rounded_accumulator(self, m, fold_sum, flags, first, last, en, v, k_next):
+        """``accumulator='rounded'``: the accumulator is one format word, and each fold's exact
+        lane sum is added to its value and rounded back to the format in the same cycle (the
+        loop: alignment of the word, the add, |sum|, leading one, normalisation, rounding).
+        A rounding that overflows to infinity is flagged like an infinite product. Then the
+        output register, where the flags' NaN and infinities take precedence. Returns it."""
+        cfg, fmt = self.cfg, self.cfg.fmt
+        k_acc = next(k_next)
+        acc = Signal(fmt.width, reset_less=True, name="acc_word")
+        flags3 = Signal(4, reset_less=True)
+        total = Signal(signed(cfg.acc_bits), name="loop_sum")
+        m.d.comb += total.eq(Mux(first, 0, self._grid_value(m, acc, "acc")) + fold_sum)
+        y = self._round_logic(m, total, Const(0, 4), en, v, k_next, deep=False)
+        y_inf = y[fmt.mbits:fmt.width - 1] == fmt.emask
+        y_flags = Cat(Const(0, 1), y_inf & ~y[fmt.width - 1], y_inf & y[fmt.width - 1],
+                      Const(0, 1))
+        with m.If(en):
+            m.d.sync += v[k_acc].eq(v[k_acc - 1] & last)
+            with m.If(v[k_acc - 1]):
+                m.d.sync += [acc.eq(y), flags3.eq(Mux(first, 0, flags3) | flags | y_flags)]
+        nan, pinf, ninf = flags3[0], flags3[1], flags3[2]
+        inf_bits = Cat(Const(0, fmt.mbits), Const(fmt.emask, fmt.ebits))
+        result = Signal(fmt.width, name="result")
+        with m.If(nan | (pinf & ninf)):
+            m.d.comb += result.eq(golden.qnan(fmt))
+        with m.Elif(pinf):
+            m.d.comb += result.eq(Cat(inf_bits, Const(0, 1)))
+        with m.Elif(ninf):
+            m.d.comb += result.eq(Cat(inf_bits, Const(1, 1)))
+        with m.Else():
+            m.d.comb += result.eq(acc)
         k = next(k_next)
         out = Signal(cfg.out_bits, reset_less=True)
         with m.If(en):
-            m.d.sync += [v[k].eq(v[k - 1]), out.eq(y)]
+            m.d.sync += [v[k].eq(v[k - 1]), out.eq(result)]
         return out
 
 
@@ -338,9 +406,14 @@ def stages(cfg):
     (shift amount and flags; barrel shift; negation), one per level of the lane tree
     (ceil(log2 simd)), accumulator, four rounding stages (|acc|; leading one; normalisation;
     rounding): 10 + ceil(log2 simd). Deep, fixed point: input, products, alignment, the tree
-    levels, accumulator, output: 5 + ceil(log2 simd)."""
+    levels, accumulator, output: 5 + ceil(log2 simd). ``accumulator='rounded'`` rounds inside
+    the accumulator's loop, so its rounding is not pipelined: compact 5 (the output register in
+    place of the rounding stage), deep 7 + ceil(log2 simd) (input, products, three alignment
+    stages, the tree levels, the accumulator loop, the output register)."""
     if cfg.pipeline != "deep":
         return STAGES
+    if cfg.is_float and cfg.rounded:
+        return cfg.lane_tree_levels + 7
     return cfg.lane_tree_levels + (10 if cfg.is_float else 5)
 
 
@@ -348,12 +421,18 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
     """``frames`` vectors of lanes/simd transfers, one per cycle; latency :func:`stages` after
     the last fold."""
     f, n = cfg.fold, stages(cfg)
+    rounded = cfg.is_float and cfg.rounded
     what = ("input register, products, alignment and lane sum, accumulator, rounding"
             if cfg.pipeline != "deep" else
             f"input register, products, alignment ({3 if cfg.is_float else 1} stage(s)), "
             f"{cfg.lane_tree_levels} lane-sum level(s), accumulator, "
             + ("|sum|, leading one, normalisation, rounding" if cfg.is_float
                else "output register"))
+    if rounded:
+        what = ("input register, products, "
+                + ("alignment and lane sum" if cfg.pipeline != "deep" else
+                   f"alignment (3 stages), {cfg.lane_tree_levels} lane-sum level(s)")
+                + ", the rounding accumulator (add and round in one cycle), output register")
     return CycleEstimate(
         formula=f * frames, latency=n, expected=f * frames + n, first_input=f - 1,
         notes=(f"F = lanes/simd = {f} cycles per vector (one fold per cycle, folds of consecutive "
