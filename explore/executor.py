@@ -7,8 +7,9 @@ Slurm jobs through dask-jobqueue); its workers need only qhw installed. A point'
 to the client, which alone writes the cache and the results, so the workers share no disk.
 
 This module knows nothing of sweeps: it submits functions, reports how each ended (a result, an
-exception, or ``worker-lost`` when the workers running it kept dying), and turns a scheduler that
-went away into :class:`SchedulerLost`. Dask is imported only when an executor starts, so the rest
+exception, or ``worker-lost`` when the workers running it kept dying), relays the messages tasks
+send while they run (:func:`report`, :meth:`Executor.listen`: the progress display's stages), and
+turns a scheduler that went away into :class:`SchedulerLost`. Dask is imported only when an executor starts, so the rest
 of the command line starts as quickly as before.
 """
 
@@ -245,6 +246,23 @@ class Executor:
         if waiting or self._futures:
             raise SchedulerLost(f"lost the connection to {self.where}")
 
+    def listen(self, handler):
+        """Call ``handler(message)`` for every message that a task of this executor sends with
+        :func:`report` (a point's stages, for the progress display); returns the topic to give
+        the tasks. Dask's structured events carry them (``Worker.log_event`` on the worker, the
+        scheduler forwards to ``Client.subscribe_topic``): the same path on the embedded cluster
+        and on an existing one, with no shared disk and no extra connection. ``handler`` runs in
+        the client's event-loop thread, so it must return at once; its exceptions are dropped
+        (a display fault must not stop the sweep)."""
+        topic = f"qhw-progress-{uuid.uuid4().hex}"
+
+        def call(event):
+            with contextlib.suppress(Exception):
+                handler(event[1])
+
+        self.client.subscribe_topic(topic, call)
+        return topic
+
     @property
     def in_flight(self):
         """Jobs submitted and not yet reported (running, or about to)."""
@@ -295,3 +313,16 @@ def stop_requested(name):
         return distributed.Event(name).is_set()
     except Exception:  # noqa: BLE001 - not on a worker, or the scheduler is gone
         return False
+
+
+def report(topic, message):
+    """On a worker, inside a task: send ``message`` (msgpack-able: dicts, lists, strings,
+    numbers) to the client that listens on ``topic`` (:meth:`Executor.listen`). Does nothing
+    without a topic or outside a Dask worker; never raises (progress is not worth a point)."""
+    if not topic:
+        return
+    try:
+        import distributed
+        distributed.get_worker().log_event(topic, message)
+    except Exception:  # noqa: BLE001 - not on a worker, or the worker is closing
+        pass

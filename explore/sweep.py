@@ -39,12 +39,11 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from .. import flow, registry, synth_flow, toolchain
+from .. import flow, registry, stages, synth_flow, toolchain
 from ..config import config_from_dict, config_to_dict, read_input_text
 from ..errors import QhwInputError, QhwToolError
-from . import executor
+from . import executor, progress
 
 #: Targets a sweep may name (``targets = [...]``), and those it runs when it names none.
 TARGETS = ("generic", "ecp5", "xc7", "ice40")
@@ -80,7 +79,8 @@ FINAL_ERRORS = ("config", "mismatch", "error")
 _NOT_IN_KEY = {"timeout_s", "baselines"}
 
 #: Sources that run or present points but compute no figure: editing them keeps the cache.
-_NOT_RESULTS = {"cli.py", "demo.py", "sweep.py", "report.py", "executor.py"}
+_NOT_RESULTS = {"cli.py", "demo.py", "sweep.py", "report.py", "executor.py", "progress.py",
+                "stages.py"}
 
 
 # The sweep file ---------------------------------------------------------------------------------
@@ -390,8 +390,10 @@ def run_point(point):
 
 
 @contextlib.contextmanager
-def _timed(record, stage):
-    """Record the seconds a stage took in ``record['seconds'][stage]``."""
+def _timed(record, stage, shown=None):
+    """Record the seconds a stage took in ``record['seconds'][stage]``, and announce it to the
+    progress display (:mod:`qhw.stages`) as ``shown`` (default ``stage``)."""
+    stages.stage(shown or stage)
     started = time.monotonic()
     try:
         yield
@@ -431,6 +433,7 @@ def _measure(unit, cfg, s, record):
                       latency_measured=run.latency,
                       cycles_per_inference=run.cycles / inferences)
         if mismatch is None and s["stall"] > 0:
+            stages.stage("cosim under stalls")
             stalled = flow.rtlsim(unit, cfg, params, x, stall_in=s["stall"],
                                   stall_out=s["stall"], seed=s["seed"] + 1)
             mismatch = flow.first_mismatch(unit, stalled.outputs, expected, cfg)
@@ -440,11 +443,12 @@ def _measure(unit, cfg, s, record):
         _fail("mismatch", mismatch, record)
 
     for target in s["targets"]:
-        with _timed(record, target):
+        with _timed(record, target, f"synth {target}"):
             result = synth_flow.synthesize_verilog(gen.verilog, gen.top, target, fmax=False)
             if target in ("ecp5", "ice40") and s["fmax"]:
                 luts = result["figures"].get("LUT4", 0)
                 if luts <= s["fmax_lut_limit"]:
+                    stages.stage(f"place and route {target}")
                     result = synth_flow.synthesize_verilog(gen.verilog, gen.top, target, fmax=True)
                     if target == "ice40" and "fmax_mhz" not in result["figures"]:
                         record.setdefault("notes", []).append(
@@ -456,7 +460,7 @@ def _measure(unit, cfg, s, record):
         record[target] = result["figures"]
         record.setdefault("synth_tools", {}).update(result["tools"])
         if unit.parts is not None:  # a network: each layer's area too (the report's breakdown)
-            with _timed(record, f"{target}_parts"):
+            with _timed(record, f"{target}_parts", f"synth {target}, each layer alone"):
                 for row in synth_flow.part_figures(unit, cfg, params, target):
                     parts = record.setdefault("parts", [])
                     entry = next((p for p in parts if p["name"] == row["name"]), None)
@@ -467,10 +471,11 @@ def _measure(unit, cfg, s, record):
 
     if s["energy"] and record["status"] == "ok":  # a wrong design's energy means nothing
         from ..synth import energy
-        with _timed(record, "energy"):
+        with _timed(record, "energy", "energy (operation counts)"):
             record["energy_ops"] = energy.operation_energy(unit, cfg, frames, x)
             cells = (record.get("generic") or {}).get("cells", 0)
             if cells <= s["energy_cell_limit"]:
+                stages.stage("energy (toggle simulation of the gate netlist)")
                 record["energy_toggle"] = energy.toggle_energy(unit, cfg, params, x)
             else:  # the gate-level model's C++ build grows faster than the netlist
                 record.setdefault("notes", []).append(
@@ -541,36 +546,63 @@ def _load_cached(path):
 
 #: Seconds between a running point's checks for a stop request (Ctrl-C at the client).
 _POLL_S = 1.0
+#: Seconds between reads of a running point's stage file, when the client shows progress: the
+#: display's delay (a stage's own time is measured where it runs, so it is not delayed).
+_RELAY_S = 0.25
 
 
-def point_task(fields, stop_name=None):
+def point_task(fields, stop_name=None, topic=None):
     """A point's work where Dask runs it (a worker): the point in a process of its own there,
     its record returned to the client. ``fields`` are the point's and the key the client gave it
-    (the point's process checks that it computes the same)."""
+    (the point's process checks that it computes the same); ``topic``: where to send the point's
+    stages (:meth:`.executor.Executor.listen`), None for no progress display."""
     fields = dict(fields)
     key = fields.pop("key")
-    return _run_in_process(Point(**fields), stop_name, key=key)
+    return _run_in_process(Point(**fields), stop_name, key=key, topic=topic)
 
 
-def _run_in_process(point, stop_name=None, *, key=None):
+class _StageRelay:
+    """On the worker, while a point runs: its process's stage announcements (:mod:`qhw.stages`,
+    appended to ``path``) sent to the client listening on ``topic``, as
+    ``{"key": KEY, "events": [[kind, text, seconds ago], ...]}``; ``start`` first."""
+
+    def __init__(self, topic, key, path):
+        self.topic, self.key, self.path, self.offset = topic, key, path, 0
+        executor.report(topic, {"key": key, "events": [["start", "", 0.0]]})
+
+    def pump(self):
+        events, self.offset = stages.read_new(self.path, self.offset)
+        if events:
+            executor.report(self.topic, {"key": self.key, "events": [list(e) for e in events]})
+
+
+def _run_in_process(point, stop_name=None, *, key=None, topic=None):
     """Run one point in a child process; a crash or timeout becomes a failed record, a stop
     request (the client's Ctrl-C) kills it and returns None. The job and result files live in a
-    temporary folder of the machine it runs on: the record travels back as the return value."""
+    temporary folder of the machine it runs on: the record travels back as the return value.
+    With a ``topic`` the point's stages go to the client's progress display as they change."""
     timeout_s = point.settings["timeout_s"]
     record = None
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"qhw-point-{point.key}-") as tmp:
         job, out = Path(tmp) / "job.json", Path(tmp) / "record.json"
         job.write_text(json.dumps(dataclasses.asdict(point) | ({"key": key} if key else {})))
+        env = {k: v for k, v in os.environ.items() if k != stages.ENV}
+        env["QHW_POINT_PARENT"] = str(os.getpid())
+        relay = None
+        if topic:
+            env[stages.ENV] = str(Path(tmp) / "stages.jsonl")
+            relay = _StageRelay(topic, key or point.key, env[stages.ENV])
+        step = _RELAY_S if relay else _POLL_S
         with subprocess.Popen([sys.executable, "-m", "qhw.explore.sweep", str(job), str(out)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              env=os.environ | {"QHW_POINT_PARENT": str(os.getpid())},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                               start_new_session=True) as proc:
             try:
+                asked = time.monotonic()
                 while True:
                     left = timeout_s - (time.monotonic() - started)
                     try:
-                        log, _ = proc.communicate(timeout=max(0.01, min(left, _POLL_S)))
+                        log, _ = proc.communicate(timeout=max(0.01, min(left, step)))
                         break
                     except subprocess.TimeoutExpired:
                         if time.monotonic() - started >= timeout_s:
@@ -579,6 +611,11 @@ def _run_in_process(point, stop_name=None, *, key=None):
                             record = _fail("timeout", f"point did not finish within timeout_s "
                                                       f"= {timeout_s} s", _base_record(point))
                             break
+                        if relay is not None:
+                            relay.pump()
+                        if time.monotonic() - asked < _POLL_S:
+                            continue
+                        asked = time.monotonic()
                         if executor.stop_requested(stop_name):
                             _kill(proc)
                             proc.communicate()
@@ -642,7 +679,17 @@ def _worker_lost(point, allowed):
                                 f"the point is tried again on the next run", _base_record(point))
 
 
-def _run_sweep(sweep, outdir, jobs, address, progress):
+def _show_stages(board, message):
+    """A point's stages, as its worker relayed them (:class:`_StageRelay`), onto the board."""
+    key = message["key"]
+    for kind, text, ago in message["events"]:
+        if kind == "start":
+            board.start(key, ago)
+        else:
+            board.event(key, kind, text, ago)
+
+
+def _run_sweep(sweep, outdir, jobs, address, progress_on):
     points_dir = outdir / "points"
     records = {}
     for point in sweep.points:
@@ -661,18 +708,27 @@ def _run_sweep(sweep, outdir, jobs, address, progress):
         points_dir.mkdir(parents=True, exist_ok=True)
         (outdir / "sweep.toml").write_text(sweep.text)
         write_results(sweep, outdir, records)
-        bar = tqdm(total=len(sweep.points), initial=cached_count, desc=f"sweep {sweep.name}",
-                   unit="point", disable=not progress, file=sys.stderr, dynamic_ncols=True,
-                   mininterval=0.5 if sys.stderr.isatty() else 30)
-        bar.set_postfix(failed=failed, cached=cached_count)
+        board = progress.StageBoard(
+            total=len(sweep.points), done=cached_count, failed=failed, desc=f"sweep {sweep.name}",
+            prefix="qhw sweep", unit="point", mode=progress.display_mode(progress_on),
+            workers=ex.workers[1] if ex is not None else 1)
+        labels = progress.point_labels(sweep.points, sweep.axes)
+        for point in todo:
+            board.add(point.key, labels[point.key], kind=point.unit)
+        for record in records.values():  # what points of each unit took before: the estimate
+            seconds = (record.get("seconds") or {}).get("total")
+            if seconds and record["unit"] in {p.unit for p in todo}:
+                board.expect(record["unit"], seconds)
         try:
             if ex is not None:
-                bar.write(f"[qhw sweep] {ex.describe()}", file=sys.stderr)
+                board.write(f"[qhw sweep] {ex.describe()}", file=sys.stderr)
             if address and jobs:
-                bar.write("[qhw sweep] -j sizes the embedded cluster only: on an existing one, "
-                          "its workers' threads decide how many points run at once",
-                          file=sys.stderr)
-            work = [(point, (dataclasses.asdict(point) | {"key": point.key}, ex.stop_name),
+                board.write("[qhw sweep] -j sizes the embedded cluster only: on an existing one, "
+                            "its workers' threads decide how many points run at once",
+                            file=sys.stderr)
+            topic = (ex.listen(functools.partial(_show_stages, board))
+                     if todo and board.mode != "off" else None)
+            work = [(point, (dataclasses.asdict(point) | {"key": point.key}, ex.stop_name, topic),
                      f"qhw-point-{point.key}") for point in todo]
             for point, record, error in ex.run(point_task, work) if todo else ():
                 if error == "worker-lost":
@@ -685,12 +741,11 @@ def _run_sweep(sweep, outdir, jobs, address, progress):
                 record["key"] = point.key
                 flow.write_json(points_dir / f"{point.key}.json", record)
                 records[point.key] = record
-                failed += record["status"] == "failed"
-                bar.update(1)
-                bar.set_postfix(failed=failed, cached=cached_count, running=ex.in_flight)
+                board.end(point.key, ok=record["status"] != "failed")
+                board.set_workers(ex.threads())
                 if record["status"] == "failed":
-                    bar.write(f"[qhw sweep] {record['unit']} {json.dumps(record['config'])}: "
-                              f"{record['error_kind']}: {_first_line(record['error'], 300)}")
+                    board.write(f"[qhw sweep] {record['unit']} {json.dumps(record['config'])}: "
+                                f"{record['error_kind']}: {_first_line(record['error'], 300)}")
                 write_results(sweep, outdir, records)
         except KeyboardInterrupt:
             interrupted = True
@@ -699,7 +754,7 @@ def _run_sweep(sweep, outdir, jobs, address, progress):
         except executor.SchedulerLost as e:
             stopped = f"the Dask scheduler went away ({_first_line(str(e), 200)})"
         finally:
-            bar.close()
+            board.close()
             write_results(sweep, outdir, records)
     ordered = [records[p.key] for p in sweep.points if p.key in records]
     return SweepSummary(total=len(sweep.points), computed=len(records) - cached_count,

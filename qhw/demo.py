@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import registry
 from .explore import report, sweep
+from .explore.progress import print_ending
 
 DEMO_SWEEP = Path(sweep.__file__).with_name("sweeps") / "demo.toml"
 
@@ -63,9 +64,9 @@ def run_units(outdir, *, jobs=None, quick=False, progress=True):
         _say(f"{summary.stopped}: run 'qhw demo' again to finish (finished points are kept)")
         return 1
     path = report.write_report([outdir / "sweep"], outdir / "report", title="qhw demo report")
-    _say(f"wrote {path} and {path.with_name('report.html')}")
     for record in summary.records:
         if record["status"] != "ok":
             _say(f"FAILED {record['unit']} {record['config']}: {record['error_kind']}: "
                  f"{(record.get('error') or '').strip().splitlines()[0][:200]}")
+    print_ending(path)  # the headline findings and where the report is, last
     return 1 if summary.failed else 0

@@ -36,6 +36,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from qhw import stages
 from qhw.errors import QhwInputError, QhwToolError
 from qhw.toolchain import python_tool, versions
 
@@ -244,6 +245,7 @@ def _run(argv, *, cwd, log, what, deadline):
     on, so the tool's own log file (``-l``) is the record to trust.
     """
     out_path = Path(cwd) / (Path(log).name + ".out")
+    stages.tool(what)  # the progress display names the running tool (nothing without a display)
     started = time.monotonic()
     with open(out_path, "wb") as out:
         try:

@@ -40,12 +40,13 @@ import concurrent.futures
 import csv
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .. import flow, registry
+from .. import flow, registry, stages
 from . import features, student
 
 __all__ = ["EXAMPLES", "CONDITIONS", "demo_clips", "score_clips", "score_files", "run"]
@@ -188,11 +189,20 @@ def cosim_task(window, frames=None):
                                                                                           None]
     x = unit.check_inputs(cfg, {"activations": xq})
     t0 = time.monotonic()
-    run, mismatch = flow.check_rtl(unit, cfg, params, x, fast=True)
     model = unit.cost_model(cfg, 1, x)
+    stages.stage(f"generate, Verilator build and run ({model.expected:,} cycles)")
+    run = flow.rtlsim(unit, cfg, params, x, fast=True)
+    stages.stage("golden model and comparison")
+    golden = unit.golden(cfg, params, x)
+    # flow.check_rtl's comparison, with the golden outputs computed once (they are reported).
+    mismatch = flow.first_mismatch(unit, run, golden, cfg)
+    if mismatch is not None and unit.locate is not None:
+        where = unit.locate(cfg, params, x, stall_in=0.0, stall_out=0.0, seed=0)
+        if where is not None:
+            mismatch = f"{mismatch}; {where}"
     return {"frames": int(xq.shape[1]), "bit_exact": mismatch is None, "mismatch": mismatch,
             "output": np.asarray(run.outputs).ravel().tolist(),
-            "golden": np.asarray(unit.golden(cfg, params, x)).ravel().tolist(),
+            "golden": np.asarray(golden).ravel().tolist(),
             "cycles_measured": int(run.cycles), "cycles_model": int(model.expected),
             "cycles_per_s": round(run.sim.cycles_per_s), "seconds": round(time.monotonic() - t0, 1)}
 
@@ -208,10 +218,13 @@ def synth_task(name, part=None):
     target = student.DESIGN_POINTS[name]["target"]
     t0 = time.monotonic()
     if part is None:
+        stages.stage("generate (Amaranth)")
         gen = flow.generate(unit, cfg, params)
+        stages.stage(f"synthesis with place and route ({target})")
         result = synthesize_verilog(gen.verilog, gen.top, target, fmax=True)
         out = {"figures": result["figures"], "notes": result.get("notes", [])}
     else:
+        stages.stage(f"generate and synthesize the layer alone ({target})")
         out = part_figures(unit, cfg, params, target, only=part)[0]
     out["seconds"] = round(time.monotonic() - t0, 1)
     return out
@@ -247,34 +260,70 @@ def _energy():
 
 # Running --------------------------------------------------------------------------------------
 
-def _run_tasks(tasks, jobs, progress):
-    """Run {label: (fn, args)} in a process pool; returns {label: result or {"error": ...}}."""
-    from tqdm import tqdm
+def _staged(fn, stage_file, args):
+    """A step-4 task in its pool process, announcing its stages (:mod:`qhw.stages`) to
+    ``stage_file``, which the demo's process reads for the progress display."""
+    if stage_file:
+        os.environ[stages.ENV] = stage_file
+    try:
+        return fn(*args)
+    finally:
+        os.environ.pop(stages.ENV, None)
+
+
+def _task_kind(label):
+    """Tasks of similar length, for the estimate of the time left: the layers of a part."""
+    for key in ("ECP5", "iCE40"):
+        if label.startswith(f"{key} ") and label != "ECP5 synthesis":
+            return f"{key} layer"
+    return label
+
+
+def _run_tasks(tasks, jobs, board):
+    """Run {label: (fn, args)} in a process pool; returns {label: result or {"error": ...}}.
+    Each task's stages go to ``board`` (a :class:`qhw.explore.progress.StageBoard`) as the
+    pool's processes announce them."""
     results, started = {}, time.monotonic()
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool, \
-            tqdm(total=len(tasks), desc="accelerator", disable=not progress) as bar:
-        futures = {pool.submit(fn, *args): label for label, (fn, args) in tasks.items()}
-        running = set(futures.values())
-        bar.set_postfix_str(", ".join(sorted(running)))
-        for fut in concurrent.futures.as_completed(futures):
-            label = futures[fut]
-            running.discard(label)
-            try:
-                results[label] = fut.result()
-            except Exception as exc:  # recorded and reported; the other tasks go on
-                results[label] = {"error": f"{type(exc).__name__}: {exc}"}
-            bar.update(1)
-            bar.set_postfix_str(", ".join(sorted(running)) or "done")
-            failed = "error" in results[label]
-            if failed or label in ("ECP5 synthesis", "cosimulation") or not running:
-                _say(f"{label}: {'FAILED ' + results[label]['error'][:300] if failed else 'done'}"
-                     f" ({time.monotonic() - started:.0f} s)")
+    for label in tasks:
+        board.add(label, label, kind=_task_kind(label))
+    with tempfile.TemporaryDirectory(prefix="qhw-demo-stages-") as tmp, \
+            concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        shown = board.mode != "off"  # else no stage files: the tasks announce nothing
+        files = {label: str(Path(tmp) / f"{i}.jsonl") if shown else ""
+                 for i, label in enumerate(tasks)}
+        offsets = {label: 0 for label in tasks}
+        futures = {pool.submit(_staged, fn, files[label], args): label
+                   for label, (fn, args) in tasks.items()}
+        pending = set(futures)
+        while pending:
+            done, pending = concurrent.futures.wait(
+                pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED)
+            for label in (futures[f] for f in pending | done) if shown else ():
+                events, offset = stages.read_new(files[label], offsets[label])
+                if events and offsets[label] == 0:
+                    board.start(label, events[0][2])
+                offsets[label] = offset
+                for kind, text, ago in events:
+                    board.event(label, kind, text, ago)
+            for fut in done:
+                label = futures[fut]
+                try:
+                    results[label] = fut.result()
+                except Exception as exc:  # recorded and reported; the other tasks go on
+                    results[label] = {"error": f"{type(exc).__name__}: {exc}"}
+                failed = "error" in results[label]
+                board.end(label, ok=not failed)
+                if failed or label in ("ECP5 synthesis", "cosimulation") or not pending:
+                    board.write(f"[qhw demo] {label}: "
+                                f"{'FAILED ' + results[label]['error'][:300] if failed else 'done'}"
+                                f" ({time.monotonic() - started:.0f} s)")
     return results
 
 
 def run(outdir, *, quick=False, jobs=None, progress=True):
     """Run the demo into ``outdir``; exit status 0 when every check passed."""
     from ..errors import QhwInputError
+    from ..explore import progress as display
     from . import audio as audio_io, memory
     from .report import write_report
     outdir = Path(outdir)
@@ -282,13 +331,15 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
         raise QhwInputError(f"--output: {outdir} exists and is not a folder")
     jobs = jobs or os.cpu_count() or 1
     t_start = time.monotonic()
+    mode = display.display_mode(progress)
+    bars = mode == "bars"  # the short steps' bars; in a log their redraws would be noise
     params = _params()
     training = json.loads(TRAINING.read_text())
     mos_scale = float(training["mos_scale"])
 
     _say(f"1/5 clips: {len(VOICES)} unseen eSpeak NG voices x "
          f"{len(QUICK_CONDITIONS) if quick else len(CONDITIONS)} conditions")
-    clips = demo_clips(quick=quick, progress=progress)
+    clips = demo_clips(quick=quick, progress=bars)
     (outdir / "clips").mkdir(parents=True, exist_ok=True)
     for clip in clips:
         audio_io.write_clip(outdir / "clips" / f"{clip['name']}.wav", clip["audio"])
@@ -298,7 +349,7 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
     _say("2/5 scores: float DNSMOS P.808 (onnxruntime) and the binary student (qhw's golden "
          "model" + (", checked against the PyTorch integer oracle)" if oracle else
                     "; PyTorch is not installed, so no check against its integer oracle)"))
-    rows, windows = score_clips(clips, params, mos_scale, progress=progress, oracle=oracle)
+    rows, windows = score_clips(clips, params, mos_scale, progress=bars, oracle=oracle)
     agreement = _agreement(rows)
     with flow.atomic_file(outdir / "scores.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["clip", "voice", "condition", "windows", "teacher_mos",
@@ -334,7 +385,9 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
                 tasks[f"{key} {layer}"] = (synth_task, (point, layer))
     _say(f"4/5 {'cosimulation of a ' + str(QUICK_FRAMES) + '-frame slice' if quick else 'cosimulation of one 9.01 s window and synthesis (ECP5 with place and route; every layer alone for ECP5 and iCE40)'}"
          f", {min(jobs, len(tasks))} at a time")
-    done = _run_tasks(tasks, jobs, progress)
+    with display.StageBoard(total=len(tasks), desc="accelerator", prefix="qhw demo", unit="task",
+                            mode=mode, workers=min(jobs, len(tasks)), t0=t_start) as board:
+        done = _run_tasks(tasks, jobs, board)
     cosim = done["cosimulation"]
     if "error" not in cosim:
         _say(f"   cosimulation: {'bit-exact' if cosim['bit_exact'] else 'MISMATCH'}, "
@@ -354,10 +407,11 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
     results["seconds"] = round(time.monotonic() - t_start, 1)
     path = write_report(results, outdir / "report")
     flow.write_json(outdir / "results.json", results)
-    _say(f"wrote {path} and {path.with_name('report.html')} ({results['seconds']:.0f} s)")
     failed = [k for k, v in done.items() if "error" in v]
     ok = not failed and cosim.get("bit_exact") and \
         cosim.get("cycles_measured") == cosim.get("cycles_model")
     for k in failed:
         _say(f"FAILED {k}: {done[k]['error'][:300]}")
+    _say(f"{'done' if ok else 'done, with failures'} in {display.short_time(results['seconds'])}")
+    display.print_ending(path)  # the headline findings and where the report is, last
     return 0 if ok else 1
