@@ -25,6 +25,8 @@ import signal
 import struct
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -41,15 +43,21 @@ FINDINGS_ATTRIBUTE = "data-qhw-findings"
 VIRTUAL_TIME_MS = 5000
 #: The tallest full-page screenshot taken; longer pages are cut to their top this many pixels.
 MAX_SCREENSHOT_HEIGHT = 16384
+#: Seconds Chromium gets to exit by itself once its result is written, before it is ended.
+EXIT_GRACE_S = 3
 
 # Headless flags common to every run. --no-sandbox: Chromium refuses to start as root with its
 # sandbox, and the sandbox cannot start in most containers; the pages are the project's own local
 # reports. The host-resolver rule makes every remote address fail to resolve, so a report that
 # is not self-contained shows its remote images as broken instead of depending on the network.
+# --run-all-compositor-stages-before-draw: without it a screenshot on a loaded machine sometimes
+# catches the page half rasterized (blank below some line; 1 in 12 at a load of 11 on 2 cores,
+# none in 20 with it).
 _FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--mute-audio", "--force-device-scale-factor=1", "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--run-all-compositor-stages-before-draw",
 )
 
 # The inspection, evaluated in the page once it has loaded (and its images decoded or failed).
@@ -319,27 +327,92 @@ def _chromium():
     return found.path
 
 
-def _run(arguments, timeout):
+def _run(arguments, timeout, finished, attempts=2):
     """Run Chromium with its own fresh profile; returns its standard output.
 
-    Chromium starts helper processes (zygote, renderer); they run in a new session, so that a
-    timeout ends all of them and not only the first.
+    Headless Chromium now and then hangs after it has written its result (a known fault of the
+    new headless mode), and, rarely, before: once ``finished`` says the result is there, Chromium
+    gets :data:`EXIT_GRACE_S` to exit and is then ended; a run past ``timeout`` is ended and tried again, up to
+    ``attempts`` runs. Chromium starts helper processes (zygote, renderers); they run in a new
+    session, so that ending it ends all of them.
+
+    Parameters
+    ----------
+    arguments : list of str
+        Chromium's arguments after the common flags and the profile.
+    timeout : float
+        Seconds per run.
+    finished : callable
+        ``finished(stdout, stderr)``, both bytes so far: whether the result has been written.
+    attempts : int
+        Runs before giving up.
+
+    Returns
+    -------
+    str
+        Chromium's standard output.
     """
-    with tempfile.TemporaryDirectory(prefix="qhw-chromium-") as profile:
-        command = [_chromium(), *_FLAGS, f"--user-data-dir={profile}", *arguments]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            out, err = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            raise BrowserError(f"Chromium took over {timeout:g} s: {' '.join(arguments)}") from None
-        if process.returncode != 0:
-            tail = err.decode(errors="replace").strip().splitlines()[-3:]
-            raise BrowserError(f"Chromium failed (exit status {process.returncode}): "
-                               + " / ".join(tail))
-        return out.decode(errors="replace")
+    for _ in range(attempts):
+        with tempfile.TemporaryDirectory(prefix="qhw-chromium-") as profile:
+            command = [_chromium(), *_FLAGS, f"--user-data-dir={profile}", *arguments]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            out, err = bytearray(), bytearray()
+            readers = [threading.Thread(target=_drain, args=(pipe, sink), daemon=True)
+                       for pipe, sink in ((process.stdout, out), (process.stderr, err))]
+            for reader in readers:
+                reader.start()
+            deadline = time.monotonic() + timeout
+            outcome = None
+            while outcome is None:
+                try:
+                    process.wait(timeout=0.1)
+                    outcome = "exited"
+                except subprocess.TimeoutExpired:
+                    if finished(bytes(out), bytes(err)):
+                        try:
+                            process.wait(timeout=EXIT_GRACE_S)
+                        except subprocess.TimeoutExpired:
+                            pass
+                        outcome = "finished"
+                    elif time.monotonic() > deadline:
+                        outcome = "timeout"
+            _end(process)
+            for reader in readers:
+                reader.join(timeout=5)
+            if outcome == "timeout":
+                continue
+            if outcome == "exited" and process.returncode != 0:
+                tail = err.decode(errors="replace").strip().splitlines()[-3:]
+                raise BrowserError(f"Chromium failed (exit status {process.returncode}): "
+                                   + " / ".join(tail))
+            return out.decode(errors="replace")
+    raise BrowserError(f"Chromium took over {timeout:g} s, {attempts} times: {' '.join(arguments)}")
+
+
+def _drain(pipe, sink):
+    """Read a pipe to its end into a bytearray (a thread per pipe: neither can fill and block)."""
+    for chunk in iter(lambda: pipe.read1(65536), b""):
+        sink.extend(chunk)
+    pipe.close()
+
+
+def _end(process):
+    """End a Chromium run still going, with its helpers (its process group). A run that exited
+    by itself is left alone: its group id may already be free for reuse."""
+    if process.poll() is None:  # alive (or a zombie, which keeps its group id ours)
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _wrote_file(out, err):
+    """Chromium's own line (on stderr) once --screenshot or --print-to-pdf has written its file."""
+    return b"bytes written to file" in err
+
+
+def _dumped_dom(out, err):
+    """The whole DOM is on stdout."""
+    return out.rstrip().endswith(b"</html>")
 
 
 def _page(path):
@@ -419,7 +492,7 @@ def inspect_html(path, width=1280, height=900, timeout=60):
         copy = Path(folder) / "page.html"
         copy.write_bytes(_with_inspector(page.read_bytes(), page.parent.as_uri() + "/"))
         dom = _run(["--dump-dom", f"--virtual-time-budget={VIRTUAL_TIME_MS}",
-                    f"--window-size={width},{height}", copy.as_uri()], timeout)
+                    f"--window-size={width},{height}", copy.as_uri()], timeout, _dumped_dom)
     parser = _FindingsParser()
     parser.feed(dom)
     if parser.findings is None:
@@ -501,7 +574,7 @@ def screenshot(path, png, width=1280, full_page=True, height=900,
     png.parent.mkdir(parents=True, exist_ok=True)
     png.unlink(missing_ok=True)
     _run([f"--screenshot={png}", "--hide-scrollbars", f"--virtual-time-budget={VIRTUAL_TIME_MS}",
-          f"--window-size={width},{height}", page.as_uri()], timeout)
+          f"--window-size={width},{height}", page.as_uri()], timeout, _wrote_file)
     if not png.is_file():
         raise BrowserError(f"Chromium wrote no screenshot of {page}")
     got_width, got_height = _png_size(png)
@@ -537,7 +610,7 @@ def print_pdf(path, pdf, timeout=60):
     pdf.parent.mkdir(parents=True, exist_ok=True)
     pdf.unlink(missing_ok=True)
     _run([f"--print-to-pdf={pdf}", "--no-pdf-header-footer",
-          f"--virtual-time-budget={VIRTUAL_TIME_MS}", page.as_uri()], timeout)
+          f"--virtual-time-budget={VIRTUAL_TIME_MS}", page.as_uri()], timeout, _wrote_file)
     if not pdf.is_file():
         raise BrowserError(f"Chromium wrote no PDF of {page}")
     data = pdf.read_bytes()

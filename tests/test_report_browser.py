@@ -8,6 +8,7 @@ Chromium is Debian's ``chromium``, installed here by :func:`browser.ensure_chrom
 
 import base64
 import io
+import os
 
 import matplotlib
 
@@ -148,9 +149,38 @@ def test_literal_markdown_is_found_outside_code(chromium, tmp_path):
     assert len(browser.problems(findings)) == 5
 
 
-def test_a_page_that_takes_too_long_stops_with_a_clear_error(chromium, tmp_path):
-    with pytest.raises(browser.BrowserError, match="took over"):
-        browser.inspect_html(page(tmp_path, "<p>x</p>"), timeout=0.05)
+def fake_chromium(tmp_path, monkeypatch, script):
+    """QHW_CHROMIUM set to a shell script around the real Chromium; it records its process id."""
+    path = tmp_path / "fake-chromium"
+    path.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\n{script}\n")
+    path.chmod(0o755)
+    monkeypatch.setenv("QHW_CHROMIUM", str(path))
+    return tmp_path / "pid"
+
+
+def assert_ended(pid_file):
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_a_chromium_that_hangs_after_its_result_is_ended_and_the_result_used(
+        chromium, tmp_path, monkeypatch):
+    pid = fake_chromium(tmp_path, monkeypatch, f'{chromium} "$@"\nsleep 300')
+    monkeypatch.setattr(browser, "EXIT_GRACE_S", 0.5)
+    path = page(tmp_path, "<p>a **bold** word</p>")
+    assert [m["marker"] for m in browser.inspect_html(path, timeout=60)["literal_markdown"]] == ["**"]
+    assert_ended(pid)
+    shot = browser.screenshot(path, tmp_path / "shot.png", full_page=False, height=300, timeout=60)
+    assert (shot["width"], shot["height"]) == (1280, 300)
+    assert_ended(pid)
+
+
+def test_a_chromium_that_hangs_before_its_result_is_ended_tried_again_and_reported(
+        chromium, tmp_path, monkeypatch):
+    pid = fake_chromium(tmp_path, monkeypatch, "sleep 300")
+    with pytest.raises(browser.BrowserError, match="took over 1 s, 2 times"):
+        browser.inspect_html(page(tmp_path, "<p>x</p>"), timeout=1)
+    assert_ended(pid)
 
 
 # Screenshots and PDF -----------------------------------------------------------------------------
