@@ -3,9 +3,13 @@
 Results are cached under ``$QHW_CACHE_DIR/synth`` (default ``~/.cache/qhw/synth``) by a hash of
 the Verilog text, the target, the Fmax switch, the tool versions and the text of the flow's scripts
 (``flows.TARGET_SCRIPTS``), so a report or sweep that asks again for the same design does no work.
-The cache holds the tools' logs too.
+The cache holds the tools' logs too. Processes that ask for the same design at once (sweep
+workers, parallel tests, the demo beside a sweep) take turns on a lock file per design: the first
+synthesizes, the others then read its result, so no run reads a log another run is rewriting.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -37,10 +41,25 @@ def synthesize_verilog(verilog, top, target, *, fmax=True):
     done = workdir / f"{target}.result.json"
     if done.is_file():
         return json.loads(done.read_text())
-    result = flows.synthesize(verilog, top, target, workdir,
-                              fmax=fmax and target in ("ecp5", "ice40"))
-    flow.write_json(done, result)
+    with _locked(workdir / f"{target}.lock"):
+        if done.is_file():  # another process finished it while this one waited
+            return json.loads(done.read_text())
+        result = flows.synthesize(verilog, top, target, workdir,
+                                  fmax=fmax and target in ("ecp5", "ice40"))
+        flow.write_json(done, result)
     return result
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive lock on ``path`` (created if missing), held for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
