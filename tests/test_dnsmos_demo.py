@@ -1,7 +1,10 @@
 """``qhw demo --quick`` end to end (the main job's short form) and ``qhw score``'s input checks."""
 
+import contextlib
 import csv
+import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,10 +14,17 @@ from qhw import cli
 from qhw.dnsmos import audio, demo
 
 
+#: What each run of the fixture printed on stdout, by output folder.
+PRINTED = {}
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    rc = cli.main(["demo", "--quick", "-o", str(out), "--no-progress"])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = cli.main(["demo", "--quick", "-o", str(out), "--no-progress"])
+    PRINTED[out] = printed.getvalue()
     return rc, out
 
 
@@ -40,6 +50,22 @@ def test_quick_demo_scores_verifies_and_reports(quick):
     assert len(list((out / "clips").glob("*.wav"))) == len(rows)
     # the cosimulated window is saved for `qhw rtlsim --inputs`
     assert np.load(out / "accelerator" / "window.npy").shape == (1, 900, 120, 1)
+
+
+def test_quick_demo_ends_with_the_headline_and_the_report_paths(quick):
+    rc, out = quick
+    lines = PRINTED[out].splitlines()
+    report = out / "report"
+    assert lines[-2:] == [f"report.md:   {report / 'report.md'}",
+                          f"report.html: {report / 'report.html'}"]
+    # The report's findings (headline.txt, one a line), under "Headline", just before.
+    findings = [line for line in (report / "headline.txt").read_text().splitlines()
+                if line.strip()]
+    assert findings
+    assert lines[-3 - len(findings):-2] == ["Headline"] + [f"  {f}" for f in findings]
+    # Before the ending: the five steps, in order.
+    steps = [line for line in lines if re.match(r"\[qhw demo\] \d/5 ", line)]
+    assert [s.split()[2] for s in steps] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
 
 
 def test_score_command_gives_the_demo_scores(quick, tmp_path, capsys):

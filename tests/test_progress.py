@@ -227,61 +227,98 @@ def _stage_lines(stderr):
     return [line for line in stderr.splitlines() if re.match(r"\[qhw sweep \d\d:\d\d\] ", line)]
 
 
-def _check_stage_lines(stderr):
+def _check_stage_lines(stderr, labels, total):
     lines = _stage_lines(stderr)
-    for label in LABELS:
+    for label in labels:
         mine = [line.split("] ", 1)[1] for line in lines if f"] {label}: " in line]
         assert mine[0] == f"{label}: generate", lines
         assert mine[1].startswith(f"{label}: cosim (generate took "), lines
         assert mine[2].startswith(f"{label}: synth generic (cosim took "), lines
-        assert re.fullmatch(rf"{re.escape(label)}: done in \d+ s; [12]/2 points.*", mine[-1]), \
-            lines
+        assert re.fullmatch(rf"{re.escape(label)}: done in \d+ s; \d/{total} points.*",
+                            mine[-1]), lines
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    """The small sweep run once with progress on and stderr a pipe (a CI log): its folder and
-    what it printed."""
-    tmp = tmp_path_factory.mktemp("swept")
-    path = tmp / "small.toml"
-    path.write_text(SMALL)
-    done = subprocess.run(QHW + ["sweep", str(path), "-o", str(tmp / "r"), "-j", "2"],
+def sweep_file(tmp_path, text=SMALL):
+    path = tmp_path / "small.toml"
+    path.write_text(text)
+    return path
+
+
+ONE = SMALL.replace('["fp16", "bf16"]', '["fp16"]')
+
+
+HEADLINE = ["2 of 2 points bit-exact", "cheapest: expmul act_format=bf16"]
+
+
+@pytest.fixture
+def headline(monkeypatch):
+    """The report writer, followed by a headline.txt of known lines (None: none at all)."""
+    written = {"lines": HEADLINE}
+    real = report.write_report
+
+    def write_report(*args, **kwargs):
+        path = real(*args, **kwargs)
+        target = path.with_name("headline.txt")
+        if written["lines"] is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_text("".join(f"{line}\n" for line in written["lines"]))
+        return path
+
+    monkeypatch.setattr(report, "write_report", write_report)
+    return written
+
+
+def _ending(rep):
+    return ["Headline"] + [f"  {line}" for line in HEADLINE] + [
+        f"report.md:   {rep / 'report.md'}", f"report.html: {rep / 'report.html'}"]
+
+
+def test_a_sweep_logs_its_points_stages_and_the_reports_end_with_the_headline(
+        tmp_path, headline, capsys):
+    """One sweep (two points, progress on, stderr a pipe as in a CI log), then the commands that
+    report it: ``qhw sweep --report`` (every point from the cache) and ``qhw report``."""
+    path, out = sweep_file(tmp_path), tmp_path / "r"
+    done = subprocess.run(QHW + ["sweep", str(path), "-o", str(out), "-j", "2"],
                           capture_output=True, text=True, timeout=300)
-    return tmp, done
-
-
-def test_a_sweep_logs_each_points_stages_with_their_times(swept):
-    tmp, done = swept
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 points: 2 computed, 0 from the cache, 0 failed" in done.stdout
-    _check_stage_lines(done.stderr)
+    assert done.stdout.startswith("2 points: 2 computed, 0 from the cache, 0 failed")
+    _check_stage_lines(done.stderr, LABELS, 2)
+
+    rep = tmp_path / "rep"
+    code, printed, err = run(["sweep", path, "-o", out, "--report", rep], capsys)
+    assert code == 0, printed + err
+    assert printed.splitlines()[1:] == _ending(rep)  # after the count of points
+    rep = tmp_path / "rep2"
+    code, printed, _ = run(["report", out, "-o", rep], capsys)
+    assert code == 0 and printed.splitlines() == _ending(rep)
+    headline["lines"] = None  # no headline.txt: just the paths
+    code, printed, _ = run(["report", out, "-o", rep], capsys)
+    assert code == 0 and printed.splitlines() == _ending(rep)[-2:]
 
 
-def test_no_stage_lines_without_progress(swept):
-    tmp, _ = swept
-    again = subprocess.run(QHW + ["sweep", str(tmp / "small.toml"), "-o", str(tmp / "quiet"),
-                                  "-j", "1", "--no-progress"],
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stderr.splitlines() == [
-        "[qhw sweep] embedded Dask LocalCluster: 1 worker; dashboard "
-        + again.stderr.split("dashboard ", 1)[1].strip()]
-    assert again.stdout.splitlines() == [
-        f"2 points: 2 computed, 0 from the cache, 0 failed; results in {tmp / 'quiet'}"
-        f"/results.csv and results.json"]
+def test_no_stage_lines_without_progress(tmp_path):
+    out = tmp_path / "r"
+    done = subprocess.run(QHW + ["sweep", str(sweep_file(tmp_path, ONE)), "-o", str(out), "-j",
+                                 "1", "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (banner,) = done.stderr.splitlines()  # where the points run, and nothing else
+    assert banner.startswith("[qhw sweep] embedded Dask LocalCluster: 1 worker; dashboard ")
+    assert done.stdout.splitlines() == [
+        f"1 points: 1 computed, 0 from the cache, 0 failed; results in {out}/results.csv and "
+        f"results.json"]
 
 
 def test_an_existing_cluster_relays_the_stages_too(tmp_path):
     from test_sweep_dask import cluster
-    path = tmp_path / "small.toml"
-    path.write_text(SMALL)
     with cluster(tmp_path, allowed_failures=2) as (address, _):
-        done = subprocess.run(QHW + ["sweep", str(path), "-o", str(tmp_path / "r"),
-                                     "--scheduler", address],
+        done = subprocess.run(QHW + ["sweep", str(sweep_file(tmp_path, ONE)), "-o",
+                                     str(tmp_path / "r"), "--scheduler", address],
                               capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Dask scheduler {address}: 1 worker" in done.stderr
-    _check_stage_lines(done.stderr)
+    _check_stage_lines(done.stderr, LABELS[:1], 1)
 
 
 # The demo's tasks -----------------------------------------------------------------------------
@@ -321,56 +358,3 @@ def test_the_demo_tasks_report_their_stages_from_the_pool():
         assert mine[3].startswith(f"{label}: done in ")
     assert "cosimulation: doomed" in lines
     assert any(line.startswith("cosimulation: FAILED in ") for line in lines)
-
-
-# The ending: headline findings and the report's paths -----------------------------------------
-
-HEADLINE = ["2 of 2 points bit-exact", "cheapest: expmul act_format=bf16"]
-
-
-@pytest.fixture
-def headline(monkeypatch):
-    """The report writer, followed by a headline.txt of known lines (None: none at all)."""
-    written = {"lines": HEADLINE}
-    real = report.write_report
-
-    def write_report(*args, **kwargs):
-        path = real(*args, **kwargs)
-        target = path.with_name("headline.txt")
-        if written["lines"] is None:
-            target.unlink(missing_ok=True)
-        else:
-            target.write_text("".join(f"{line}\n" for line in written["lines"]))
-        return path
-
-    monkeypatch.setattr(report, "write_report", write_report)
-    return written
-
-
-def _ending(rep):
-    return ["Headline"] + [f"  {line}" for line in HEADLINE] + [
-        f"report.md:   {rep / 'report.md'}", f"report.html: {rep / 'report.html'}"]
-
-
-def test_sweep_with_report_ends_with_the_headline_and_the_paths(swept, headline, capsys,
-                                                                  tmp_path):
-    tmp, _ = swept
-    rep = tmp_path / "rep"
-    code, out, err = run(["sweep", tmp / "small.toml", "-o", tmp / "r", "--report", rep],
-                         capsys)
-    assert code == 0, out + err
-    lines = out.splitlines()
-    assert lines[0].startswith("2 points: 0 computed, 2 from the cache, 0 failed")
-    assert lines[1:] == _ending(rep)
-    assert err.splitlines() == []  # all cached: no cluster, no stages
-
-
-def test_report_ends_with_the_headline_and_the_paths(swept, headline, capsys, tmp_path):
-    tmp, _ = swept
-    rep = tmp_path / "rep"
-    code, out, _ = run(["report", tmp / "r", "-o", rep], capsys)
-    assert code == 0
-    assert out.splitlines() == _ending(rep)
-    headline["lines"] = None  # no headline.txt: just the paths
-    code, out, _ = run(["report", tmp / "r", "-o", rep], capsys)
-    assert out.splitlines() == _ending(rep)[-2:]
