@@ -206,7 +206,8 @@ class ExpDotConfig(_ActMixin):
     pipeline : 'compact' or 'deep'
         Register stages only (the arithmetic is the same): 'compact' (default) 5 stages;
         'deep' registers the alignment, every level of the lane-sum tree and three rounding
-        stages, for clock (latency :func:`qhw.hdl.expdot.stages`).
+        stages, for clock (latency :func:`qhw.hdl.expdot.stages`); with 'rounded' the rounding
+        is inside the accumulator's loop and is not pipelined.
     """
 
     lanes: int = 16
@@ -587,21 +588,25 @@ def rounded_accumulation(cfg, products):
     f (lanes f*simd .. f*simd + simd - 1, in order) acc = round(acc + the exact sum of the fold's
     finite products) (:func:`round_to_float`: nearest even, flush below the smallest normal, an
     exact zero +0, ``overflow``). Infinite and NaN products count 0 here (the caller's flags
-    decide those vectors); a rounding that overflows to infinity (``overflow='inf'``) is
-    reported and the running sum restarts from 0 (the output is that infinity, or NaN, whatever
-    follows). Returns ``(bits, pinf, ninf)``: the last rounding and whether a rounding overflowed
-    to +inf / -inf.
+    decide those vectors). A rounding that overflows to infinity (``overflow='inf'``) is
+    reported if no infinite or NaN product came before it or with it (as in IEEE arithmetic,
+    where a running sum that is already infinite or NaN stays so, and a later overflow of the
+    finite part cannot happen); then nothing more is reported and the running sum restarts from
+    0 (the output is that infinity, or NaN if an opposite infinity follows). Returns
+    ``(bits, pinf, ninf)``: the last rounding and whether an overflow to +inf / -inf is reported.
     """
     fmt = cfg.fmt
-    acc, pinf, ninf, y = 0, False, False, 0
+    acc, pinf, ninf, y, special = 0, False, False, 0, False
     for f in range(cfg.fold):
         fold = [int(b) for b in products[f * cfg.simd:(f + 1) * cfg.simd]]
-        total = acc + sum(float_bits_to_fixed(b, fmt) for b in fold
-                          if (b >> fmt.mbits) & fmt.emask != fmt.emask)
+        finite = [b for b in fold if (b >> fmt.mbits) & fmt.emask != fmt.emask]
+        special = special or len(finite) < len(fold)
+        total = acc + sum(float_bits_to_fixed(b, fmt) for b in finite)
         y = round_to_float(total, fmt, cfg.overflow)
         if (y >> fmt.mbits) & fmt.emask == fmt.emask:
-            pinf, ninf = pinf or total > 0, ninf or total < 0
-            acc = 0
+            if not special:
+                pinf, ninf = total > 0, total < 0
+            special, acc = True, 0
         else:
             acc = float_bits_to_fixed(y, fmt)
     return y, pinf, ninf

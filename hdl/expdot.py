@@ -276,17 +276,21 @@ class ExpDot(wiring.Component):
 
     def _round_logic(self, m, acc, flags, en, v, k_next, deep):
         """The rounding of :meth:`_round` up to its result ``y`` (a format word; the special
-        ``flags`` nan, +inf, -inf, above-range take precedence), without the output register.
-        Compact (``deep`` False): combinational."""
+        ``flags`` nan, +inf, -inf, above-range take precedence, or None: no special values),
+        without the output register. Compact (``deep`` False): combinational."""
         cfg, fmt = self.cfg, self.cfg.fmt
         a, mb = cfg.acc_bits, fmt.mbits
         c = cfg.lsb_exp + fmt.bias  # biased exponent of a leading bit at acc[0]
 
         def stage(pairs):
-            """Register (name, value, shape) triples under en when deep; wires otherwise."""
+            """Register (name, value, shape) triples under en when deep; wires otherwise (a
+            value None stays None)."""
             out = []
             k = next(k_next) if deep else None
             for name, val, shape in pairs:
+                if val is None:
+                    out.append(None)
+                    continue
                 r = Signal(shape, name=name, reset_less=deep)
                 if deep:
                     with m.If(en):
@@ -326,16 +330,17 @@ class ExpDot(wiring.Component):
         m.d.comb += e.eq(e0 + carry)
         y = Signal(fmt.width, name="r_y")
         inf_bits = Cat(Const(0, mb), Const(fmt.emask, fmt.ebits))
-        nan, pinf, ninf, oor = flags[0], flags[1], flags[2], flags[3]
-        with m.If(nan | (pinf & ninf)):
-            m.d.comb += y.eq(golden.qnan(fmt))
-        with m.Elif(pinf):
-            m.d.comb += y.eq(Cat(inf_bits, Const(0, 1)))
-        with m.Elif(ninf):
-            m.d.comb += y.eq(Cat(inf_bits, Const(1, 1)))
-        with m.Elif(oor):
-            m.d.comb += y.eq(golden.qnan(fmt))
-        with m.Elif(zero):
+        if flags is not None:
+            nan, pinf, ninf, oor = flags[0], flags[1], flags[2], flags[3]
+            with m.If(nan | (pinf & ninf)):
+                m.d.comb += y.eq(golden.qnan(fmt))
+            with m.Elif(pinf):
+                m.d.comb += y.eq(Cat(inf_bits, Const(0, 1)))
+            with m.Elif(ninf):
+                m.d.comb += y.eq(Cat(inf_bits, Const(1, 1)))
+            with m.Elif(oor):
+                m.d.comb += y.eq(golden.qnan(fmt))
+        with (m.If if flags is None else m.Elif)(zero):
             m.d.comb += y.eq(0)
         with m.Elif(tiny):
             m.d.comb += y.eq(Cat(Const(0, fmt.width - 1), neg))
@@ -366,22 +371,26 @@ class ExpDot(wiring.Component):
         """``accumulator='rounded'``: the accumulator is one format word, and each fold's exact
         lane sum is added to its value and rounded back to the format in the same cycle (the
         loop: alignment of the word, the add, |sum|, leading one, normalisation, rounding).
-        A rounding that overflows to infinity is flagged like an infinite product. Then the
-        output register, where the flags' NaN and infinities take precedence. Returns it."""
+        A rounding that overflows to infinity is flagged like an infinite product, unless an
+        infinity or NaN came before it or with it in the vector (IEEE: the running sum is then
+        already infinite or NaN). Then the output register, where the flags' NaN and infinities
+        take precedence. Returns it."""
         cfg, fmt = self.cfg, self.cfg.fmt
         k_acc = next(k_next)
         acc = Signal(fmt.width, reset_less=True, name="acc_word")
         flags3 = Signal(4, reset_less=True)
         total = Signal(signed(cfg.acc_bits), name="loop_sum")
         m.d.comb += total.eq(Mux(first, 0, self._grid_value(m, acc, "acc")) + fold_sum)
-        y = self._round_logic(m, total, Const(0, 4), en, v, k_next, deep=False)
-        y_inf = y[fmt.mbits:fmt.width - 1] == fmt.emask
-        y_flags = Cat(Const(0, 1), y_inf & ~y[fmt.width - 1], y_inf & y[fmt.width - 1],
+        y = self._round_logic(m, total, None, en, v, k_next, deep=False)
+        seen = Signal(4, name="flags_seen")   # this vector's flags up to and with this fold
+        m.d.comb += seen.eq(Mux(first, 0, flags3) | flags)
+        y_ovf = (y[fmt.mbits:fmt.width - 1] == fmt.emask) & ~seen[:3].any()
+        y_flags = Cat(Const(0, 1), y_ovf & ~y[fmt.width - 1], y_ovf & y[fmt.width - 1],
                       Const(0, 1))
         with m.If(en):
             m.d.sync += v[k_acc].eq(v[k_acc - 1] & last)
             with m.If(v[k_acc - 1]):
-                m.d.sync += [acc.eq(y), flags3.eq(Mux(first, 0, flags3) | flags | y_flags)]
+                m.d.sync += [acc.eq(y), flags3.eq(seen | y_flags)]
         nan, pinf, ninf = flags3[0], flags3[1], flags3[2]
         inf_bits = Cat(Const(0, fmt.mbits), Const(fmt.emask, fmt.ebits))
         result = Signal(fmt.width, name="result")

@@ -59,6 +59,10 @@ def _expdot_describe(cfg):
                f"< 2^{hi + 1}, smaller ones flushed, larger ones "
                + ("saturated to the range" if cfg.out_of_range == "saturate"
                   else "giving the canonical NaN"))
+    elif cfg.rounded:
+        out = (f"the running sum rounded to {cfg.act_format} after every fold of {cfg.simd} "
+               f"lanes ({cfg.fold} roundings; each fold's products summed exactly), "
+               f"{cfg.act_format} bit pattern")
     else:
         out = None
     if cfg.exact_products:
@@ -68,7 +72,9 @@ def _expdot_describe(cfg):
            f"the exact sum, signed {cfg.acc_bits}-bit integer (same binary point as the inputs)")
     return {
         "derived": {"x_bits": cfg.x_bits, "w_bits": cfg.w_bits, "fold": cfg.fold,
-                    "accumulator": cfg.accumulator, "acc_bits": cfg.acc_bits, "product_magnitude_bits": cfg.product_mag_bits,
+                    "accumulator": cfg.accumulator, "acc_bits": cfg.acc_bits,
+                    "accumulator_register_bits": cfg.acc_register_bits,
+                    "product_magnitude_bits": cfg.product_mag_bits,
                     "weight_exponents": list(cfg.d_range),
                     "pipeline_stages": expdot_hdl.stages(cfg)},
         "streams": {
@@ -119,16 +125,28 @@ def mulbase_operations(cfg, frames, inputs=None):
 def expdot_operations(cfg, frames, inputs=None):
     """Per vector: N exponent-adder products, N alignments into the exact accumulator (a shift of
     its width), N-1 additions at its width, the final rounding (float: a normalising shift and a
-    rounding add), and the reads of N weight codes."""
+    rounding add), and the reads of N weight codes. ``accumulator='rounded'``: N - F lane
+    additions, and per fold after the first the alignment of the running sum and its addition;
+    a normalisation and a rounding per fold (F = lanes / simd)."""
     v = opcount.batch_size(inputs) if inputs is not None else opcount.frames_count(frames)
     n, acc = cfg.lanes, cfg.acc_bits
     ops = _exponent_product_ops(cfg, v * n, " (per lane)")
     if cfg.is_float:
         ops.append(opcount.op("shift", acc, v * n, "alignment into the accumulator"))
-    ops.append(opcount.op("add", acc, v * (n - 1), "exact accumulation"))
+    roundings = 1
+    if cfg.is_float and cfg.rounded:
+        f = cfg.fold
+        roundings = f
+        ops.append(opcount.op("add", acc, v * (n - f), "exact sum of each fold's lanes"))
+        if f > 1:
+            ops.append(opcount.op("shift", acc, v * (f - 1), "alignment of the running sum"))
+            ops.append(opcount.op("add", acc, v * (f - 1), "running sum + fold sum"))
+    else:
+        ops.append(opcount.op("add", acc, v * (n - 1), "exact accumulation"))
     if cfg.is_float:
-        ops.append(opcount.op("shift", acc, v, "normalisation of the sum"))
-        ops.append(opcount.op("add", cfg.fmt.mbits + 2, v, "rounding to the output format"))
+        ops.append(opcount.op("shift", acc, v * roundings, "normalisation of the sum"))
+        ops.append(opcount.op("add", cfg.fmt.mbits + 2, v * roundings,
+                              "rounding to the output format"))
     ops.append(opcount.op("sram_read", cfg.w_bits * n, v, "the N weight codes"))
     return opcount.counts(v, "one dot-product vector", ops,
                           ["special values not counted"])
@@ -232,6 +250,12 @@ EXPDOT_REGRESSION = {
     "fixed16_n8_simd2_exact_deep": dict(lanes=8, simd=2, act_format="fixed", act_bits=16,
                                         weight_exp_bits=3, weight_bias=4, product="exact",
                                         pipeline="deep"),
+    # accumulator 'rounded': a rounding per fold (4 and 3 folds), overflow to infinity in the
+    # loop, and the deep pipeline in front of the loop
+    "fp16_n8_simd2_rounded_inf": dict(lanes=8, simd=2, act_format="fp16", weight_exp_bits=4,
+                                      weight_bias=8, overflow="inf", accumulator="rounded"),
+    "bf16_n12_simd4_rounded_deep": dict(lanes=12, simd=4, act_format="bf16", weight_exp_bits=3,
+                                        weight_bias=3, accumulator="rounded", pipeline="deep"),
 }
 
 EXPDOT = register(Unit(
