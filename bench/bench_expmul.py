@@ -18,10 +18,13 @@
    default N = 4, SIMD = 2), because placing the 16-lane fp32 ``expdot`` takes nextpnr well over
    ten minutes on two cores (the 4-lane one about 20 minutes on a loaded machine).
 
-5. ``--seofp-only`` (issue 15, alone): the bounded, deep-pipelined ``expdot`` (fp32, fp16), the
-   exact 16-bit fixed-point shift-and-add ``expdot``, ``fpdot`` and an int8 MAC dot product
-   (``macconv`` 1x1) of the same lanes, with Fmax, and the accuracy of the full-range, bounded
-   and calibrated accumulators and ``fpdot`` against the exact sum (``expmul_seofp.json/.md``).
+5. ``--seofp-only`` (issue 15, alone): the deep-pipelined ``expdot`` (fp32, fp16) with each
+   accumulator (bounded, rounded per fold, full-range exact), the exact 16-bit fixed-point
+   shift-and-add ``expdot``, ``fpdot`` and an int8 MAC dot product (``macconv`` 1x1) of the same
+   lanes, with Fmax (the fp32 full-range rows only with ``--dot-fmax``), and the accuracy of the
+   full-range, bounded, calibrated and per-fold-rounded accumulators and ``fpdot`` against the
+   exact sum, on synthetic data and on activations recorded from DNSMOS P.808 (the inputs of its
+   conv2 on the offline eSpeak clips; :func:`speech_vectors`) (``expmul_seofp.json/.md``).
 
 Run: ``.venv/bin/python bench/bench_expmul.py [--quick] [--lanes 16 --simd 4]``. Writes
 ``build/bench/expmul.json`` and ``build/bench/expmul.md``; docs/benchmarks_expmul.md records a run.
@@ -30,6 +33,8 @@ with ``--dot-fmax``.
 """
 
 import argparse
+import hashlib
+import json
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +43,7 @@ import numpy as np
 
 from qhw import registry, synth_flow
 from qhw.config import config_from_dict
+from qhw.errors import QhwInputError
 from qhw.golden import expmul as g
 from qhw.golden import fpdot as gf
 from qhw.hdl.common import to_verilog
@@ -229,6 +235,11 @@ def seofp_designs(lanes, simd):
         d = dict(_expdot_dict(fmt, lanes, simd), accumulator="bounded",
                  exp_range=list(SEOFP_RANGES[fmt]), pipeline="deep")
         out.append((f"expdot {fmt}, bounded {SEOFP_RANGES[fmt]}, deep pipeline", "expdot", d))
+        out.append((f"expdot {fmt}, rounded per fold, deep pipeline", "expdot",
+                    dict(_expdot_dict(fmt, lanes, simd), accumulator="rounded",
+                         pipeline="deep")))
+        out.append((f"expdot {fmt}, exact (full range), deep pipeline", "expdot",
+                    dict(_expdot_dict(fmt, lanes, simd), pipeline="deep")))
         out.append((f"fpdot {fmt} (not pipelined further)", "fpdot",
                     {"lanes": lanes, "simd": simd, "act_format": fmt}))
     out.append(("expdot 16-bit fixed, exact shift-and-add (E=3), deep pipeline", "expdot",
@@ -242,12 +253,27 @@ def seofp_designs(lanes, simd):
     return out
 
 
-def seofp_rows(lanes, simd, fmax):
+def _full_range_fp32(cfg_dict):
+    """Whether a design is an fp32 expdot with a full-range grid (exact or rounded): large,
+    and slow to place (tens of minutes)."""
+    return (cfg_dict.get("act_format") == "fp32" and "weight_exp_bits" in cfg_dict
+            and cfg_dict.get("accumulator", "exact") in ("exact", "rounded"))
+
+
+def seofp_rows(lanes, simd, fmax, fmax_full=False, only=None):
+    """Synthesis figures of :func:`seofp_designs`; Fmax (``fmax``) of the fp32 full-range
+    ``expdot`` rows only with ``fmax_full``; with ``only`` (substrings), just the designs whose
+    label contains one of them."""
     rows = []
     for label, unit_name, cfg_dict in seofp_designs(lanes, simd):
+        if only and not any(part in label for part in only):
+            continue
         v, cfg = _unit_verilog(unit_name, cfg_dict)
+        place = fmax and (fmax_full or not _full_range_fp32(cfg_dict))
         row = {"design": label, "unit": unit_name, "config": cfg_dict,
-               "acc_bits": getattr(cfg, "acc_bits", None), **figures(v, unit_name, fmax)}
+               "acc_bits": getattr(cfg, "acc_bits", None),
+               "acc_register_bits": getattr(cfg, "acc_register_bits", None),
+               **figures(v, unit_name, place)}
         rows.append(row)
         print(f"  {label}: {row['transistors']} transistors, xc7 {row['xc7']}, "
               f"ecp5 {row['ecp5']}", flush=True)
@@ -268,10 +294,29 @@ def _ulp_error_fmt(value, exact, mbits):
     return float(abs(value - exact) / Fraction(2) ** (e - mbits))
 
 
+def _exact_dots(x, w):
+    """Exact dot products (Fractions) of float activations (V, N) and weight values (N,) or
+    (V, N)."""
+    w = np.broadcast_to(np.asarray(w, dtype=np.float64), np.shape(x))
+    return [sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(xv, wv)), Fraction(0))
+            for xv, wv in zip(x, w)]
+
+
+def _error_summary(bits, exact, fmt):
+    """Share of correctly rounded outputs, mean and max error in ulps of ``fmt`` at the exact
+    sum's magnitude, for output bit patterns ``bits`` against the Fraction sums ``exact``."""
+    native, uint = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}[fmt]
+    mbits = g.FLOAT_FORMATS[fmt].mbits
+    vals = np.asarray(bits).astype(uint).view(native).astype(np.float64)
+    e = np.array([_ulp_error_fmt(Fraction(float(v)), x, mbits) for v, x in zip(vals, exact)])
+    return {"correctly_rounded": float(np.mean(e <= 0.5)), "mean_ulp": float(np.mean(e)),
+            "max_ulp": float(np.max(e))}
+
+
 def seofp_accuracy(lanes, simd, vectors=5000, seed=0):
     """Full-range expdot, bounded expdot (the benchmark's exp_range and one calibrated on the
-    first 500 vectors) and fpdot against the exact dot product (Fractions), fp32 and fp16;
-    activations N(0, 1), weights +-2^-k, k uniform in 0..6."""
+    first 500 vectors), expdot rounded per fold and fpdot against the exact dot product
+    (Fractions), fp32 and fp16; activations N(0, 1), weights +-2^-k, k uniform in 0..6."""
     out = {"lanes": lanes, "simd": simd, "vectors": vectors,
            "data": "x ~ N(0, 1); w = +-2^-k, k uniform in 0..6"}
     for fmt in ("fp32", "fp16"):
@@ -289,24 +334,216 @@ def seofp_accuracy(lanes, simd, vectors=5000, seed=0):
             designs[f"expdot bounded {tuple(rr)} ({name})"] = config_from_dict(
                 g.ExpDotConfig, dict(_expdot_dict(fmt, lanes, simd), accumulator="bounded",
                                      exp_range=list(rr)))
+        designs[f"expdot rounded per fold ({lanes // simd} roundings)"] = config_from_dict(
+            g.ExpDotConfig, dict(_expdot_dict(fmt, lanes, simd), accumulator="rounded"))
         ys = {name: g.expdot_ref(c, xb, codes) for name, c in designs.items()}
         fcfg = gf.FpDotConfig(lanes=lanes, simd=simd, act_format=fmt)
         wf = g.decode_weights(full, codes).astype(native)
         ys["fpdot"] = gf.fpdot_ref(fcfg, xb, wf.view(uint).astype(np.int64))
         res = {"calibrated_exp_range": list(calibrated)}
+        exact = _exact_dots(x, wf)
         for name, y in ys.items():
-            vals = y.astype(uint).view(native).astype(np.float64)
-            errs = []
-            for v in range(vectors):
-                exact = sum((Fraction(float(a)) * Fraction(float(b)) for a, b in
-                             zip(x[v], wf)), Fraction(0))
-                errs.append(_ulp_error_fmt(Fraction(float(vals[v])), exact, full.fmt.mbits))
-            e = np.array(errs)
-            res[name] = {"correctly_rounded": float(np.mean(e <= 0.5)),
-                         "mean_ulp": float(np.mean(e)), "max_ulp": float(np.max(e))}
+            res[name] = _error_summary(y, exact, fmt)
         out[fmt] = res
         print(f"  accuracy {fmt}: {res}", flush=True)
     return out
+
+
+# Accuracy on activations recorded from a real speech model ---------------------------------------
+
+#: The weight format of the recorded-activation runs: E = 5, w = +-2^(f - 30), so 2^-29 .. 2^1
+#: (P.808's conv2 weights reach |w| = 2.31, which rounds to 2^1 in the log domain).
+SPEECH_WEIGHTS = {"weight_exp_bits": 5, "weight_bias": 30}
+
+
+def conv1_pool_maps(feats):
+    """DNSMOS P.808's conv1 (3x3, padding 1, + bias), ReLU and 2x2 max pool (stride 2, floor) on
+    features (n, T, F): conv2's inputs, (n, 32, T // 2, F // 2) float32. NumPy on the float32
+    weights of speechmos's ONNX file (:func:`qhw.dnsmos.teacher.teacher_weights`); the products
+    are summed in another order than onnxruntime's, so values may differ in the last bits."""
+    from qhw.dnsmos import teacher
+    w = teacher.teacher_weights()
+    kernel, bias = w["conv1.weight"][:, 0], w["conv1.bias"]           # (32, 3, 3), (32,)
+    out = []
+    for x in np.asarray(feats, dtype=np.float32):
+        win = np.lib.stride_tricks.sliding_window_view(np.pad(x, 1), (3, 3))  # (T, F, 3, 3)
+        y = np.einsum("tfij,cij->ctf", win, kernel, optimize=True) + bias[:, None, None]
+        y = np.maximum(y, 0)
+        c, t, f = y.shape
+        y = y[:, :t // 2 * 2, :f // 2 * 2].reshape(c, t // 2, 2, f // 2, 2).max(axis=(2, 4))
+        out.append(y.astype(np.float32))
+    return np.stack(out)
+
+
+def seofp_codes(cfg, w):
+    """Sign-exponent-only codes of float weights, rounded in the log domain as
+    :func:`qhw.golden.expmul_torch.seofp_quantize` does (here in NumPy): d = round(log2 |w|),
+    ties to even, clamped to the format's exponents; |w| < 2^(d_min - 1) becomes a zero (it is
+    nearer to 0 than to 2^d_min); the sign is kept."""
+    d_min, d_max = cfg.d_range
+    w = np.asarray(w, dtype=np.float64)
+    mag = np.abs(w)
+    d = np.clip(np.round(np.log2(np.where(mag > 0, mag, 1.0))), d_min, d_max)
+    q = np.where((mag > 0) & (mag >= 2.0 ** (d_min - 1)), np.exp2(d), 0.0)
+    return g.encode_weights(cfg, np.copysign(q, w))
+
+
+def im2col_vectors(maps, weight, lanes, picks):
+    """Dot-product vectors of a 3x3, padding-1 convolution split into ``lanes``-channel pieces.
+
+    ``maps`` (n, C, T, F): the layer's inputs; ``weight`` (O, C, 3, 3). A row r = ((o * (C //
+    lanes) + h) * 3 + ky) * 3 + kx is output channel o's weights at tap (ky, kx) on input
+    channels h * lanes .. (h + 1) * lanes - 1; ``picks`` (V, 4): (row, window, t, f) of each
+    vector. Returns (activations (V, lanes), the rows' weights (O * C / lanes * 9, lanes))."""
+    o_n, c_n = weight.shape[:2]
+    rows = weight.reshape(o_n, c_n // lanes, lanes, 3, 3).transpose(0, 1, 3, 4, 2)
+    rows = rows.reshape(-1, lanes)
+    padded = np.pad(maps, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    r, n, t, f = (np.asarray(picks)[:, k] for k in range(4))
+    tap = r % 9
+    h = (r // 9) % (c_n // lanes)
+    channels = h[:, None] * lanes + np.arange(lanes)[None, :]
+    acts = padded[n[:, None], channels, (t + tap // 3)[:, None], (f + tap % 3)[:, None]]
+    return acts, rows
+
+
+def _picks(rng, count, n_rows, shape):
+    """``count`` random (row, window, t, f) of maps of ``shape`` (n, C, T, F)."""
+    n, _, t, f = shape
+    return np.stack([rng.integers(0, n_rows, count), rng.integers(0, n, count),
+                     rng.integers(0, t, count), rng.integers(0, f, count)], axis=1)
+
+
+def speech_vectors(cache_dir, lanes=16, measured=4000, per_row=64, seed=0, clips=None):
+    """Recorded conv2 dot-product vectors of DNSMOS P.808 and their sign-exponent-only weights.
+
+    The offline eSpeak clips of ``qhw demo --quick`` (:func:`qhw.dnsmos.demo.demo_clips`: two
+    unseen voices, each clean, with white noise at 5 dB, babble at 10 dB and reverberation;
+    one 9.01 s window each) through P.808's features, conv1, ReLU and pooling
+    (:func:`conv1_pool_maps`); the vectors are conv2's im2col windows in pieces of ``lanes``
+    input channels (:func:`im2col_vectors`), the weights conv2's rounded to codes
+    (:func:`seofp_codes`, :data:`SPEECH_WEIGHTS`). Calibration: ``per_row`` random windows of
+    every row from the first voice's clips; measurement: ``measured`` random (row, position)
+    pairs from the second voice's clips, leaving out vectors whose activations are all zero
+    (every design is exact on them). ``clips`` (for tests): [(voice, audio)] in place of the
+    demo clips. Cached in ``cache_dir`` (an .npz keyed by these settings and the clips' audio).
+
+    Returns a dict: ``calibration`` (Vc, lanes) float32 and ``calibration_rows`` (Vc,),
+    ``measured`` (V, lanes) float32 and ``rows`` (V,), ``codes`` (rows, lanes) weight codes,
+    ``zero_share`` (the share of all-zero vectors among the measured draws), ``clips``.
+    """
+    from qhw.dnsmos import demo, features, teacher
+    if clips is None:
+        clips = [(c["voice"], c["audio"]) for c in demo.demo_clips(quick=True, progress=False)]
+    voices = list(dict.fromkeys(v for v, _ in clips))
+    digest = hashlib.sha256()
+    for voice, audio in clips:
+        digest.update(voice.encode() + np.asarray(audio, dtype=np.float64).tobytes())
+    digest.update(json.dumps([lanes, measured, per_row, seed, SPEECH_WEIGHTS]).encode())
+    digest.update(teacher.teacher_weights()["conv2.weight"].tobytes())
+    path = Path(cache_dir) / f"expmul_speech_{digest.hexdigest()[:16]}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    cfg = config_from_dict(g.ExpDotConfig, dict(lanes=lanes, simd=lanes, **SPEECH_WEIGHTS))
+    weight = teacher.teacher_weights()["conv2.weight"]
+    rng = np.random.default_rng(seed)
+    maps = {v: conv1_pool_maps(np.concatenate([features.clip_features(a) for voice, a in clips
+                                               if voice == v])) for v in voices[:2]}
+    n_rows = weight.shape[0] * weight.shape[1] // lanes * 9
+    calib_picks = np.repeat(np.arange(n_rows), per_row)[:, None]
+    calib_picks = np.concatenate([calib_picks, _picks(rng, len(calib_picks), n_rows,
+                                                      maps[voices[0]].shape)[:, 1:]], axis=1)
+    calib, rows_w = im2col_vectors(maps[voices[0]], weight, lanes, calib_picks)
+    draws = _picks(rng, measured * 4, n_rows, maps[voices[-1]].shape)
+    acts, _ = im2col_vectors(maps[voices[-1]], weight, lanes, draws)
+    nonzero = (acts != 0).any(axis=1)
+    keep = np.flatnonzero(nonzero)[:measured]
+    order = np.argsort(draws[keep, 0], kind="stable")       # grouped by row
+    out = {"calibration": calib.astype(np.float32), "calibration_rows": calib_picks[:, 0],
+           "measured": acts[keep][order].astype(np.float32), "rows": draws[keep][order, 0],
+           "codes": seofp_codes(cfg, rows_w), "zero_share": np.float64(1 - nonzero.mean()),
+           "clips": np.array([len(clips), len(voices)])}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(path)
+    return out
+
+
+def _by_row(fn, x, rows, codes):
+    """``fn(x_of_row, codes[row])`` for each row present, reassembled in the order of ``x``."""
+    out = np.zeros(len(x), dtype=np.int64)
+    for r in np.unique(rows):
+        idx = np.flatnonzero(rows == r)
+        out[idx] = fn(x[idx], codes[r])
+    return out
+
+
+def speech_accuracy(data, lanes=16, simd=4):
+    """expdot (full-range exact, bounded with a range calibrated on the calibration vectors,
+    rounded per fold) and fpdot against the exact dot product on recorded vectors
+    (:func:`speech_vectors`), fp32 and fp16 (the activations converted to fp16, round to
+    nearest even). The bounded range is one for the whole layer: the union of
+    :func:`qhw.golden.expmul.calibrate_exp_range` over its rows (coverage 1), with headroom 0
+    and 1 binade."""
+    x32, rows, codes = data["measured"], data["rows"], data["codes"]
+    out = {"vectors": int(len(x32)), "calibration_vectors": int(len(data["calibration"])),
+           "weight_rows": int(len(codes)), "zero_share": float(data["zero_share"]),
+           "zero_weights": float(np.mean((codes & 31) == 0)),
+           "weight_exponents": [int(v) for v in _code_exponent_span(codes)]}
+    for fmt in ("fp32", "fp16"):
+        native, uint = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}[fmt]
+        base = dict(lanes=lanes, simd=simd, act_format=fmt, **SPEECH_WEIGHTS)
+        full = config_from_dict(g.ExpDotConfig, base)
+        x = x32.astype(native)
+        xb = x.view(uint).astype(np.int64)
+        calib = data["calibration"].astype(native)
+        ranges = []
+        for r in range(len(codes)):
+            try:
+                ranges.append(g.calibrate_exp_range(
+                    full, calib[data["calibration_rows"] == r], codes[r]))
+            except QhwInputError:   # no finite non-zero product in this row's windows
+                pass
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        e_hi = full.fmt.emask - 1 - full.fmt.bias
+        designs = {"expdot exact (full range)": full,
+                   f"expdot bounded {SEOFP_RANGES[fmt]} (the synthesized range)": config_from_dict(
+                       g.ExpDotConfig, dict(base, accumulator="bounded",
+                                            exp_range=list(SEOFP_RANGES[fmt])))}
+        for headroom in (0, 1):
+            rr = (lo, min(hi + headroom, e_hi))
+            designs[f"expdot bounded {rr} (calibrated, headroom {headroom})"] = config_from_dict(
+                g.ExpDotConfig, dict(base, accumulator="bounded", exp_range=list(rr)))
+        designs[f"expdot rounded per fold ({lanes // simd} roundings)"] = config_from_dict(
+            g.ExpDotConfig, dict(base, accumulator="rounded"))
+        ys = {name: _by_row(lambda xs, w, c=c: g.expdot_ref(c, xs, w), xb, rows, codes)
+              for name, c in designs.items()}
+        fcfg = gf.FpDotConfig(lanes=lanes, simd=simd, act_format=fmt)
+        wbits = g.decode_weights(full, codes).astype(native).view(uint).astype(np.int64)
+        ys["fpdot"] = _by_row(lambda xs, r: gf.fpdot_ref(fcfg, xs, r), xb, rows, wbits)
+        exact = _exact_dots(x, g.decode_weights(full, codes)[rows])
+        products = x.astype(np.float64) * g.decode_weights(full, codes)[rows]
+        tiny = 2.0 ** (1 - full.fmt.bias)
+        res = {"calibrated_exp_range": [lo, hi],
+               "acc_bits": {name: c.acc_bits for name, c in designs.items()},
+               # products every design flushes: below the format's smallest normal (the
+               # activation itself may be subnormal, which the designs read as zero)
+               "vectors_with_flushed_products": float(
+                   ((products != 0) & (np.abs(products) < tiny)).any(axis=1).mean())}
+        for name, y in ys.items():
+            res[name] = _error_summary(y, exact, fmt)
+        out[fmt] = res
+        print(f"  speech accuracy {fmt}: {res}", flush=True)
+    return out
+
+
+def _code_exponent_span(codes):
+    """(smallest, largest) exponent d of the non-zero weights, in :data:`SPEECH_WEIGHTS`."""
+    f = codes & ((1 << SPEECH_WEIGHTS["weight_exp_bits"]) - 1)
+    d = f[f != 0] - SPEECH_WEIGHTS["weight_bias"]
+    return d.min(), d.max()
 
 
 def seofp_markdown(res):
@@ -314,14 +551,22 @@ def seofp_markdown(res):
     by = {r["design"]: r for r in rows}
     out = [f"### Sized and pipelined SEOFP dot products (N = {res['lanes']}, SIMD = "
            f"{res['simd']})", ""]
-    out += table(["design", "acc bits", "transistors"] + GENERIC_HEADER + AREA_HEADER,
-                 ([r["design"], r["acc_bits"] or "-", r["transistors"], *_parts(r),
-                   *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in rows))
+    out += table(["design", "acc bits", "acc register bits", "transistors"] + GENERIC_HEADER
+                 + AREA_HEADER,
+                 ([r["design"], r["acc_bits"] or "-",
+                   r.get("acc_register_bits") or r["acc_bits"] or "-", r["transistors"],
+                   *_parts(r), *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in rows))
     out += [""]
-    for a, b in (("expdot fp32", "fpdot fp32"), ("expdot fp16", "fpdot fp16"),
-                 ("expdot 16-bit fixed", "int8 MAC")):
-        ra = next(r for n, r in by.items() if n.startswith(a))
-        rb = next(r for n, r in by.items() if n.startswith(b))
+    pairs = [("expdot fp32, bounded", "fpdot fp32"), ("expdot fp32, rounded", "fpdot fp32"),
+             ("expdot fp32, rounded", "expdot fp32, exact"),
+             ("expdot fp16, bounded", "fpdot fp16"), ("expdot fp16, rounded", "fpdot fp16"),
+             ("expdot fp16, rounded", "expdot fp16, exact"),
+             ("expdot 16-bit fixed", "int8 MAC")]
+    for a, b in pairs:
+        ra = next((r for n, r in by.items() if n.startswith(a)), None)
+        rb = next((r for n, r in by.items() if n.startswith(b)), None)
+        if ra is None or rb is None:   # a run of some designs only (--designs)
+            continue
         ratio = rb["transistors"] / ra["transistors"]
         wording = (f"{ratio:.2f}x fewer" if ratio >= 1 else f"{1 / ratio:.2f}x more")
         out.append(f"- {a} vs {b}: {wording} transistors (flip-flops and memory bits counted), "
@@ -338,6 +583,19 @@ def seofp_markdown(res):
                      ([name, f"{100 * v['correctly_rounded']:.2f}%", f"{v['mean_ulp']:.3f}",
                        f"{v['max_ulp']:.2f}"] for name, v in acc[fmt].items()
                       if isinstance(v, dict)))
+    sp = res.get("speech_accuracy")
+    if sp:
+        for fmt in ("fp32", "fp16"):
+            out += ["", f"Accuracy on recorded speech activations, {fmt} ({sp['vectors']} "
+                        f"vectors of DNSMOS P.808's conv2; calibrated on "
+                        f"{sp['calibration_vectors']} others: exp_range "
+                        f"{tuple(sp[fmt]['calibrated_exp_range'])}):", ""]
+            out += table(["design", "acc bits", "correctly rounded", "mean error (ulp)",
+                          "max (ulp)"],
+                         ([name, sp[fmt]["acc_bits"].get(name, "-"),
+                           f"{100 * v['correctly_rounded']:.2f}%", f"{v['mean_ulp']:.3f}",
+                           f"{v['max_ulp']:.2f}"] for name, v in sp[fmt].items()
+                          if isinstance(v, dict) and "mean_ulp" in v))
     return "\n".join(out) + "\n"
 
 
@@ -410,12 +668,18 @@ def main(argv=None):
     p.add_argument("--seofp-only", action="store_true",
                    help="only the issue-15 table: bounded, deep-pipelined expdot (fp32, fp16), "
                         "exact 16-bit fixed shift-and-add, fpdot and an int8 MAC dot product")
+    p.add_argument("--designs", default=None, metavar="PART[,PART...]",
+                   help="--seofp-only: synthesize only the designs whose label contains one of "
+                        "these comma-separated parts (e.g. 'rounded per fold')")
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     args = p.parse_args(argv)
     if args.seofp_only:
+        only = [part for part in args.designs.split(",") if part] if args.designs else None
         res = {"lanes": args.lanes, "simd": args.simd,
-               "seofp": seofp_rows(args.lanes, args.simd, not args.quick),
-               "accuracy": seofp_accuracy(args.lanes, args.simd)}
+               "seofp": seofp_rows(args.lanes, args.simd, not args.quick, args.dot_fmax, only),
+               "accuracy": seofp_accuracy(args.lanes, args.simd),
+               "speech_accuracy": speech_accuracy(speech_vectors(args.output), args.lanes,
+                                                  args.simd)}
         write_results(args.output, "expmul_seofp", res, seofp_markdown(res))
         return 0
     print("multipliers:", flush=True)
