@@ -120,7 +120,8 @@ _INSPECT_JS = r"""
         if (culprits.length >= 10) break;
       }
       overflowing.push({kind: "page", element: "html", width: scrollWidth,
-                        container_width: viewportWidth, culprits: culprits});
+                        container_width: viewportWidth, excess: scrollWidth - viewportWidth,
+                        culprits: culprits});
     }
 
     // Tables wider than a box they sit in, up to the first box that scrolls sideways.
@@ -135,7 +136,8 @@ _INSPECT_JS = r"""
         const right = left + a.clientWidth;
         if (r.right > right + TOLERANCE || r.left < left - TOLERANCE) {
           overflowing.push({kind: "table", element: describe(t), width: r.width,
-                            container: describe(a), container_width: a.clientWidth});
+                            container: describe(a), container_width: a.clientWidth,
+                            excess: Math.max(r.right - right, left - r.left)});
           break;
         }
       }
@@ -156,7 +158,7 @@ _INSPECT_JS = r"""
       const r = img.getBoundingClientRect();
       if (r.width > viewportWidth + TOLERANCE)
         overflowing.push({kind: "image", element: describe(img), width: r.width,
-                          container_width: viewportWidth});
+                          container_width: viewportWidth, excess: r.width - viewportWidth});
       if (!img.complete || img.naturalWidth === 0)
         broken.push({element: describe(img), src: source(img)});
     });
@@ -471,16 +473,17 @@ def inspect_html(path, width=1280, height=900, timeout=60):
     -------
     dict
         ``viewport_width``, ``scroll_width`` and ``scroll_height`` (CSS pixels, as the page laid
-        out); ``page_overflow`` (the page wider than the viewport); ``overflowing``: a list of
-        ``{kind, element, width, container_width, ...}`` for the page (``kind`` "page", with up
-        to 10 ``culprits`` that stick out of the viewport), each table wider than a box it is in
-        (up to the first box that scrolls sideways, which is allowed) and each image wider than
-        the viewport; ``broken_images``: ``{element, src}`` for each image that failed to load
-        or decode (naturalWidth 0, or still incomplete 3 virtual seconds after the load event);
-        ``literal_markdown``: ``{marker, text, element}`` for each rendered text node outside
-        code, pre, kbd and samp that holds ``**``, a backtick, ``](``, or a line starting with
-        ``# `` (up to ``###### ``) or ``| ``; ``counts``: the tables, images and text nodes
-        examined.
+        out); ``page_overflow`` (the page wider than the viewport); ``overflowing``: one
+        ``{kind, element, width, container_width, excess, ...}`` (``excess``: the pixels it
+        sticks out by) for the page wider than the viewport (``kind`` "page", with up to 10
+        ``culprits`` that stick out of it), for each table that sticks out of a box it is in (up
+        to the first box that scrolls sideways, which is allowed; ``container`` names the box)
+        and for each image wider than the viewport; ``broken_images``: ``{element, src}`` for
+        each image that failed to load or decode (naturalWidth 0, or still incomplete 3 virtual
+        seconds after the load event); ``literal_markdown``: ``{marker, text, element}`` for
+        each rendered text node outside code, pre, kbd and samp that holds ``**``, a backtick,
+        ``](``, or a line starting with ``# `` (up to ``###### ``) or ``| ``; ``counts``: the
+        tables, images and text nodes examined.
 
     Raises
     ------
@@ -518,10 +521,10 @@ def problems(findings):
     """
     lines = []
     for o in findings["overflowing"]:
-        where = f" in {o['container']}" if "container" in o else ""
+        box = o.get("container", "the viewport")
         extra = f"; sticking out: {', '.join(o['culprits'])}" if o.get("culprits") else ""
-        lines.append(f"{o['kind']} {o['element']} is {o['width']:.0f} px wide{where} "
-                     f"({o['container_width']:.0f} px){extra}")
+        lines.append(f"{o['kind']} {o['element']} ({o['width']:.0f} px wide) sticks out of "
+                     f"{box} ({o['container_width']:.0f} px) by {o['excess']:.0f} px{extra}")
     for b in findings["broken_images"]:
         lines.append(f"broken image {b['element']} ({b['src']})")
     for m in findings["literal_markdown"]:

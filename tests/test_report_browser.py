@@ -107,6 +107,7 @@ def test_overflowing_tables_and_images_are_found(chromium, tmp_path):
                                ("table", "div#loose > table"), ("table", "table#narrow")]
     narrow = next(o for o in findings["overflowing"] if o["element"] == "table#narrow")
     assert narrow["container"] == "main#column" and narrow["container_width"] == 500
+    assert narrow["excess"] == pytest.approx(400, abs=1)
     assert findings["page_overflow"] and findings["scroll_width"] > 1280
     page_finding = next(o for o in findings["overflowing"] if o["kind"] == "page")
     assert "div#loose > table" in page_finding["culprits"]
@@ -227,7 +228,7 @@ act_format = ["fp16", "bf16"]
 """
 
 
-def assert_renders_cleanly(report_html, tmp_path, width):
+def assert_renders_cleanly(report_html, width):
     findings = browser.inspect_html(report_html, width=width)
     assert browser.problems(findings) == [], f"at {width} px"
     # Something was examined: the checks are not vacuous.
@@ -235,25 +236,18 @@ def assert_renders_cleanly(report_html, tmp_path, width):
     return findings
 
 
-@pytest.fixture(scope="module")
-def sweep_report(chromium, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser_sweep")
-    (folder / "tiny.toml").write_text(TINY_SWEEP)
-    code = cli.main(["sweep", str(folder / "tiny.toml"), "-o", str(folder / "results"),
-                     "--no-progress", "-j", "2", "--report", str(folder / "report")])
+def test_the_sweep_report_renders_without_overflow_broken_images_or_literal_markdown(chromium,
+                                                                                     tmp_path):
+    # One test for the whole sweep report, so that pytest-xdist's workers do not each sweep.
+    (tmp_path / "tiny.toml").write_text(TINY_SWEEP)
+    code = cli.main(["sweep", str(tmp_path / "tiny.toml"), "-o", str(tmp_path / "results"),
+                     "--no-progress", "-j", "2", "--report", str(tmp_path / "report")])
     assert code == 0
-    return folder / "report" / "report.html"
-
-
-@pytest.mark.parametrize("width", [1280, 800])
-def test_the_sweep_report_renders_without_overflow_broken_images_or_literal_markdown(
-        sweep_report, tmp_path, width):
-    assert_renders_cleanly(sweep_report, tmp_path, width)
-
-
-def test_the_sweep_report_prints_and_screenshots(sweep_report, tmp_path):
-    assert browser.print_pdf(sweep_report, tmp_path / "report.pdf") >= 1
-    shot = browser.screenshot(sweep_report, tmp_path / "report.png", max_height=4000)
+    report_html = tmp_path / "report" / "report.html"
+    for width in (1280, 800):  # a desktop window, and half of one (wide tables must scroll)
+        assert_renders_cleanly(report_html, width)
+    assert browser.print_pdf(report_html, tmp_path / "report.pdf") >= 1
+    shot = browser.screenshot(report_html, tmp_path / "report.png", max_height=4000)
     assert shot["width"] == 1280 and 0 < shot["height"] <= 4000
 
 
@@ -263,5 +257,5 @@ def test_the_demo_report_renders_cleanly_and_prints(chromium, tmp_path):
     assert cli.main(["demo", "--quick", "-o", str(tmp_path / "demo"), "--no-progress"]) == 0
     report_html = tmp_path / "demo" / "report" / "report.html"
     for width in (1280, 800):
-        assert_renders_cleanly(report_html, tmp_path, width)
+        assert_renders_cleanly(report_html, width)
     assert browser.print_pdf(report_html, tmp_path / "demo.pdf") >= 1
