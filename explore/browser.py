@@ -34,6 +34,9 @@ from typing import NamedTuple
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 #: Debian's package that :func:`ensure_chromium` installs.
 DEBIAN_PACKAGE = "chromium"
+#: Installed with it: a font, since Chromium only recommends one and a bare image may have none
+#: (text would then not render at all).
+DEBIAN_FONT_PACKAGE = "fonts-dejavu-core"
 #: The findings' attribute on ``<html>``; the script builds the name from two halves so that its
 #: own source text never contains it.
 FINDINGS_ATTRIBUTE = "data-qhw-findings"
@@ -75,7 +78,8 @@ _INSPECT_JS = r"""
       let part = e.localName;
       if (e.id) { parts.unshift(part + "#" + e.id); break; }
       const parent = e.parentElement;
-      const same = parent ? Array.from(parent.children).filter(c => c.localName === e.localName) : [];
+      const same = parent ? Array.from(parent.children).filter(c => c.localName === e.localName)
+                          : [];
       if (same.length > 1) part += ":nth-of-type(" + (same.indexOf(e) + 1) + ")";
       parts.unshift(part);
     }
@@ -97,7 +101,8 @@ _INSPECT_JS = r"""
   }
   function source(img) {
     const s = img.currentSrc || img.getAttribute("src") || "";
-    return s.startsWith("data:") && s.length > 60 ? s.slice(0, 40) + "... (" + s.length + " characters)" : s;
+    if (!s.startsWith("data:") || s.length <= 60) return s;
+    return s.slice(0, 40) + "... (" + s.length + " characters)";
   }
   function snippet(text, at) {
     const start = Math.max(0, at - 40);
@@ -185,7 +190,8 @@ _INSPECT_JS = r"""
       textNodes += 1;
       for (const [marker, find] of markers) {
         const at = find(text);
-        if (at >= 0) literal.push({marker: marker, text: snippet(text, at), element: describe(parent)});
+        if (at >= 0)
+          literal.push({marker: marker, text: snippet(text, at), element: describe(parent)});
       }
     }
 
@@ -303,7 +309,7 @@ def ensure_chromium(install=True, timeout=900):
         # DPkg::Lock::Timeout: wait for another apt run to finish instead of failing at once.
         steps = ([apt, "-qq", "update"],
                  [apt, "-qq", "-y", "-o", "DPkg::Lock::Timeout=120", "install",
-                  "--no-install-recommends", DEBIAN_PACKAGE])
+                  "--no-install-recommends", DEBIAN_PACKAGE, DEBIAN_FONT_PACKAGE])
         for step in steps:
             try:
                 done = subprocess.run(step, env=env, capture_output=True, text=True,
@@ -332,11 +338,12 @@ def _chromium():
 def _run(arguments, timeout, finished, attempts=2):
     """Run Chromium with its own fresh profile; returns its standard output.
 
-    Headless Chromium now and then hangs after it has written its result (a known fault of the
-    new headless mode), and, rarely, before: once ``finished`` says the result is there, Chromium
-    gets :data:`EXIT_GRACE_S` to exit and is then ended; a run past ``timeout`` is ended and tried again, up to
-    ``attempts`` runs. Chromium starts helper processes (zygote, renderers); they run in a new
-    session, so that ending it ends all of them.
+    Headless Chromium can hang after it has written its result (reported for the new headless
+    mode: cypress-io/cypress#27264), and a screenshot run hung once here in about 50 on a loaded
+    machine: once ``finished`` says the result is there, Chromium gets :data:`EXIT_GRACE_S` to
+    exit and is then ended; a run past ``timeout`` is ended and tried again, up to ``attempts``
+    runs. Chromium starts helper processes (zygote, renderers); they run in a new session, so
+    that ending it ends all of them.
 
     Parameters
     ----------
