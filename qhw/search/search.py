@@ -49,7 +49,7 @@ from . import tasks
 
 __all__ = ["SearchSpec", "load_spec", "check_spec", "run_search", "evaluate_widths",
            "synthesize_front", "synth_point", "write_outputs", "write_report", "SEARCH_VERSION",
-           "FRONT_TARGETS", "check_export", "chosen_summary", "widths_text"]
+           "FRONT_TARGETS", "check_export", "chosen_summary", "widths_text", "evaluate_set"]
 
 SEARCH_VERSION = 1
 NAMES = g.FORMAT_NAMES
@@ -436,17 +436,7 @@ def run_search(spec, *, progress=True, log=None):
     algo.setup(problem, termination=("n_gen", spec.generations), seed=spec.seed, verbose=False)
     ev = _Evaluator(spec, prepared, fit, progress)
     with contextlib.ExitStack() as stack:
-        if spec.jobs > 1 or spec.scheduler:
-            from ..explore.executor import Executor, scheduler_address
-            ev.executor = stack.enter_context(Executor(jobs=spec.jobs,
-                                                       scheduler=scheduler_address(spec.scheduler)))
-            if log:
-                log(ev.executor.describe())
-        if progress:
-            from tqdm import tqdm
-            ev.bar = stack.enter_context(tqdm(total=spec.population * spec.generations,
-                                              desc=f"search {spec.task}", unit="cand",
-                                              file=sys.stderr))
+        _start(ev, stack, spec.population * spec.generations, f"search {spec.task}", log)
         gen = 0
         while algo.has_next():
             pop = algo.ask()
@@ -454,32 +444,80 @@ def run_search(spec, *, progress=True, log=None):
             Evaluator().eval(StaticProblem(problem, F=F), pop)
             algo.tell(infills=pop)
             gen += 1
-        if ev.bar is not None:
-            ev.bar.close()
-        search_s = time.perf_counter() - t0
-        records = list(ev.known.values())
-        # Copies: the synthesized figures go into the front's and the homogeneous records,
-        # while ``candidates`` keeps what the search computed.
-        homo = [dict(ev.known[tuple([b] * len(NAMES))]) for b in spec.homogeneous]
-        front = [dict(r) for r in _front(records)]
-        synthesis = None
-        if spec.synthesize_front:
-            synthesis = synthesize_front(front + homo, fit, spec.front_targets,
-                                         executor=ev.executor, progress=progress)
-            if log:
-                log(f"synthesized {synthesis['points']} configurations x "
-                    f"{len(spec.front_targets)} targets in {synthesis['seconds']} s")
+        return _finish(spec, fit, prepared, ev, t0, progress, log, generations_run=gen)
+
+
+def evaluate_set(spec, widths_list, *, progress=True, log=None):
+    """The search's objective on a given set of configurations instead of NSGA-II's: each
+    evaluated (QAT with the spec's budget and seed, cached as the search's candidates are),
+    the front of the set, its synthesis (``spec.synthesize_front``) and the chosen
+    configuration, as :func:`run_search` gives them (``generations_run`` 0). The homogeneous
+    configurations of ``spec.homogeneous`` are evaluated too.
+
+    ``widths_list``: a list of width dicts (all 21 names, within ``spec.bounds``)."""
+    from . import model as M
+    t0 = time.perf_counter()
+    fit = _load_fit(spec)
+    prepared = M.prepare(spec.task, spec.size, progress=progress)
+    lo, hi = spec.bounds
+    rows = [[b] * len(NAMES) for b in spec.homogeneous]
+    for i, w in enumerate(widths_list):
+        w = A._check_widths(w)
+        bad = [n for n in NAMES if not lo <= w[n] <= hi]
+        if bad:
+            raise QhwInputError(f"widths[{i}].{bad[0]}: must be within bounds {lo}..{hi}, got "
+                                f"{w[bad[0]]}")
+        rows.append([w[n] for n in NAMES])
+    ev = _Evaluator(spec, prepared, fit, progress)
+    with contextlib.ExitStack() as stack:
+        _start(ev, stack, len(rows), f"evaluate {spec.task}", log)
+        ev(np.array(rows))
+        return _finish(spec, fit, prepared, ev, t0, progress, log, generations_run=0)
+
+
+def _start(ev, stack, total, desc, log):
+    """The executor (jobs > 1 or a scheduler) and the progress bar of an evaluation."""
+    spec = ev.spec
+    if spec.jobs > 1 or spec.scheduler:
+        from ..explore.executor import Executor, scheduler_address
+        ev.executor = stack.enter_context(Executor(jobs=spec.jobs,
+                                                   scheduler=scheduler_address(spec.scheduler)))
+        if log:
+            log(ev.executor.describe())
+    if ev.progress:
+        from tqdm import tqdm
+        ev.bar = stack.enter_context(tqdm(total=total, desc=desc, unit="cand", file=sys.stderr))
+
+
+def _finish(spec, fit, prepared, ev, t0, progress, log, *, generations_run):
+    """The front, the homogeneous records, the front's synthesis (on the same executor) and
+    the chosen configuration: the result dict."""
+    if ev.bar is not None:
+        ev.bar.close()
+    search_s = time.perf_counter() - t0
+    records = list(ev.known.values())
+    # Copies: the synthesized figures go into the front's and the homogeneous records, while
+    # ``candidates`` keeps what the search computed.
+    homo = [dict(ev.known[tuple([b] * len(NAMES))]) for b in spec.homogeneous]
+    front = [dict(r) for r in _front(records)]
+    synthesis = None
+    if spec.synthesize_front:
+        synthesis = synthesize_front(front + homo, fit, spec.front_targets,
+                                     executor=ev.executor, progress=progress)
+        if log:
+            log(f"synthesized {synthesis['points']} configurations x "
+                f"{len(spec.front_targets)} targets in {synthesis['seconds']} s")
     result = {"task": spec.task, "size": spec.size, "task_key": prepared.key,
-            "settings": dataclasses.asdict(spec), "generations_run": gen,
-            "front": front, "homogeneous": homo,
-            "candidates": sorted(records, key=lambda r: (r["transistors"], r["val_error"])),
-            "evaluated": ev.evaluated, "cached": ev.cached,
-            "seconds": round(time.perf_counter() - t0, 1),
-            "search_seconds": round(search_s, 1),
-            "front_synthesis": synthesis,
-            "area_model": {"size": fit.size, "holdout_error": fit.holdout_error,
-                           "points": len(fit.points)},
-            "float_accuracy": prepared.metrics["float_accuracy"]}
+              "settings": dataclasses.asdict(spec), "generations_run": generations_run,
+              "front": front, "homogeneous": homo,
+              "candidates": sorted(records, key=lambda r: (r["transistors"], r["val_error"])),
+              "evaluated": ev.evaluated, "cached": ev.cached,
+              "seconds": round(time.perf_counter() - t0, 1),
+              "search_seconds": round(search_s, 1),
+              "front_synthesis": synthesis,
+              "area_model": {"size": fit.size, "holdout_error": fit.holdout_error,
+                             "points": len(fit.points)},
+              "float_accuracy": prepared.metrics["float_accuracy"]}
     result["chosen"] = chosen_summary(result)
     return result
 
@@ -633,9 +671,11 @@ def write_report(result, out):
     plt.close(fig)
     s = result["settings"]
     size = result["area_model"]["size"]
+    how = (f"NSGA-II, population {s['population']}, {s['generations']} generations, widths "
+           f"{s['bounds'][0]}..{s['bounds'][1]}" if result["generations_run"]
+           else "A given set of configurations (not an NSGA-II search)")
     lines = [f"# Format search: {result['task']} ({result['size']})", "",
-             f"NSGA-II, population {s['population']}, {s['generations']} generations, widths "
-             f"{s['bounds'][0]}..{s['bounds'][1]}; candidate budget {s['steps']} QAT steps "
+             f"{how}; candidate budget {s['steps']} QAT steps "
              f"(batch {s['batch']}, lr {s['lr']}, seed {s['eval_seed']}); "
              f"{len(c)} distinct candidates ({result['evaluated']} computed in this run, "
              f"{result['cached']} from the cache), {result['seconds']} s in all.", "",
