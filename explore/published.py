@@ -90,8 +90,9 @@ def _finn_r_row(records, label):
             f"{fmt(hi[1])})",
             "FINN-R estimates an HLS MVAU alone in Vivado; qhw's figure is Yosys `synth_xilinx` of "
             "the whole unit, its sliding-window generator and line buffer included, weights as "
-            "constants in logic. A ratio above 1 is qhw's unit using more LUTs than FINN-R's MVAU "
-            "model, below 1 fewer."]
+            "constants in logic, and multipliers in DSP48E1 blocks where Yosys maps them (FINN-R "
+            "counts LUT multipliers). A ratio above 1 is qhw's unit using more LUTs than FINN-R's "
+            "MVAU model, below 1 fewer."]
 
 
 def _baseline_span(pairs, units, path):

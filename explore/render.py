@@ -118,9 +118,9 @@ def fmt(v, digits=3):
     if isinstance(v, float):
         if not math.isfinite(v):
             return str(v)
-        if v == int(v) and abs(v) >= 1:
-            return f"{int(v):,}"
-        return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        if (v == int(v) and abs(v) >= 1) or abs(v) >= 10 ** digits:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}"
     return str(v)
 
 

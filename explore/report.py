@@ -26,6 +26,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on the machines that run sweeps
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .. import flow, registry  # noqa: E402
 from ..config import config_from_dict, config_to_dict  # noqa: E402
@@ -346,8 +347,7 @@ def plot_area_vs_bits(results, figdir, note):
         recs = [r for r in results.ok if r["unit"] == unit]
         for axis in bit_axes:
             others = [a for a in axes if a != axis]
-            panels = [(AREA[0], "transistors (generic CMOS; flip-flops and memory bits "
-                                "counted)"), ("ecp5.LUT4", "ECP5 LUT4")]
+            panels = [(AREA[0], "transistors (generic CMOS)"), ("ecp5.LUT4", "ECP5 LUT4")]
             panels = [p for p in panels if any(_is_number(value(r, p[0])) for r in recs)]
             usable = [r for r in recs if _is_number(value(r["config"], axis))]
             if not panels or not usable:
@@ -374,12 +374,14 @@ def plot_area_vs_bits(results, figdir, note):
                     count = sum(map(len, series.values())) + len(bases)
                 ax.set(xlabel=axis, ylabel=ylabel, title=f"{unit}: {ylabel.split(' (')[0]} "
                                                          f"against {axis}")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.grid(alpha=0.3)
             axs[0][0].legend(fontsize=7)
             fname = f"area_vs_{axis.replace('.', '_')}_{unit}.png"
             _finish(fig, figdir / fname, note)
             out.append(Figure(figdir / fname,
-                              f"{unit}: area against {axis}, every point of the unit (a series "
+                              f"{unit}: area against {axis} (transistors count flip-flops and "
+                              f"memory bits), every point of the unit (a series "
                               f"per value of the other swept fields, joined only when it has 3 "
                               f"or more points; X: baseline points). {note}", points=count))
     return out
@@ -456,14 +458,18 @@ def plot_energy(results, figdir, note):
         ys = range(len(group))
         tog = [value(r, "energy_toggle.pj_per_inference") for r in group]
         ops = [value(r, "energy_ops.pj_per_inference") for r in group]
-        ax.barh([y - 0.2 for y, t in zip(ys, tog) if t], [t for t in tog if t], height=0.4,
-                label="measured: toggles x per-cell energy")
-        ax.barh([y + 0.2 for y, o in zip(ys, ops) if o], [o for o in ops if o], height=0.4,
-                label="estimated: operation counts x Horowitz 45 nm")
+        # Markers, not bars: a bar's length on a log axis depends on where the axis starts.
+        for y, t, o in zip(ys, tog, ops):
+            if t and o:
+                ax.plot([t, o], [y, y], color="#bbb", lw=1, zorder=1)
+        ax.plot([t for t in tog if t], [y for y, t in zip(ys, tog) if t], "o", color="#1f77b4",
+                label="measured: toggles x per-cell energy", zorder=2)
+        ax.plot([o for o in ops if o], [y for y, o in zip(ys, ops) if o], "s", color="#ff7f0e",
+                label="estimated: operation counts x Horowitz 45 nm", zorder=2)
         ax.set_yticks(list(ys), [_name(r, results)[:60] for r in group], fontsize=7)
-        ax.invert_yaxis()
+        ax.set_ylim(len(group) - 0.5, -0.5)
         ax.set(xscale="log", xlabel=f"pJ per {kind} (log)", title=f"Energy per {kind}")
-        ax.grid(alpha=0.3, axis="x", which="both")
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     path = figdir / "energy_per_inference.png"
     _finish(fig, path, note)
@@ -701,7 +707,8 @@ def headline(results, pairs=None):
         found.append(Finding(
             f"Fastest: {md_escape(_name(r, results))}, {_rate(t['rate_fmax'])} "
             f"{_inference_word(r)}s/s at its ECP5 Fmax of {fmt(t['fmax_mhz'])} MHz "
-            f"({fmt(t['latency_us_fmax'])} µs latency; {_rate(t['rate_common'])}/s at "
+            f"({fmt(t['latency_us_fmax'])} µs latency; {_rate(t['rate_common'])} "
+            f"{_inference_word(r)}s/s at "
             f"{COMMON_CLOCK_MHZ} MHz) ([time and rate](#time-and-rate))."))
     en = [(ratio(value(d, "energy_ops.pj_per_inference"),
                  value(b, "energy_ops.pj_per_inference")), d, b) for d, b in pairs]
