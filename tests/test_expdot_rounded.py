@@ -320,3 +320,16 @@ def test_rtl_bit_exact_stalls_and_cycles(fmt_name, overflow, pipeline):
     run = flow.rtlsim(UNIT, cfg, params, x, stall_in=0.4, stall_out=0.5, seed=2)
     message = flow.first_mismatch(UNIT, run, expected)
     assert message is None, message
+
+
+def test_operation_counts():
+    """Per vector at N = 16, SIMD = 4: 12 lane additions, 3 additions (and alignments) of the
+    running sum, 4 roundings; the exact accumulator: 15 additions, one rounding."""
+    def ops(cfg):
+        return {o["what"]: o["count"] for o in UNIT.operations(cfg, 1)["ops"]}
+    rounded = ops(g.ExpDotConfig(lanes=16, simd=4, accumulator="rounded"))
+    assert rounded["exact sum of each fold's lanes"] == 12
+    assert rounded["running sum + fold sum"] == rounded["alignment of the running sum"] == 3
+    assert rounded["normalisation of the sum"] == rounded["rounding to the output format"] == 4
+    exact = ops(g.ExpDotConfig(lanes=16, simd=4))
+    assert exact["exact accumulation"] == 15 and exact["rounding to the output format"] == 1
