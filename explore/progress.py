@@ -311,36 +311,46 @@ class StageBoard:
     # Estimate and text ---------------------------------------------------------------------------
 
     def remaining(self):
-        """Estimated seconds left, or None before any job of this run or the cache ended."""
-        known = [s for kind in self._durations.values() for s in kind]
-        if not known:
-            return None
-        mean_all = sum(known) / len(known)
-
-        def expected(kind):
-            mine = self._durations.get(kind)
-            return sum(mine) / len(mine) if mine else mean_all
-
+        """The estimate of the time left: ``(seconds, untimed)``, where ``untimed`` counts the
+        jobs left out of ``seconds`` because no job of their kind has ended yet (a mean of other
+        kinds would be no estimate: one long synthesis would make every small layer look long);
+        ``seconds`` is None while no kind is timed."""
         now = self._clock()
-        running, waiting = [], []
+        running, waiting, untimed = [], [], 0
         for job in self._jobs.values():
-            need = expected(job.kind)
+            mine = self._durations.get(job.kind)
+            if not mine:
+                untimed += 1
+                continue
+            need = sum(mine) / len(mine)
             if job.started is None:
                 waiting.append(need)
             else:
                 ran = now - job.started
                 # Past its kind's mean: it is a long one; assume a quarter more.
                 running.append(need - ran if ran < need else 0.25 * ran)
-        return remaining_estimate(running, waiting, self._workers)
+        if not self._durations:
+            return None, untimed
+        return remaining_estimate(running, waiting, self._workers), untimed
+
+    def _left_text(self):
+        """``about 3 min 05 s left``, with ``+ N <unit>s not timed yet`` when some are left out,
+        or None."""
+        if self.done >= self.total:
+            return None
+        left, untimed = self.remaining()
+        if left is None or (not left and untimed):  # nothing timed is left to run
+            return "no estimate of the time left yet" if untimed else None
+        text = f"about {short_time(left)} left"
+        return text + (f" + {untimed} {self._unit}{'s' if untimed > 1 else ''} not timed yet"
+                       if untimed else "")
 
     def _summary(self):
-        left = self.remaining()
         text = f"{self.done}/{self.total} {self._unit}s"
         if self.failed:
             text += f", {self.failed} failed"
-        if left is None or self.done >= self.total:
-            return text
-        return text + f", about {short_time(left)} left"
+        left = self._left_text()
+        return text + (f", {left}" if left else "")
 
     def _running(self):
         return sorted((j for j in self._jobs.values() if j.started is not None),
@@ -376,7 +386,7 @@ class StageBoard:
             for slot in self._slots:
                 slot.close()
             self._slots = []
-            self._bar.set_postfix_str(self._postfix(0, None), refresh=False)
+            self._bar.set_postfix_str(self._postfix(0, final=True), refresh=False)
             self._bar.close()
             self._bar = None
             return
@@ -398,15 +408,14 @@ class StageBoard:
             text = f"  {texts[i]}" if i < len(texts) else ""
             slot.set_description_str(text[:width], refresh=False)
             slot.refresh()
-        self._bar.set_postfix_str(self._postfix(len(running), self.remaining()), refresh=False)
+        self._bar.set_postfix_str(self._postfix(len(running)), refresh=False)
         self._bar.refresh()
 
-    def _postfix(self, running, left):
+    def _postfix(self, running, final=False):
         parts = []
-        if left is not None:
-            parts.append(f"about {short_time(left)} left")
-        elif running:
-            parts.append(f"time left: known when a {self._unit} ends")
+        left = None if final else self._left_text()
+        if left:
+            parts.append(left)
         if running:
             parts.append(f"{running} running")
         if self.failed:

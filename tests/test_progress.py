@@ -81,11 +81,12 @@ def test_display_mode_follows_the_switch_and_the_terminal():
 
 def test_lines_name_the_job_its_stage_the_tool_and_the_times():
     clock, stream = FakeClock(), io.StringIO()
-    board = progress.StageBoard(total=3, done=1, desc="sweep s", prefix="qhw sweep",
+    board = progress.StageBoard(total=4, done=1, desc="sweep s", prefix="qhw sweep",
                                 mode="lines", unit="point", workers=2, stream=stream,
                                 clock=clock, heartbeat_s=30)
     board.add("k1", "binconv weight_bits=4", kind="binconv")
     board.add("k2", "binconv weight_bits=8", kind="binconv")
+    board.add("k3", "gru hidden_size=16", kind="gru")
     board.start("k1")
     board.event("k1", "stage", "generate")
     clock.now += 3
@@ -102,8 +103,10 @@ def test_lines_name_the_job_its_stage_the_tool_and_the_times():
         "[qhw sweep 00:03] binconv weight_bits=4: cosim (generate took 3 s)",
         "[qhw sweep 00:15] binconv weight_bits=4: place and route ecp5 (cosim took 12 s)",
         "[qhw sweep 00:15] binconv weight_bits=4: place and route ecp5: nextpnr-ecp5 (25k)",
-        # k2 (same kind, not started) is expected to take as long as k1: 55 s.
-        "[qhw sweep 00:55] binconv weight_bits=4: done in 55 s; 2/3 points, about 55 s left",
+        # k2 (same unit, not started) is expected to take as long as k1: 55 s; k3 (a gru:
+        # no gru point has ended) is left out, and the line says so.
+        "[qhw sweep 00:55] binconv weight_bits=4: done in 55 s; 2/4 points, about 55 s left "
+        "+ 1 point not timed yet",
     ], lines
 
 
@@ -121,7 +124,8 @@ def test_a_silent_long_stage_gets_a_line_a_minute():
     board.close()
     last = stream.getvalue().splitlines()[-1]
     assert last == ("[qhw demo 01:51] running: ECP5 synthesis: synthesis with place and route "
-                    "(ecp5) 1 min 51 s - nextpnr-ecp5 (25k) 1 min 01 s (0/1 tasks)"), last
+                    "(ecp5) 1 min 51 s - nextpnr-ecp5 (25k) 1 min 01 s (0/1 tasks, no estimate of the "
+                    "time left yet)"), last
 
 
 def test_bars_show_every_job_in_flight_with_its_stage_and_the_time_left():

@@ -190,7 +190,7 @@ def cosim_task(window, frames=None):
     x = unit.check_inputs(cfg, {"activations": xq})
     t0 = time.monotonic()
     model = unit.cost_model(cfg, 1, x)
-    stages.stage(f"generate, Verilator build and run ({model.expected:,} cycles)")
+    stages.stage(f"Verilator: generate, build and simulate {model.expected:,} cycles")
     run = flow.rtlsim(unit, cfg, params, x, fast=True)
     stages.stage("golden model and comparison")
     golden = unit.golden(cfg, params, x)
