@@ -294,7 +294,7 @@ class StageBoard:
             self._line(f"{job.label}: {'done' if ok else 'FAILED'}{took}; {self._summary()}",
                        at)
             if self._bar is not None:
-                self._bar.update(1)
+                self._bar.n += 1  # drawn by the next render, with the running jobs updated
         elif what == "expect":
             kind, seconds = args
             self._durations.setdefault(kind, []).append(float(seconds))
@@ -341,7 +341,7 @@ class StageBoard:
         left, untimed = self.remaining()
         if left is None or (not left and untimed):  # nothing timed is left to run
             return "no estimate of the time left yet" if untimed else None
-        text = f"about {short_time(left)} left"
+        text = f"about {short_time(max(left, 1.0))} left"  # "about 0 s" reads as a fault
         return text + (f" + {untimed} {self._unit}{'s' if untimed > 1 else ''} not timed yet"
                        if untimed else "")
 
