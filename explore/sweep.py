@@ -623,6 +623,8 @@ def _run_in_process(point, stop_name=None, *, key=None, topic=None):
             except BaseException:  # the worker is closing: take the point's processes along
                 _kill(proc)
                 raise
+        if relay is not None:
+            relay.pump()  # the last stages, sent before the record (the client shows them first)
         if record is None and proc.returncode != 0:
             tail = log.decode(errors="replace")[-3000:]
             record = _fail("error", f"point process exited with status {proc.returncode}: "
