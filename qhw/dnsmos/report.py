@@ -165,6 +165,12 @@ def _timing(point, synth_key, synth):
     return out
 
 
+def _multipliers(figures):
+    n = figures.get("MULT18X18D", 0) or 0
+    return (f"{n:,} hard multiplier{'' if n == 1 else 's'}"
+            + (" (conv1's 8-bit products; the binary layers have none)" if n else ""))
+
+
 def headline(results):
     """The report's findings (each a sentence with its figure, its baseline and a link to the
     section behind it), generated from the demo's results."""
@@ -202,8 +208,8 @@ def headline(results):
             f"Real time on ECP5-25F: {_fmt(t['rt_fmax'])}x real time at its {_fmt(t['fmax'])} "
             f"MHz Fmax ({_fmt(t['ms_fmax'])} ms per 9.01 s window; goal "
             f"{ecp5['spec']['realtime_factor']}x) in {_fmt(wf.get('LUT4'))} LUT4, "
-            f"{_fmt(wf.get('FF'))} FF, {_fmt(wf.get('DP16KD'))} DP16KD and "
-            f"{_fmt(wf.get('MULT18X18D', 0))} multipliers ([time and rate](#time-and-rate))."))
+            f"{_fmt(wf.get('FF'))} FF, {_fmt(wf.get('DP16KD'))} DP16KD and {_multipliers(wf)} "
+            f"([time and rate](#time-and-rate))."))
     else:
         findings.append(Finding(
             f"Real time (cost model; no synthesis in this run): {t['cycles']:,} cycles per 9.01 s "
