@@ -185,6 +185,20 @@ def _n(v, digits=0):
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def _ice40_fit(ice):
+    """Whether the network fits the UP5K: place and route's answer where it ran (the resource
+    counts can fit while the packed logic cells do not), else the counts'."""
+    figs, fmax = ice.get("figures", {}), ice.get("fmax") or {}
+    if "fits" in fmax:
+        if not fmax["fits"]:
+            lc = (fmax.get("utilisation") or {}).get("ICESTORM_LC")
+            if lc:
+                return f"does not place: {lc[0]:,} of {lc[1]:,} logic cells"
+            return "does not fit: " + str(fmax.get("reason")).split(": ", 1)[-1]
+        return f"fits, {_n(_fig(figs, 'fmax_mhz'), 1)} MHz"
+    return "fits (counts)" if figs.get("fits_up5k") else "does not fit (counts)"
+
+
 def markdown(res):
     lines = ["# The chosen GRU configuration as a network (bench_search_network.py)", ""]
     for t in res["tasks"]:
@@ -224,15 +238,15 @@ def markdown(res):
                 f"{_n(fe.get('LUT4'))} / {_n(fe.get('FF'))} / {_n(fe.get('DP16KD'))} / "
                 f"{_n(fe.get('MULT18X18D'))}",
                 _n(fmax, 1),
-                "-" if not fmax or not cyc else f"{cyc / fmax / 1e3:.2f}",
-                f"{_n(fi.get('LUT4'))} / {_n(fi.get('EBR'))} / {_n(fi.get('DSP'))} "
-                f"({'fits' if fi.get('fits_up5k') else 'does not fit'})",
+                "-" if not fmax or not cyc else f"{cyc / fmax:,.1f}",
+                f"{_n(fi.get('LUT4'))} / {_n(fi.get('EBR'))} / {_n(fi.get('DSP'))}; "
+                + _ice40_fit(ice),
                 _n(ops / 1e3, 1), _n(None if tog is None else tog / 1e3, 1)])
         lines += _report.table(
             ["network", "val / test acc %", "golden = integer model (all test)",
              "RTL bit-exact (utterances)", "cycles per utterance measured / model",
              "latency cycles measured / model", "ECP5 LUT4 / FF / DP16KD / MULT18X18D",
-             "ECP5 Fmax MHz", "ms per utterance at Fmax", "iCE40 LUT4 / EBR / DSP (UP5K)",
+             "ECP5 Fmax MHz", "us per utterance at Fmax", "iCE40 LUT4 / EBR / DSP; UP5K",
              "energy nJ/utt. (operations)", "energy nJ/utt. (gate toggles)"], rows)
         lines.append("")
     return "\n".join(lines) + "\n"
