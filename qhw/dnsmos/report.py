@@ -348,9 +348,10 @@ def build_blocks(results, figdir):
         "registers, pipeline stages and (on the iCE40, which has no LUT-RAM) the line buffers; "
         "block RAM holds weights, thresholds and FIFOs, and its bits used are the memory bits of "
         "the Memory section. Hard multipliers: the goal is none in the binary network (only "
-        "conv1's 8-bit products could use them). Xilinx 7-series is not synthesized in the demo "
-        "(`qhw synth network --config examples/networks/dnsmos_ecp5.toml --weights "
-        "examples/networks/dnsmos_bam.npz --target xc7` gives its LUT / FF / BRAM / DSP)."))
+        "conv1's 8-bit products could use them). Xilinx 7-series: the ECP5 design point's "
+        "network synthesized with Yosys `synth_xilinx` (LUT6, no place and route, so no Fmax); "
+        "block RAM in RAMB36 units (a RAMB18 counts half), and LUT-RAM holds the small "
+        "memories."))
     rows = []
     for label, key, point in points:
         target = point["target"]
@@ -365,11 +366,18 @@ def build_blocks(results, figdir):
         else:
             basis = "not synthesized in this run"
         mb = point["memory_bits"]["binary"]
-        rows.append([label, basis, _fmt(f.get("LUT4")), _fmt(f.get("FF")),
+        rows.append([label, basis, f"{_fmt(f.get('LUT4'))} LUT4", _fmt(f.get("FF")),
                      f"{_fmt(f.get(BRAM_KEY[target]))} {BRAM_KEY[target]}",
                      f"{mb['streaming_total'] / 1e3:,.1f}",
                      _fmt(f.get("MULT18X18D", f.get("DSP")))])
-    blocks.append(Table(["part", "figures of", "LUT4 (logic)", "flip-flops", "block RAM",
+    x = (synth.get("xc7 synthesis") or {}).get("figures")
+    if x:
+        mb = ecp5["memory_bits"]["binary"]
+        rows.append(["Xilinx 7-series (the ECP5 design point)", "whole accelerator",
+                     f"{_fmt(x.get('LUT'))} LUT6 ({_fmt(x.get('LUTRAM'))} as LUT-RAM)",
+                     _fmt(x.get("FF")), f"{_fmt(x.get('BRAM'))} BRAM",
+                     f"{mb['streaming_total'] / 1e3:,.1f}", _fmt(x.get("DSP"))])
+    blocks.append(Table(["part", "figures of", "logic (LUTs)", "flip-flops", "block RAM",
                          "memory bits (kbit: weights, line buffers, FIFOs)",
                          "hard multipliers"], rows))
     for key in ("ECP5 layers", "iCE40 layers"):
