@@ -1,7 +1,7 @@
 """The chosen GRU configuration as a whole network, at the task's real size (issue 14).
 
     .venv/bin/python bench/bench_search_network.py [--task kws|digits|both] [-o build/bench]
-        [-j 2] [--utterances 8] [--stall-utterances 2] [--no-toggle] [--no-pnr]
+        [-j 2] [--utterances 8] [--stall-utterances 2] [--no-toggle] [--no-pnr] [--seeds 3]
 
 Per task (default: both; recorded in docs/search.md):
 
@@ -22,6 +22,8 @@ Per task (default: both; recorded in docs/search.md):
    (place and route for Fmax unless ``--no-pnr``); energy per utterance, both estimates
    (synth/energy.py: operation counts on the ``--utterances``, gate-level toggles on one
    utterance unless ``--no-toggle``).
+3. **Seeds**: the validation and test accuracy of both configurations after the candidate's QAT
+   with ``--seeds`` seeds (0 is the search's), for the noise of the objective.
 
 Writes ``<output>/search_network.json`` and ``.md``; every synthesis, build and candidate is
 cached, so a rerun costs little.
@@ -178,7 +180,25 @@ def run_task(task, args):
         points.append(("homogeneous8", ref["widths"]))
     nets = [network_point(task, label, w, result, args, out) for label, w in points]
     return {"task": task, "set": result, "networks": nets,
+            "seeds": seed_spread(task, points, result, args.seeds),
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def seed_spread(task, points, result, seeds):
+    """Validation and test accuracy of the networks' configurations after the candidate's QAT
+    with ``seeds`` seeds (0 is the search's): how much of a difference the seed alone makes."""
+    from qhw.search import model as M
+    s = result["settings"]
+    prepared = M.prepare(task, "default", progress=False)
+    out = {}
+    for label, widths in points:
+        runs = [M.evaluate_candidate(prepared, prepared.formats(widths), steps=s["steps"],
+                                     batch=s["batch"], lr=s["lr"], seed=seed, test=True)
+                for seed in range(seeds)]
+        out[label] = [{"seed": seed, "val_accuracy": r["val_accuracy"],
+                       "test_accuracy": r["test_accuracy"]} for seed, r in enumerate(runs)]
+        print(f"[{task}_{label}] seeds: {out[label]}", flush=True)
+    return out
 
 
 def _n(v, digits=0):
@@ -248,6 +268,13 @@ def markdown(res):
              "latency cycles measured / model", "ECP5 LUT4 / FF / DP16KD / MULT18X18D",
              "ECP5 Fmax MHz", "us per utterance at Fmax", "iCE40 LUT4 / EBR / DSP; UP5K",
              "energy nJ/utt. (operations)", "energy nJ/utt. (gate toggles)"], rows)
+        lines += ["", f"The same configurations after the candidate's QAT with other seeds (seed 0 "
+                      f"is the search's; validation / test accuracy %):", ""]
+        rows = [[label] + [f"{100 * r['val_accuracy']:.1f} / {100 * r['test_accuracy']:.1f}"
+                           for r in runs] for label, runs in t.get("seeds", {}).items()]
+        if rows:
+            lines += _report.table(["network"] + [f"seed {i}" for i in range(len(rows[0]) - 1)],
+                                   rows)
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -261,6 +288,8 @@ def main(argv=None):
     ap.add_argument("--stall-utterances", type=int, default=2)
     ap.add_argument("--no-toggle", action="store_true", help="no gate-level energy")
     ap.add_argument("--no-pnr", action="store_true", help="no place and route (no Fmax)")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="QAT seeds of the accuracy spread of the networks' configurations")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     tasks = ["digits", "kws"] if args.task == "both" else [args.task]
