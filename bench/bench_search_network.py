@@ -42,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _report  # noqa: E402
 
 from qhw import flow, registry, synth_flow  # noqa: E402
-from qhw.config import config_from_dict  # noqa: E402
 from qhw.golden import gru as g  # noqa: E402
 from qhw.search import export as E  # noqa: E402
 from qhw.search import search as S  # noqa: E402
@@ -268,8 +267,8 @@ def markdown(res):
              "latency cycles measured / model", "ECP5 LUT4 / FF / DP16KD / MULT18X18D",
              "ECP5 Fmax MHz", "us per utterance at Fmax", "iCE40 LUT4 / EBR / DSP; UP5K",
              "energy nJ/utt. (operations)", "energy nJ/utt. (gate toggles)"], rows)
-        lines += ["", f"The same configurations after the candidate's QAT with other seeds (seed 0 "
-                      f"is the search's; validation / test accuracy %):", ""]
+        lines += ["", "The same configurations after the candidate's QAT with other seeds (seed 0 "
+                      "is the search's; validation / test accuracy %):", ""]
         rows = [[label] + [f"{100 * r['val_accuracy']:.1f} / {100 * r['test_accuracy']:.1f}"
                            for r in runs] for label, runs in t.get("seeds", {}).items()]
         if rows:

@@ -18,5 +18,9 @@ area
     The area model of the GRU datapath over the 21 widths (generic transistors, ECP5 LUT4),
     fitted on synthesized configurations, with its held-out error (no PyTorch).
 search
-    (PyTorch, pymoo) the NSGA-II search, its cache, outputs and report (``qhw search``).
+    (PyTorch, pymoo) the NSGA-II search, its cache, the front's synthesis, outputs and report
+    (``qhw search``); :func:`~qhw.search.search.evaluate_set` for a given set of configurations.
+export
+    The chosen configuration as a qhw network (features -> GRU -> dense head -> class scores):
+    description, weights, inputs, ``qhw search --export-network`` (PyTorch only to train it).
 """

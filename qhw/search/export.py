@@ -20,14 +20,15 @@ So the network's golden model (:func:`qhw.golden.network.reference`) and its RTL
 integer model's logits exactly; the tests check both. The head's bias must fit macconv's bias
 range (its accumulator width); an exported model whose bias does not is refused in one line.
 
-This module needs no PyTorch, except :func:`trained_model` (QAT of a configuration). Public API:
-:func:`network_description`, :func:`network_params`, :func:`network_inputs`,
-:func:`logits_of`, :func:`write_network`, :func:`choose`, :func:`trained_model`.
+This module needs no PyTorch, except :func:`trained_model` and :func:`export_chosen` (QAT of a
+configuration). Public API: :func:`network_description`, :func:`network_params`,
+:func:`network_inputs`, :func:`logits_of`, :func:`write_network`, :func:`choose`,
+:func:`trained_model`, :func:`export_chosen` (``qhw search --export-network``),
+:func:`summary_text`, :func:`head_simd`, :func:`check_name`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -37,7 +38,8 @@ from ..errors import QhwInputError
 from ..golden import gru as g
 
 __all__ = ["GRU_LAYER", "HEAD_LAYER", "network_description", "network_params", "network_inputs",
-           "logits_of", "write_network", "choose", "trained_model", "head_simd", "check_name"]
+           "logits_of", "write_network", "choose", "trained_model", "export_chosen",
+           "summary_text", "head_simd", "check_name"]
 
 #: Layer names in the exported network (the weight file's keys are ``<layer>.<array>``).
 GRU_LAYER = "gru"
@@ -145,9 +147,31 @@ def logits_of(outputs):
 
 
 def write_network(model, steps, out, name, *, macs=8, x=None, info=None):
-    """Write ``<out>/<name>.toml`` (the description), ``<name>.npz`` (the weights) and, with
-    real features ``x`` (N, T, I), ``<name>.inputs.npy`` (their input maps, what ``qhw rtlsim
-    network --inputs`` takes) and, with ``info``, ``<name>.json``. Returns the paths written."""
+    """Write a classifier's network files, each atomically.
+
+    Parameters
+    ----------
+    model : qhw.search.model.IntegerModel
+    steps : int
+        Steps per utterance (T).
+    out : path
+        The folder (created if missing).
+    name : str
+        The network's name and the files' stem (:func:`check_name`).
+    macs : int
+        The GRU's multipliers.
+    x : array (N, T, I), optional
+        Real features: written as ``<name>.inputs.npy``, their input maps (what ``qhw rtlsim
+        network --inputs`` takes).
+    info : dict, optional
+        Written as ``<name>.json``.
+
+    Returns
+    -------
+    dict
+        ``config`` (``<name>.toml``), ``weights`` (``<name>.npz``, keys ``layer.field``) and,
+        as given, ``inputs`` and ``info``: the paths written.
+    """
     from .. import flow
     from ..config import to_toml
     check_name(name)
@@ -218,11 +242,6 @@ def trained_model(task, size, widths, *, steps, batch, lr, seed, test=True):
     return r.pop("model"), r, prepared
 
 
-def info_json(record):
-    """JSON-ready copy of a result record (floats as they are)."""
-    return json.loads(json.dumps(record, default=float))
-
-
 def export_chosen(result, out, name, *, macs=None, test_sequences=8):
     """Export a search's chosen configuration (``result["chosen"]``, :func:`choose`) as a
     network into the folder ``out``.
@@ -255,7 +274,6 @@ def export_chosen(result, out, name, *, macs=None, test_sequences=8):
     """
     from .. import registry
     from ..config import config_from_dict
-    from ..golden import network as gn
     from ..hdl import network as hn
     check_name(name)
     chosen = result.get("chosen")
