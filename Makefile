@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_sweep_dask.py --repeat 3
 	$(VENV)/bin/python bench/bench_gru_tasks.py -o build/bench
 	$(VENV)/bin/python bench/bench_search_area.py
+	$(VENV)/bin/python bench/bench_search_network.py -o build/bench
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,7 +1,7 @@
 """Fit the GRU area model over formats at the KWS size (qhw.search.area) and report its error.
 
     .venv/bin/python bench/bench_search_area.py [--train 14] [--holdout 3] [-j 2]
-        [-o docs/search_area_fit.json]
+        [-o qhw/search/area_fit.json]
 
 Synthesizes the homogeneous 4/6/8/12-bit configurations and ``--train`` random width vectors
 (training) and ``--holdout`` further random ones (held out) for the generic target

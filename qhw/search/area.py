@@ -279,5 +279,6 @@ def fit_area_model(train, holdout, *, size=None, ranges=None, figures=FIGURES, j
 
 
 def default_fit_path():
-    """Where bench/bench_search_area.py stores the KWS-size fit the search uses by default."""
-    return Path(__file__).resolve().parents[2] / "docs" / "search_area_fit.json"
+    """Where bench/bench_search_area.py stores the KWS-size fit the search uses by default: in
+    the package (package data), so that an installed qhw, not only a checkout, has it."""
+    return Path(__file__).resolve().parent / "area_fit.json"

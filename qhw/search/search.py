@@ -84,7 +84,7 @@ class SearchSpec:
     bounds: tuple = A.WIDTH_BOUNDS
     jobs: int = 2
     scheduler: str | None = None
-    area_fit: str | None = None           # JSON of a GruAreaFit; default docs/search_area_fit.json
+    area_fit: str | None = None           # JSON of a GruAreaFit; default qhw/search/area_fit.json
     homogeneous: tuple = (4, 6, 8, 12)    # homogeneous widths put into the first population
     synthesize_front: bool = True         # synthesize the front (and the homogeneous points)
     front_targets: tuple = ("generic", "ecp5")
