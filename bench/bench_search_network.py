@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_search_network.py [--task kws|digits|both] [-o build/bench]
         [-j 2] [--utterances 8] [--stall-utterances 2] [--no-toggle] [--no-pnr] [--seeds 3]
+        [--search DIR]   # DIR: a finished `qhw search` of --task (its front and choice)
 
 Per task (default: both; recorded in docs/search.md):
 
@@ -31,6 +32,7 @@ cached, so a rerun costs little.
 
 import argparse
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -164,14 +166,20 @@ def network_point(task, label, widths, result, args, outdir):
 
 
 def run_task(task, args):
-    spec = S.check_spec({"task": task, "size": "default", "jobs": args.jobs,
-                         "homogeneous": [4, 6, 8, 12]})
     t0 = time.perf_counter()
-    result = S.evaluate_set(spec, candidates(task), progress=True,
-                            log=lambda t: print(f"[{task}] {t}", flush=True))
     out = args.output / "search_network"
-    S.write_outputs(result, out / f"{task}_set")
-    S.write_report(result, out / f"{task}_set")
+    if args.search:  # a finished `qhw search` (its search.json): its front and its choice
+        result = json.loads((args.search / "search.json").read_text())
+        if result.get("task") != task:
+            raise SystemExit(f"--search: {args.search} is a {result.get('task')} search, not "
+                             f"{task} (name it with --task)")
+    else:
+        spec = S.check_spec({"task": task, "size": "default", "jobs": args.jobs,
+                             "homogeneous": [4, 6, 8, 12]})
+        result = S.evaluate_set(spec, candidates(task), progress=True,
+                                log=lambda t: print(f"[{task}] {t}", flush=True))
+        S.write_outputs(result, out / f"{task}_set")
+        S.write_report(result, out / f"{task}_set")
     chosen = result["chosen"]
     ref = [h for h in result["homogeneous"] if set(h["widths"].values()) == {8}][0]
     points = [("chosen", chosen["widths"])]
@@ -222,9 +230,13 @@ def markdown(res):
     lines = ["# The chosen GRU configuration as a network (bench_search_network.py)", ""]
     for t in res["tasks"]:
         r = t["set"]
+        how = ("an NSGA-II search (`qhw search`, population "
+               f"{r['settings'].get('population')} x {r['settings'].get('generations')} "
+               "generations)" if "generations_run" in r else
+               "the search's objective (not an NSGA-II search)")
         lines += [f"## {t['task']}", "",
-                  f"{len(r['candidates'])} configurations evaluated with the search's "
-                  f"objective (not an NSGA-II search), {r['seconds']} s; front of "
+                  f"{len(r['candidates'])} configurations evaluated with {how}, "
+                  f"{r['seconds']} s; front of "
                   f"{len(r['front'])}, synthesized with the homogeneous ones "
                   f"({r['front_synthesis']['seconds']} s).", ""]
         rows = []
@@ -287,11 +299,18 @@ def main(argv=None):
     ap.add_argument("--stall-utterances", type=int, default=2)
     ap.add_argument("--no-toggle", action="store_true", help="no gate-level energy")
     ap.add_argument("--no-pnr", action="store_true", help="no place and route (no Fmax)")
+    ap.add_argument("--search", type=Path, default=None,
+                    help="the output folder of a finished `qhw search` of --task: take its "
+                         "front and chosen configuration instead of the hand-picked set")
     ap.add_argument("--seeds", type=int, default=3,
                     help="QAT seeds of the accuracy spread of the networks' configurations")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     tasks = ["digits", "kws"] if args.task == "both" else [args.task]
+    if args.search and len(tasks) != 1:
+        raise SystemExit("--search: name the search's task with --task kws or --task digits")
+    if args.search and not (args.search / "search.json").is_file():
+        raise SystemExit(f"--search: no search.json in {args.search}")
     res = {"tasks": [run_task(t, args) for t in tasks],
            "args": {k: str(v) for k, v in vars(args).items()}}
     res["seconds"] = round(time.perf_counter() - t0, 1)
