@@ -370,8 +370,7 @@ def plot_area_vs_bits(results, figdir, note):
                     _series(ax, pts, label or unit, "o")
                 if bases:
                     ax.scatter(*zip(*bases), label="baseline", zorder=3, **BASELINE_STYLE)
-                if path == AREA[0]:
-                    count = sum(map(len, series.values())) + len(bases)
+                count = max(count, sum(map(len, series.values())) + len(bases))
                 ax.set(xlabel=axis, ylabel=ylabel, title=f"{unit}: {ylabel.split(' (')[0]} "
                                                          f"against {axis}")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -11,13 +11,10 @@ cosimulation without stalls and generic synthesis, a few seconds each once their
 models are cached, as tests/test_sweep_dask.py builds them)."""
 
 import io
-import json
-import os
 import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
