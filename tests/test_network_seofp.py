@@ -1,12 +1,16 @@
 """A sign-exponent-only layer in the network flow with the issue-15 options: an ``expdot`` dense
-layer with a bounded accumulator and the deep pipeline, followed by a compact full-range one.
+layer with a bounded accumulator and the deep pipeline, followed by a compact full-range one (or
+a compact ``rounded`` one: a float accumulator rounded after each fold).
 
 The network's golden output equals the expdot golden model applied layer by layer; the RTL is
 bit-exact with and without stalls, and its cycles equal the network cost model (which takes
 each expdot layer's latency from :func:`qhw.hdl.expdot.stages`).
 """
 
+import copy
+
 import numpy as np
+import pytest
 
 from qhw import flow, registry
 from qhw.config import config_from_dict
@@ -27,8 +31,10 @@ SPEC = {
 }
 
 
-def _case(seed, frames=6):
-    cfg = config_from_dict(UNIT.config, SPEC)
+def _case(seed, frames=6, e2_accumulator="exact"):
+    spec = copy.deepcopy(SPEC)
+    spec["layers"][1]["accumulator"] = e2_accumulator
+    cfg = config_from_dict(UNIT.config, spec)
     rng = np.random.default_rng(seed)
     params = UNIT.check_params(cfg, UNIT.random_params(cfg, rng))
     x = (rng.normal(size=(frames * 2, 1, 1, 8)) * 2).astype(np.float16).view(np.uint16)
@@ -36,12 +42,16 @@ def _case(seed, frames=6):
     return cfg, params, inputs, frames
 
 
-def test_seofp_layer_golden_rtl_and_cycles():
-    cfg, params, inputs, frames = _case(0)
+@pytest.mark.parametrize("e2_accumulator", ["exact", "rounded"])
+def test_seofp_layer_golden_rtl_and_cycles(e2_accumulator):
+    cfg, params, inputs, frames = _case(0, e2_accumulator=e2_accumulator)
     got = UNIT.golden(cfg, params, inputs)
     e1 = cfg.layer("e1").config
     e2 = cfg.layer("e2").config
-    assert e1.bounded and e1.pipeline == "deep" and e1.acc_bits < e2.acc_bits
+    assert e1.bounded and e1.pipeline == "deep"
+    assert e2.accumulator == e2_accumulator
+    if e2_accumulator == "exact":
+        assert e1.acc_bits < e2.acc_bits
     x = np.asarray(inputs["activations"]).reshape(-1, 8)
     h = np.stack([g.expdot_ref(e1, x, params["e1.weights"][o]) for o in range(4)], axis=1)
     y = np.stack([g.expdot_ref(e2, h, params["e2.weights"][o]) for o in range(2)], axis=1)
