@@ -93,7 +93,7 @@ def network_point(task, label, widths, result, args, outdir):
     """Export one configuration as a network and measure it (docs in the module docstring)."""
     s = result["settings"]
     t0 = time.perf_counter()
-    model, ev, prepared = E.trained_model(task, "default", widths, steps=s["steps"],
+    model, ev, prepared = E.trained_model(task, result["size"], widths, steps=s["steps"],
                                           batch=s["batch"], lr=s["lr"], seed=s["eval_seed"])
     test = prepared.data.test
     steps = int(test.x.shape[1])
@@ -165,14 +165,28 @@ def network_point(task, label, widths, result, args, outdir):
     return rec
 
 
-def run_task(task, args):
+def load_search(folder, task):
+    """A finished `qhw search`'s result (``folder/search.json``), checked for what this bench
+    takes from it; a one-line message otherwise."""
+    try:
+        result = json.loads((folder / "search.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--search: no readable search.json in {folder} ({e})") from None
+    if result.get("task") != task:
+        raise ValueError(f"--search: {folder} is a {result.get('task')} search, not {task} "
+                         f"(name its task with --task)")
+    if not result.get("chosen"):
+        raise ValueError(f"--search: {folder} has no chosen configuration (its search needs "
+                         f"8 among homogeneous)")
+    return result
+
+
+def run_task(task, args, searched=None):
+    """One task's set (or ``searched``, a finished search's result), networks and seeds."""
     t0 = time.perf_counter()
     out = args.output / "search_network"
-    if args.search:  # a finished `qhw search` (its search.json): its front and its choice
-        result = json.loads((args.search / "search.json").read_text())
-        if result.get("task") != task:
-            raise SystemExit(f"--search: {args.search} is a {result.get('task')} search, not "
-                             f"{task} (name it with --task)")
+    if searched is not None:
+        result = searched
     else:
         spec = S.check_spec({"task": task, "size": "default", "jobs": args.jobs,
                              "homogeneous": [4, 6, 8, 12]})
@@ -181,10 +195,10 @@ def run_task(task, args):
         S.write_outputs(result, out / f"{task}_set")
         S.write_report(result, out / f"{task}_set")
     chosen = result["chosen"]
-    ref = [h for h in result["homogeneous"] if set(h["widths"].values()) == {8}][0]
+    ref = {n: chosen["reference_bits"] for n in NAMES}   # homogeneous 8-bit, the rule's reference
     points = [("chosen", chosen["widths"])]
-    if chosen["widths"] != ref["widths"]:
-        points.append(("homogeneous8", ref["widths"]))
+    if chosen["widths"] != ref:
+        points.append((f"homogeneous{chosen['reference_bits']}", ref))
     nets = [network_point(task, label, w, result, args, out) for label, w in points]
     return {"task": task, "set": result, "networks": nets,
             "seeds": seed_spread(task, points, result, args.seeds),
@@ -196,7 +210,7 @@ def seed_spread(task, points, result, seeds):
     with ``seeds`` seeds (0 is the search's): how much of a difference the seed alone makes."""
     from qhw.search import model as M
     s = result["settings"]
-    prepared = M.prepare(task, "default", progress=False)
+    prepared = M.prepare(task, result["size"], progress=False)
     out = {}
     for label, widths in points:
         runs = [M.evaluate_candidate(prepared, prepared.formats(widths), steps=s["steps"],
@@ -230,15 +244,17 @@ def markdown(res):
     lines = ["# The chosen GRU configuration as a network (bench_search_network.py)", ""]
     for t in res["tasks"]:
         r = t["set"]
+        # evaluate_set's result has generations_run 0: a hand-picked set, not a search
         how = ("an NSGA-II search (`qhw search`, population "
-               f"{r['settings'].get('population')} x {r['settings'].get('generations')} "
-               "generations)" if "generations_run" in r else
-               "the search's objective (not an NSGA-II search)")
+               f"{r['settings']['population']} x {r['generations_run']} generations)"
+               if r["generations_run"] else "the search's objective (not an NSGA-II search)")
+        synthesis = r["front_synthesis"]
         lines += [f"## {t['task']}", "",
                   f"{len(r['candidates'])} configurations evaluated with {how}, "
                   f"{r['seconds']} s; front of "
-                  f"{len(r['front'])}, synthesized with the homogeneous ones "
-                  f"({r['front_synthesis']['seconds']} s).", ""]
+                  f"{len(r['front'])}, "
+                  + (f"synthesized with the homogeneous ones ({synthesis['seconds']} s)."
+                     if synthesis else "not synthesized (`synthesize_front = false`)."), ""]
         rows = []
         for tag, recs in (("front", r["front"]), ("homogeneous", r["homogeneous"])):
             for x in recs:
@@ -307,11 +323,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     tasks = ["digits", "kws"] if args.task == "both" else [args.task]
-    if args.search and len(tasks) != 1:
-        raise SystemExit("--search: name the search's task with --task kws or --task digits")
-    if args.search and not (args.search / "search.json").is_file():
-        raise SystemExit(f"--search: no search.json in {args.search}")
-    res = {"tasks": [run_task(t, args) for t in tasks],
+    searched = None
+    if args.search:   # checked before any work (exit status 2)
+        if len(tasks) != 1:
+            ap.error("--search: name the search's task with --task kws or --task digits")
+        try:
+            searched = load_search(args.search, tasks[0])
+        except ValueError as e:
+            ap.error(str(e))
+    res = {"tasks": [run_task(t, args, searched) for t in tasks],
            "args": {k: str(v) for k, v in vars(args).items()}}
     res["seconds"] = round(time.perf_counter() - t0, 1)
     _report.write_results(args.output, "search_network", res, markdown(res), json_default=str)
