@@ -578,13 +578,16 @@ def _kept_waves(path, seed):
 
 
 def check_rtl(unit, cfg, params, x, *, stall_in=0.0, stall_out=0.0, seed=0, waves=None,
-              fast=False):
+              fast=False, expected=None):
     """Run the RTL and compare it with the golden model: ``(run, None)`` when bit-exact, else
     ``(run, message)``; for units that can locate a mismatch (a network names its first
-    differing layer) the message says where it starts."""
+    differing layer) the message says where it starts. ``expected``: the golden model's
+    outputs for ``x`` when the caller has them already (else computed here)."""
     run = rtlsim(unit, cfg, params, x, stall_in=stall_in, stall_out=stall_out, seed=seed,
                  waves=waves, fast=fast)
-    mismatch = first_mismatch(unit, run, unit.golden(cfg, params, x), cfg)
+    if expected is None:
+        expected = unit.golden(cfg, params, x)
+    mismatch = first_mismatch(unit, run, expected, cfg)
     if mismatch is not None and unit.locate is not None:
         where = unit.locate(cfg, params, x, stall_in=stall_in, stall_out=stall_out, seed=seed)
         if where is not None:

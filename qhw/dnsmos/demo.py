@@ -190,16 +190,10 @@ def cosim_task(window, frames=None):
     x = unit.check_inputs(cfg, {"activations": xq})
     t0 = time.monotonic()
     model = unit.cost_model(cfg, 1, x)
+    stages.stage("golden model")
+    golden = unit.golden(cfg, params, x)  # computed once: compared and reported
     stages.stage(f"Verilator: generate, build and simulate {model.expected:,} cycles")
-    run = flow.rtlsim(unit, cfg, params, x, fast=True)
-    stages.stage("golden model and comparison")
-    golden = unit.golden(cfg, params, x)
-    # flow.check_rtl's comparison, with the golden outputs computed once (they are reported).
-    mismatch = flow.first_mismatch(unit, run, golden, cfg)
-    if mismatch is not None and unit.locate is not None:
-        where = unit.locate(cfg, params, x, stall_in=0.0, stall_out=0.0, seed=0)
-        if where is not None:
-            mismatch = f"{mismatch}; {where}"
+    run, mismatch = flow.check_rtl(unit, cfg, params, x, fast=True, expected=golden)
     return {"frames": int(xq.shape[1]), "bit_exact": mismatch is None, "mismatch": mismatch,
             "output": np.asarray(run.outputs).ravel().tolist(),
             "golden": np.asarray(golden).ravel().tolist(),
