@@ -23,12 +23,12 @@ All the work (state, estimate, output) happens in one thread of the board: the o
 terminal.
 """
 
+import collections
 import dataclasses
 import heapq
 import json
 import os
 import queue
-import shutil
 import sys
 import threading
 import time
@@ -94,7 +94,7 @@ def remaining_estimate(running_left, waiting, workers):
         rate would do).
     """
     slots = max(int(workers), len(running_left), 1)
-    free = sorted(list(running_left) + [0.0] * (slots - len(running_left)))
+    free = list(running_left) + [0.0] * (slots - len(running_left))
     heapq.heapify(free)
     for need in waiting:
         heapq.heappush(free, heapq.heappop(free) + need)
@@ -167,7 +167,7 @@ class StageBoard:
         self._closed = False
         # A terminal that reports no size (a pty nobody sized) would get bars trimmed to
         # nothing: then a fixed width.
-        fixed = None if _columns(self._stream) else 100
+        fixed = None if _terminal_size(self._stream) else 100
         self._bar_size = {"dynamic_ncols": fixed is None, "ncols": fixed}
         if mode == "bars":
             self._bar = tqdm(total=total, initial=done, desc=desc, file=self._stream,
@@ -394,9 +394,9 @@ class StageBoard:
             return
         self._rendered = time.monotonic()
         running = self._running()
-        size = shutil.get_terminal_size((100, 24))
-        width = max(20, (_columns(self._stream) or 100) - 1)
-        rows = max(1, min(size.lines - 2, 40))
+        columns, lines = _terminal_size(self._stream) or (100, 24)  # the display's own terminal
+        width = max(20, columns - 1)
+        rows = max(1, min(lines - 2, 40))
         texts = [self._job_text(j, now) for j in running]
         if len(texts) > rows:
             texts = texts[:rows - 1] + [f"... and {len(texts) - rows + 1} more running"]
@@ -425,12 +425,14 @@ class StageBoard:
         return ", ".join(parts)
 
 
-def _columns(stream):
-    """The terminal's width, or 0 when unknown."""
+def _terminal_size(stream):
+    """``(columns, lines)`` of the terminal ``stream`` writes to, or None when unknown (not a
+    terminal, or one that reports no size)."""
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        size = os.get_terminal_size(stream.fileno())
     except (AttributeError, OSError, ValueError):
-        return 0
+        return None
+    return (size.columns, size.lines or 24) if size.columns else None
 
 
 # Sweep points' names --------------------------------------------------------------------------
@@ -472,9 +474,7 @@ def point_labels(points, axes):
                               if n in p.config)
             label = f"{unit} {shown}".strip()
             labels[p.key] = label + (" (baseline)" if p.origin == "baseline" else "")
-    counts = {}
-    for label in labels.values():
-        counts[label] = counts.get(label, 0) + 1
+    counts = collections.Counter(labels.values())
     return {k: (f"{v} [{k[:6]}]" if counts[v] > 1 else v) for k, v in labels.items()}
 
 

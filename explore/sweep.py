@@ -713,13 +713,14 @@ def _run_sweep(sweep, outdir, jobs, address, progress_on):
         board = progress.StageBoard(
             total=len(sweep.points), done=cached_count, failed=failed, desc=f"sweep {sweep.name}",
             prefix="qhw sweep", unit="point", mode=progress.display_mode(progress_on),
-            workers=ex.workers[1] if ex is not None else 1)
+            workers=ex.threads() if ex is not None else 1)
         labels = progress.point_labels(sweep.points, sweep.axes)
         for point in todo:
             board.add(point.key, labels[point.key], kind=point.unit)
+        units_todo = {p.unit for p in todo}
         for record in records.values():  # what points of each unit took before: the estimate
             seconds = (record.get("seconds") or {}).get("total")
-            if seconds and record["unit"] in {p.unit for p in todo}:
+            if seconds and record["unit"] in units_todo:
                 board.expect(record["unit"], seconds)
         try:
             if ex is not None:
