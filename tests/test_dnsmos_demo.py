@@ -14,22 +14,18 @@ from qhw import cli
 from qhw.dnsmos import audio, demo
 
 
-#: What each run of the fixture printed on stdout, by output folder.
-PRINTED = {}
-
-
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
+    """``qhw demo --quick`` run once: (exit status, output folder, what it printed on stdout)."""
     out = tmp_path_factory.mktemp("demo")
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         rc = cli.main(["demo", "--quick", "-o", str(out), "--no-progress"])
-    PRINTED[out] = printed.getvalue()
-    return rc, out
+    return rc, out, printed.getvalue()
 
 
 def test_quick_demo_scores_verifies_and_reports(quick):
-    rc, out = quick
+    rc, out, _ = quick
     assert rc == 0
     rows = list(csv.DictReader(open(out / "scores.csv")))
     assert len(rows) == len(demo.VOICES) * len(demo.QUICK_CONDITIONS)
@@ -53,8 +49,8 @@ def test_quick_demo_scores_verifies_and_reports(quick):
 
 
 def test_quick_demo_ends_with_the_headline_and_the_report_paths(quick):
-    rc, out = quick
-    lines = PRINTED[out].splitlines()
+    _, out, printed = quick
+    lines = printed.splitlines()
     report = out / "report"
     assert lines[-2:] == [f"report.md:   {report / 'report.md'}",
                           f"report.html: {report / 'report.html'}"]
@@ -69,7 +65,7 @@ def test_quick_demo_ends_with_the_headline_and_the_report_paths(quick):
 
 
 def test_score_command_gives_the_demo_scores(quick, tmp_path, capsys):
-    _, out = quick
+    _, out, _ = quick
     rows = list(csv.DictReader(open(out / "scores.csv")))
     wav = out / "clips" / f"{rows[1]['clip']}.wav"
     assert cli.main(["score", str(wav), "--json", str(tmp_path / "s.json")]) == 0
@@ -88,7 +84,7 @@ def test_score_command_gives_the_demo_scores(quick, tmp_path, capsys):
     (lambda p: wavfile.write(p, 16000, np.full(4000, 1.5, np.float32)), "[-1, 1]"),
 ])
 def test_score_refuses_bad_clips_before_scoring(quick, tmp_path, capsys, make, message):
-    _, out = quick
+    _, out, _ = quick
     good = sorted((out / "clips").glob("*.wav"))[0]
     bad = tmp_path / "bad.wav"
     make(bad)
@@ -109,6 +105,6 @@ def test_demo_refuses_a_file_as_output(tmp_path, capsys):
 
 
 def test_clip_reading_round_trip(quick):
-    _, out = quick
+    _, out, _ = quick
     x, info = audio.read_clip(sorted((out / "clips").glob("*.wav"))[0])
     assert info["sample_rate"] == 16000 and len(x) >= 9.5 * 16000
