@@ -9,8 +9,8 @@ to the client, which alone writes the cache and the results, so the workers shar
 This module knows nothing of sweeps: it submits functions, reports how each ended (a result, an
 exception, or ``worker-lost`` when the workers running it kept dying), relays the messages tasks
 send while they run (:func:`report`, :meth:`Executor.listen`: the progress display's stages), and
-turns a scheduler that went away into :class:`SchedulerLost`. Dask is imported only when an executor starts, so the rest
-of the command line starts as quickly as before.
+turns a scheduler that went away into :class:`SchedulerLost`. Dask is imported only when an
+executor starts, so the rest of the command line starts as quickly as before.
 """
 
 import contextlib

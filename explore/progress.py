@@ -503,7 +503,8 @@ def ending_lines(report_md):
         found = []
     if found:
         lines = ["Headline"] + [f"  {line}" for line in found]
-    return lines + [f"report.md:   {report_md}", f"report.html: {report_md.with_name('report.html')}"]
+    return lines + [f"report.md:   {report_md}",
+                    f"report.html: {report_md.with_name('report.html')}"]
 
 
 def print_ending(report_md, file=None):

@@ -121,8 +121,8 @@ def test_a_silent_long_stage_gets_a_line_a_minute():
     board.close()
     last = stream.getvalue().splitlines()[-1]
     assert last == ("[qhw demo 01:51] running: ECP5 synthesis: synthesis with place and route "
-                    "(ecp5) 1 min 51 s - nextpnr-ecp5 (25k) 1 min 01 s (0/1 tasks, no estimate of the "
-                    "time left yet)"), last
+                    "(ecp5) 1 min 51 s - nextpnr-ecp5 (25k) 1 min 01 s (0/1 tasks, no estimate "
+                    "of the time left yet)"), last
 
 
 def test_bars_show_every_job_in_flight_with_its_stage_and_the_time_left():

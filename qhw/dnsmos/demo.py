@@ -229,7 +229,8 @@ def synth_task(name, part=None, target=None):
 
 def _collect_synthesis(done):
     """The synthesis results as the report reads them: "ECP5 synthesis" and "xc7 synthesis"
-    (whole), "ECP5 layers" and "iCE40 layers" ({"parts": [...]} in layer order, failed layers left out and listed)."""
+    (whole), "ECP5 layers" and "iCE40 layers" ({"parts": [...]} in layer order, failed layers
+    left out and listed)."""
     out = {}
     for key in ("ECP5 synthesis", "xc7 synthesis"):
         if key in done:
