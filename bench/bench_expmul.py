@@ -253,11 +253,11 @@ def seofp_designs(lanes, simd):
     return out
 
 
-def _full_range_fp32(cfg_dict):
+def _full_range_fp32(unit_name, cfg):
     """Whether a design is an fp32 expdot with a full-range grid (exact or rounded): large,
     and slow to place (tens of minutes)."""
-    return (cfg_dict.get("act_format") == "fp32" and "weight_exp_bits" in cfg_dict
-            and cfg_dict.get("accumulator", "exact") in ("exact", "rounded"))
+    return (unit_name == "expdot" and cfg.act_format == "fp32"
+            and cfg.accumulator in ("exact", "rounded"))
 
 
 def seofp_rows(lanes, simd, fmax, fmax_full=False, only=None):
@@ -269,7 +269,7 @@ def seofp_rows(lanes, simd, fmax, fmax_full=False, only=None):
         if only and not any(part in label for part in only):
             continue
         v, cfg = _unit_verilog(unit_name, cfg_dict)
-        place = fmax and (fmax_full or not _full_range_fp32(cfg_dict))
+        place = fmax and (fmax_full or not _full_range_fp32(unit_name, cfg))
         row = {"design": label, "unit": unit_name, "config": cfg_dict,
                "acc_bits": getattr(cfg, "acc_bits", None),
                "acc_register_bits": getattr(cfg, "acc_register_bits", None),

@@ -331,14 +331,8 @@ class ExpDot(wiring.Component):
         y = Signal(fmt.width, name="r_y")
         inf_bits = Cat(Const(0, mb), Const(fmt.emask, fmt.ebits))
         if flags is not None:
-            nan, pinf, ninf, oor = flags[0], flags[1], flags[2], flags[3]
-            with m.If(nan | (pinf & ninf)):
-                m.d.comb += y.eq(golden.qnan(fmt))
-            with m.Elif(pinf):
-                m.d.comb += y.eq(Cat(inf_bits, Const(0, 1)))
-            with m.Elif(ninf):
-                m.d.comb += y.eq(Cat(inf_bits, Const(1, 1)))
-            with m.Elif(oor):
+            self._special_values(m, y, flags)
+            with m.Elif(flags[3]):           # above the bounded range, with out_of_range 'flag'
                 m.d.comb += y.eq(golden.qnan(fmt))
         with (m.If if flags is None else m.Elif)(zero):
             m.d.comb += y.eq(0)
@@ -352,6 +346,20 @@ class ExpDot(wiring.Component):
         with m.Else():
             m.d.comb += y.eq(Cat(rounded[:mb], e[:fmt.ebits], neg))
         return y
+
+    def _special_values(self, m, y, flags):
+        """Open the priority chain of the special values on ``y``: NaN for a NaN flag or both
+        infinities, else +inf or -inf. ``flags``: (nan, +inf, -inf, ...). The caller continues
+        the chain with ``m.Elif`` / ``m.Else``."""
+        fmt = self.cfg.fmt
+        inf_bits = Cat(Const(0, fmt.mbits), Const(fmt.emask, fmt.ebits))
+        nan, pinf, ninf = flags[0], flags[1], flags[2]
+        with m.If(nan | (pinf & ninf)):
+            m.d.comb += y.eq(golden.qnan(fmt))
+        with m.Elif(pinf):
+            m.d.comb += y.eq(Cat(inf_bits, Const(0, 1)))
+        with m.Elif(ninf):
+            m.d.comb += y.eq(Cat(inf_bits, Const(1, 1)))
 
     def _grid_value(self, m, word, name):
         """A format word's value in the accumulator grid (LSB 2^(1 - bias - m)), signed
@@ -391,15 +399,8 @@ class ExpDot(wiring.Component):
             m.d.sync += v[k_acc].eq(v[k_acc - 1] & last)
             with m.If(v[k_acc - 1]):
                 m.d.sync += [acc.eq(y), flags3.eq(seen | y_flags)]
-        nan, pinf, ninf = flags3[0], flags3[1], flags3[2]
-        inf_bits = Cat(Const(0, fmt.mbits), Const(fmt.emask, fmt.ebits))
         result = Signal(fmt.width, name="result")
-        with m.If(nan | (pinf & ninf)):
-            m.d.comb += result.eq(golden.qnan(fmt))
-        with m.Elif(pinf):
-            m.d.comb += result.eq(Cat(inf_bits, Const(0, 1)))
-        with m.Elif(ninf):
-            m.d.comb += result.eq(Cat(inf_bits, Const(1, 1)))
+        self._special_values(m, result, flags3)
         with m.Else():
             m.d.comb += result.eq(acc)
         k = next(k_next)
@@ -421,7 +422,7 @@ def stages(cfg):
     stages, the tree levels, the accumulator loop, the output register)."""
     if cfg.pipeline != "deep":
         return STAGES
-    if cfg.is_float and cfg.rounded:
+    if cfg.rounded:
         return cfg.lane_tree_levels + 7
     return cfg.lane_tree_levels + (10 if cfg.is_float else 5)
 
@@ -430,18 +431,17 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
     """``frames`` vectors of lanes/simd transfers, one per cycle; latency :func:`stages` after
     the last fold."""
     f, n = cfg.fold, stages(cfg)
-    rounded = cfg.is_float and cfg.rounded
-    what = ("input register, products, alignment and lane sum, accumulator, rounding"
-            if cfg.pipeline != "deep" else
-            f"input register, products, alignment ({3 if cfg.is_float else 1} stage(s)), "
-            f"{cfg.lane_tree_levels} lane-sum level(s), accumulator, "
-            + ("|sum|, leading one, normalisation, rounding" if cfg.is_float
-               else "output register"))
-    if rounded:
-        what = ("input register, products, "
-                + ("alignment and lane sum" if cfg.pipeline != "deep" else
-                   f"alignment (3 stages), {cfg.lane_tree_levels} lane-sum level(s)")
-                + ", the rounding accumulator (add and round in one cycle), output register")
+    deep = cfg.pipeline == "deep"
+    front = (f"alignment ({3 if cfg.is_float else 1} stage(s)), {cfg.lane_tree_levels} "
+             f"lane-sum level(s)" if deep else "alignment and lane sum")
+    if cfg.rounded:
+        back = "the rounding accumulator (add and round in one cycle), output register"
+    elif not deep:
+        back = "accumulator, rounding"
+    else:
+        back = "accumulator, " + ("|sum|, leading one, normalisation, rounding" if cfg.is_float
+                                  else "output register")
+    what = f"input register, products, {front}, {back}"
     return CycleEstimate(
         formula=f * frames, latency=n, expected=f * frames + n, first_input=f - 1,
         notes=(f"F = lanes/simd = {f} cycles per vector (one fold per cycle, folds of consecutive "

@@ -134,7 +134,7 @@ def expdot_operations(cfg, frames, inputs=None):
     if cfg.is_float:
         ops.append(opcount.op("shift", acc, v * n, "alignment into the accumulator"))
     roundings = 1
-    if cfg.is_float and cfg.rounded:
+    if cfg.rounded:
         f = cfg.fold
         roundings = f
         ops.append(opcount.op("add", acc, v * (n - f), "exact sum of each fold's lanes"))
