@@ -263,21 +263,54 @@ def test_bad_input_one_line(tiny_fit, tmp_path, capsys, extra, args, match):
     assert not (tmp_path / "o").exists()
 
 
+def test_front_synthesis_records_failures_and_model_error(tiny_fit, monkeypatch):
+    """In this process, with a stand-in synthesis (no tools): records of the same widths are
+    synthesized once and share the figures, a failed synthesis is recorded (type and first
+    line) and counted, not raised, and the model's error is (model - synthesized) /
+    synthesized on the figures that were synthesized."""
+    fit = A.GruAreaFit.from_json(json.loads(tiny_fit.read_text()))
+    calls = []
+
+    def fake_synth(config, target, seed=0):
+        calls.append((config["formats"]["weight"][0], target))
+        if target == "ecp5" and config["formats"]["weight"][0] == 5:
+            raise RuntimeError("nextpnr said no\nsecond line")
+        return {"transistors": 1000, "LUT4": 50}
+
+    monkeypatch.setattr(S, "synth_point", fake_synth)
+    recs = [{"widths": {n: b for n in NAMES}, "transistors": t, "LUT4": 40.0}
+            for b, t in ((4, 1100.0), (4, 1100.0), (5, 900.0))]
+    summary = S.synthesize_front(recs, fit, ("generic", "ecp5"))
+    assert sorted(calls) == [(4, "ecp5"), (4, "generic"), (5, "ecp5"), (5, "generic")]
+    assert summary["points"] == 2 and summary["failed"] == 1
+    assert recs[0]["synth"] == recs[1]["synth"] == {"generic": {"transistors": 1000, "LUT4": 50},
+                                                    "ecp5": {"transistors": 1000, "LUT4": 50}}
+    assert recs[2]["synth"]["ecp5"] == {"error": "RuntimeError: nextpnr said no"}
+    assert recs[0]["model_error"] == pytest.approx({"transistors": 0.1, "LUT4": -0.2})
+    assert recs[2]["model_error"] == pytest.approx({"transistors": -0.1})    # no ECP5 LUT4
+    assert summary["transistors_error"] == pytest.approx(
+        {"mean_abs": 0.1, "max_abs": 0.1, "points": 2})
+    assert summary["LUT4_error"] == pytest.approx({"mean_abs": 0.2, "max_abs": 0.2, "points": 1})
+
+
 # ------------------------------------------------------------------------------------ slow
 
 
 @pytest.mark.slow
 def test_front_synthesis_through_the_executor(tiny_fit):
     """Two tiny configurations on an embedded Dask cluster of 2 workers: the same figures as
-    in this process (the synthesis cache), and a failing synthesis is recorded, not raised."""
+    in this process (the synthesis cache), and a failing synthesis (a target that does not
+    exist) is recorded, not raised."""
     from qhw.explore.executor import Executor
     fit = A.GruAreaFit.from_json(json.loads(tiny_fit.read_text()))
     recs = [{"widths": {n: b for n in NAMES}, "transistors": 1.0, "LUT4": 1.0}
             for b in (4, 5)]
     with Executor(jobs=2) as ex:
-        summary = S.synthesize_front(recs, fit, ("generic", "ecp5"), executor=ex)
-    assert summary["points"] == 2 and summary["failed"] == 0
+        summary = S.synthesize_front(recs, fit, ("generic", "ecp5", "no_such_target"),
+                                     executor=ex)
+    assert summary["points"] == 2 and summary["failed"] == 2
     for r in recs:
+        assert set(r["synth"]["no_such_target"]) == {"error"}
         cfg = A.gru_unit_config(r["widths"], TINY_SIZE)
         assert r["synth"]["generic"] == S.synth_point(cfg, "generic")
         assert r["model_error"]["transistors"] == pytest.approx(

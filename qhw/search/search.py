@@ -305,6 +305,25 @@ def synth_point(config, target, seed=0):
     return SynthArea(target, seed=seed)("gru", config)
 
 
+def _in_process(fn, jobs):
+    """:meth:`qhw.explore.executor.Executor.run` in this process, one job after the other:
+    ``(tag, result, None)`` or ``(tag, None, the exception)``."""
+    for tag, args, _ in jobs:
+        try:
+            yield tag, fn(*args), None
+        except Exception as e:  # noqa: BLE001 - handed to the caller, as the executor does
+            yield tag, None, e
+
+
+def _error_text(err):
+    """One line for a failed job: the executor's ``"worker-lost"``, or the exception's type
+    and first line."""
+    if isinstance(err, str):
+        return err
+    lines = str(err).splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+
+
 def _model_errors(record):
     """(model - synthesized) / synthesized per modelled figure that was synthesized."""
     out = {}
@@ -354,21 +373,13 @@ def synthesize_front(records, fit, targets=("generic", "ecp5"), *, executor=None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), desc="synthesize front", unit="synth", file=sys.stderr)
+    runs = _in_process(synth_point, jobs) if executor is None else executor.run(synth_point, jobs)
     try:
-        if executor is None:
-            for tag, args, _ in jobs:
-                try:
-                    results[tag] = synth_point(*args)
-                except Exception as e:  # noqa: BLE001 - recorded; the search's results stand
-                    results[tag] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
-                if bar is not None:
-                    bar.update(1)
-        else:
-            for tag, res, err in executor.run(synth_point, jobs):
-                results[tag] = res if err is None else {"error": str(err).splitlines()[0]
-                                                        if str(err) else type(err).__name__}
-                if bar is not None:
-                    bar.update(1)
+        for tag, res, err in runs:
+            # a failure is recorded, not raised: the search's results stand
+            results[tag] = res if err is None else {"error": _error_text(err)}
+            if bar is not None:
+                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
@@ -444,7 +455,7 @@ def run_search(spec, *, progress=True, log=None):
             Evaluator().eval(StaticProblem(problem, F=F), pop)
             algo.tell(infills=pop)
             gen += 1
-        return _finish(spec, fit, prepared, ev, t0, progress, log, generations_run=gen)
+        return _finish(ev, t0, log, generations_run=gen)
 
 
 def evaluate_set(spec, widths_list, *, progress=True, log=None):
@@ -472,7 +483,7 @@ def evaluate_set(spec, widths_list, *, progress=True, log=None):
     with contextlib.ExitStack() as stack:
         _start(ev, stack, len(rows), f"evaluate {spec.task}", log)
         ev(np.array(rows))
-        return _finish(spec, fit, prepared, ev, t0, progress, log, generations_run=0)
+        return _finish(ev, t0, log, generations_run=0)
 
 
 def _start(ev, stack, total, desc, log):
@@ -489,9 +500,10 @@ def _start(ev, stack, total, desc, log):
         ev.bar = stack.enter_context(tqdm(total=total, desc=desc, unit="cand", file=sys.stderr))
 
 
-def _finish(spec, fit, prepared, ev, t0, progress, log, *, generations_run):
+def _finish(ev, t0, log, *, generations_run):
     """The front, the homogeneous records, the front's synthesis (on the same executor) and
     the chosen configuration: the result dict."""
+    spec, fit, prepared = ev.spec, ev.fit, ev.prepared
     if ev.bar is not None:
         ev.bar.close()
     search_s = time.perf_counter() - t0
@@ -503,7 +515,7 @@ def _finish(spec, fit, prepared, ev, t0, progress, log, *, generations_run):
     synthesis = None
     if spec.synthesize_front:
         synthesis = synthesize_front(front + homo, fit, spec.front_targets,
-                                     executor=ev.executor, progress=progress)
+                                     executor=ev.executor, progress=ev.progress)
         if log:
             log(f"synthesized {synthesis['points']} configurations x "
                 f"{len(spec.front_targets)} targets in {synthesis['seconds']} s")
