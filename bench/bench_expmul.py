@@ -280,6 +280,10 @@ def seofp_rows(lanes, simd, fmax, fmax_full=False, only=None):
     return rows
 
 
+#: NumPy type and same-width unsigned integer of the formats the accuracy runs use
+NATIVE = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}
+
+
 def _ulp_error_fmt(value, exact, mbits):
     """|value - exact| in ulps of a format with ``mbits`` fraction bits at the exact sum's
     magnitude (Fractions)."""
@@ -305,7 +309,7 @@ def _exact_dots(x, w):
 def _error_summary(bits, exact, fmt):
     """Share of correctly rounded outputs, mean and max error in ulps of ``fmt`` at the exact
     sum's magnitude, for output bit patterns ``bits`` against the Fraction sums ``exact``."""
-    native, uint = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}[fmt]
+    native, uint = NATIVE[fmt]
     mbits = g.FLOAT_FORMATS[fmt].mbits
     vals = np.asarray(bits).astype(uint).view(native).astype(np.float64)
     e = np.array([_ulp_error_fmt(Fraction(float(v)), x, mbits) for v, x in zip(vals, exact)])
@@ -325,7 +329,7 @@ def seofp_accuracy(lanes, simd, vectors=5000, seed=0):
         k = rng.integers(0, 7, lanes)
         sign = rng.integers(0, 2, lanes)
         codes = (sign << full.weight_exp_bits) | (full.weight_bias - k)
-        native, uint = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}[fmt]
+        native, uint = NATIVE[fmt]
         x = rng.standard_normal((vectors, lanes)).astype(native)
         xb = x.view(uint).astype(np.int64)
         calibrated = g.calibrate_exp_range(full, x[:500], codes)
@@ -493,7 +497,7 @@ def speech_accuracy(data, lanes=16, simd=4):
            "zero_weights": float(np.mean((codes & 31) == 0)),
            "weight_exponents": [int(v) for v in _code_exponent_span(codes)]}
     for fmt in ("fp32", "fp16"):
-        native, uint = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}[fmt]
+        native, uint = NATIVE[fmt]
         base = dict(lanes=lanes, simd=simd, act_format=fmt, **SPEECH_WEIGHTS)
         full = config_from_dict(g.ExpDotConfig, base)
         x = x32.astype(native)
@@ -521,10 +525,11 @@ def speech_accuracy(data, lanes=16, simd=4):
         ys = {name: _by_row(lambda xs, w, c=c: g.expdot_ref(c, xs, w), xb, rows, codes)
               for name, c in designs.items()}
         fcfg = gf.FpDotConfig(lanes=lanes, simd=simd, act_format=fmt)
-        wbits = g.decode_weights(full, codes).astype(native).view(uint).astype(np.int64)
+        wv = g.decode_weights(full, codes)                     # (rows, lanes) float64
+        wbits = wv.astype(native).view(uint).astype(np.int64)
         ys["fpdot"] = _by_row(lambda xs, r: gf.fpdot_ref(fcfg, xs, r), xb, rows, wbits)
-        exact = _exact_dots(x, g.decode_weights(full, codes)[rows])
-        products = x.astype(np.float64) * g.decode_weights(full, codes)[rows]
+        exact = _exact_dots(x, wv[rows])
+        products = x.astype(np.float64) * wv[rows]
         tiny = 2.0 ** (1 - full.fmt.bias)
         res = {"calibrated_exp_range": [lo, hi],
                "acc_bits": {name: c.acc_bits for name, c in designs.items()},
