@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .render import fmt, md_escape, ratio
+from .render import fmt, md_escape, ratio, value
 
 __all__ = ["CLAIMS", "finn_r_mvau_luts", "rows"]
 
@@ -101,19 +101,10 @@ def _baseline_span(pairs, units, path):
     for design, base in pairs:
         if design["unit"] not in units:
             continue
-        r = ratio(_get(design, path), _get(base, path))
+        r = ratio(value(design, path), value(base, path))
         if r is not None:
             rs.append((r, design))
     return (min(rs, key=lambda t: t[0]), max(rs, key=lambda t: t[0])) if rs else None
-
-
-def _get(record, path):
-    node = record
-    for part in path.split("."):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 def _span_text(span, what, label):
@@ -161,7 +152,7 @@ def rows(records, pairs, label):
     if nets:
         fps = []
         for r in nets:
-            mhz = _get(r, "ecp5.fmax_mhz")
+            mhz = value(r, "ecp5.fmax_mhz")
             cyc = r.get("cycles_per_inference")
             if mhz and cyc:
                 fps.append((mhz * 1e6 / cyc, r))

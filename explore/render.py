@@ -27,7 +27,8 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 
 __all__ = ["Heading", "Para", "Bullets", "Table", "Figure", "Finding", "slug", "to_markdown",
-           "to_html", "ratio", "ratio_phrase", "fmt", "md_escape", "plain_text"]
+           "to_html", "ratio", "ratio_phrase", "SAME_WITHIN", "fmt", "md_escape", "plain_text",
+           "value"]
 
 
 # Blocks -----------------------------------------------------------------------------------------
@@ -106,9 +107,21 @@ def md_escape(text):
 
 # Numbers and ratios -----------------------------------------------------------------------------
 
+def value(record, path):
+    """``record['a']['b']`` for path ``'a.b'`` (a sweep point's record, a results dictionary);
+    None where missing."""
+    node = record
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
 def fmt(v, digits=3):
-    """A value for a table cell or a sentence: thousands separated, 3 significant digits below
-    10,000, "–" for a missing value, yes/NO for booleans."""
+    """A value for a table cell or a sentence: thousands separated, whole numbers and anything
+    from 10^digits up without decimals, ``digits`` significant digits below (never an exponent
+    from 1 up), "–" for a missing value, yes/NO for booleans."""
     if v is None:
         return "–"
     if isinstance(v, bool):
@@ -131,6 +144,10 @@ def ratio(design, baseline):
     return baseline / design if ok else None
 
 
+#: Ratios within this of 1 are "the same": neither side wins.
+SAME_WITHIN = 0.005
+
+
 def _times(r):
     return f"{r:.2f}x" if r < 10 else f"{r:.1f}x" if r < 100 else f"{r:,.0f}x"
 
@@ -142,7 +159,7 @@ def ratio_phrase(design, baseline, fewer="fewer", more="more"):
     r = ratio(design, baseline)
     if r is None:
         return None
-    if abs(r - 1) < 0.005:
+    if abs(r - 1) < SAME_WITHIN:
         return "the same"
     return f"{_times(r)} {fewer}" if r > 1 else f"{_times(1 / r)} {more}"
 
@@ -151,7 +168,8 @@ def ratio_phrase(design, baseline, fewer="fewer", more="more"):
 
 def _cell_md(v):
     text = v if isinstance(v, str) else fmt(v)
-    return text.replace("\n", " ").replace("|", "\\|") or " "
+    # A pipe ends a cell unless escaped; one already escaped (md_escape) stays as it is.
+    return re.sub(r"(?<!\\)\|", r"\\|", text.replace("\n", " ")) or " "
 
 
 def to_markdown(blocks, title):

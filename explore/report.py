@@ -33,8 +33,8 @@ from ..config import config_from_dict, config_to_dict  # noqa: E402
 from ..errors import QhwInputError  # noqa: E402
 from ..synth import energy as energy_model  # noqa: E402
 from . import published  # noqa: E402
-from .render import (Bullets, Figure, Finding, Heading, Para, Table, fmt, md_escape,  # noqa: E402
-                     ratio, ratio_phrase, to_html, to_markdown)
+from .render import (SAME_WITHIN, Bullets, Figure, Finding, Heading, Para, Table,  # noqa: E402
+                     fmt, md_escape, ratio, ratio_phrase, to_html, to_markdown, value)
 from .sweep import load_results  # noqa: E402
 
 __all__ = ["read", "build_blocks", "headline", "write_report", "pareto_front", "time_and_rate",
@@ -47,12 +47,12 @@ COMMON_CLOCK_MHZ = 100
 AREA = ("generic.transistors", "transistors")
 #: The fields of a point's record whose figures the report reads.
 FPGA_COLUMNS = [
-    ("ecp5.LUT4", "ECP5 LUT4"), ("ecp5.CCU2C", "CCU2C"), ("ecp5.FF", "FF"),
+    ("ecp5.LUT4", "ECP5 LUT4"), ("ecp5.CCU2C", "CCU2C"), ("ecp5.FF", "ECP5 FF"),
     ("ecp5.DP16KD", "DP16KD"), ("ecp5.MULT18X18D", "MULT18X18D"),
-    ("ice40.LUT4", "iCE40 LUT4"), ("ice40.FF", "FF"), ("ice40.EBR", "EBR"),
+    ("ice40.LUT4", "iCE40 LUT4"), ("ice40.FF", "iCE40 FF"), ("ice40.EBR", "EBR"),
     ("ice40.SPRAM", "SPRAM"), ("ice40.DSP", "MAC16"),
-    ("xc7.LUT", "xc7 LUT"), ("xc7.FF", "FF"), ("xc7.CARRY4", "CARRY4"), ("xc7.BRAM", "BRAM"),
-    ("xc7.DSP", "DSP"),
+    ("xc7.LUT", "xc7 LUT"), ("xc7.FF", "xc7 FF"), ("xc7.CARRY4", "CARRY4"),
+    ("xc7.BRAM", "BRAM (RAMB36)"), ("xc7.DSP", "DSP48E1"),
 ]
 TRANSISTOR_COLUMNS = [
     ("generic.transistors_comb", "combinational"), ("generic.transistors_seq", "flip-flops"),
@@ -70,16 +70,6 @@ COMPARED = [
 ]
 
 BASELINE_STYLE = dict(marker="X", s=70, facecolors="none", edgecolors="k", linewidths=1.3)
-
-
-def value(record, path):
-    """``record['a']['b']`` for path ``'a.b'``; None where missing."""
-    node = record
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def _is_number(v):
@@ -260,22 +250,24 @@ def baseline_table(pairs, results):
                                            _is_number(value(b, c[0])) for d, b in pairs)]
     header = ["design", "baseline", "transistors (design / baseline)"] + \
         [f"{what}: design against baseline" for _, what, _, _ in compared] + \
-        ["DSP / MULT18X18D (design / baseline)", "wins (design : baseline)"]
+        ["xc7 DSP48E1 (design / baseline)", "ECP5 MULT18X18D (design / baseline)",
+         "wins (design : baseline)"]
     rows = []
     for d, b in pairs:
         cells, won, lost = [], 0, 0
         for path, _, fewer, more in compared:
-            phrase = ratio_phrase(value(d, path), value(b, path), fewer, more)
             r = ratio(value(d, path), value(b, path))
-            if r is not None and abs(r - 1) >= 0.005:
-                won, lost = won + (r > 1), lost + (r < 1)
-            cells.append(f"**{phrase}**" if r is not None and r > 1.005 else phrase)
-        hard = f"{fmt(value(d, 'xc7.DSP'))} / {fmt(value(b, 'xc7.DSP'))}; " \
-               f"{fmt(value(d, 'ecp5.MULT18X18D'))} / {fmt(value(b, 'ecp5.MULT18X18D'))}"
+            phrase = ratio_phrase(value(d, path), value(b, path), fewer, more)
+            wins = r is not None and r >= 1 + SAME_WITHIN
+            won += wins
+            lost += r is not None and r <= 1 - SAME_WITHIN
+            cells.append(f"**{phrase}**" if wins else phrase)
         rows.append([md_escape(_name(d, results)),
-                     md_escape(_name(b, results, mark_baseline=False)),
-                     f"{fmt(value(d, AREA[0]))} / {fmt(value(b, AREA[0]))}"] + cells
-                    + [hard, f"{won} : {lost}"])
+                     md_escape(_name(b, results, mark_baseline=False))]
+                    + [f"{fmt(value(d, p))} / {fmt(value(b, p))}"
+                       for p in (AREA[0],)] + cells
+                    + [f"{fmt(value(d, p))} / {fmt(value(b, p))}"
+                       for p in ("xc7.DSP", "ecp5.MULT18X18D")] + [f"{won} : {lost}"])
     return Table(header, rows)
 
 
@@ -307,7 +299,7 @@ def plot_ratios(pairs, results, figdir, note):
                                                                         "more")) for t in ticks],
                   fontsize=7)
     ax.set_yticks(range(len(pairs)),
-                  [f"{_name(d, results)}"[:55] for d, _ in pairs], fontsize=7)
+                  [_name(d, results)[:55] for d, _ in pairs], fontsize=7)
     ax.invert_yaxis()
     ax.set(xlabel="design against its baseline (log scale; right: design smaller / faster / "
                   "less energy, left: larger)",
@@ -397,46 +389,50 @@ def pareto_front(points):
 
 def plot_pareto(results, figdir, note):
     """Area against cycles per inference, per unit kind, with each kind's Pareto front marked;
-    baselines included and marked."""
+    baselines included and marked. One panel per kind of inference (frame, product, ...), so no
+    cycle axis mixes units."""
     recs = [r for r in results.ok
             if _is_number(value(r, AREA[0])) and _is_number(r.get("cycles_per_inference"))]
     if not recs:
         return [], []
-    fig, ax = plt.subplots(figsize=(8, 5))
+    kinds = sorted({_inference_word(r) for r in recs})
+    fig, axs = plt.subplots(1, len(kinds), figsize=(8 if len(kinds) == 1 else 5.5 * len(kinds),
+                                                    5), squeeze=False)
     fronts = []
-    for unit in sorted({r["unit"] for r in recs}):
-        group = [r for r in recs if r["unit"] == unit]
-        pts = [(r["cycles_per_inference"], value(r, AREA[0])) for r in group]
-        mine = [p for p, r in zip(pts, group) if r.get("origin") != "baseline"]
-        bases = [p for p, r in zip(pts, group) if r.get("origin") == "baseline"]
-        color = None
-        if mine:
-            (line,) = ax.plot(*zip(*mine), "o", alpha=0.6, label=unit)
-            color = line.get_color()
-        if bases:
-            ax.scatter(*zip(*bases), zorder=3, **{**BASELINE_STYLE, "edgecolors": color or "k"},
-                       label=f"{unit} (baseline)")
-        front = pareto_front(pts)
-        if len(front) >= 2:
-            ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "-", lw=1.5,
-                    color=color, alpha=0.6)
-        ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "*", ms=12,
-                color=color or "k")
-        fronts += [group[i] for i in front]
-    ax.set(xscale="log", yscale="log", xlabel="cycles per inference (measured, no stalls)",
-           ylabel=f"{AREA[1]} (generic CMOS)",
-           title="Area against cycles (stars: Pareto front per unit; X: baselines)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7)
+    for ax, kind in zip(axs[0], kinds):
+        mine_recs = [r for r in recs if _inference_word(r) == kind]
+        for unit in sorted({r["unit"] for r in mine_recs}):
+            group = [r for r in mine_recs if r["unit"] == unit]
+            pts = [(r["cycles_per_inference"], value(r, AREA[0])) for r in group]
+            swept = [p for p, r in zip(pts, group) if r.get("origin") != "baseline"]
+            bases = [p for p, r in zip(pts, group) if r.get("origin") == "baseline"]
+            color = None
+            if swept:
+                (line,) = ax.plot(*zip(*swept), "o", alpha=0.6, label=unit)
+                color = line.get_color()
+            if bases:
+                ax.scatter(*zip(*bases), zorder=3,
+                           **{**BASELINE_STYLE, "edgecolors": color or "k"},
+                           label=f"{unit} (baseline)")
+            front = pareto_front(pts)
+            if len(front) >= 2:
+                ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "-", lw=1.5,
+                        color=color, alpha=0.6)
+            ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "*", ms=12,
+                    color=color or "k")
+            fronts += [group[i] for i in front]
+        ax.set(xscale="log", yscale="log", xlabel=f"cycles per {kind} (measured, no stalls)",
+               ylabel=f"{AREA[1]} (generic CMOS)",
+               title=f"Area against cycles per {kind}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle("Stars: Pareto front per unit; X: baselines", fontsize=9)
     path = figdir / "pareto_area_cycles.png"
     _finish(fig, path, note)
-    return [Figure(path, "Area against cycles per inference, every point with both figures; the "
-                         "Pareto front of each unit kind (no point is both smaller and faster) "
-                         f"is starred, baselines are marked X. {note}", points=len(recs))], fronts
-
-
-def _inference_kind(record):
-    return _inference_word(record)
+    return [Figure(path, "Area against cycles per inference, every point with both figures, one "
+                         "panel per kind of inference; the Pareto front of each unit kind (no "
+                         "point is both smaller and faster) is starred, baselines are marked X. "
+                         f"{note}", points=len(recs))], fronts
 
 
 def plot_energy(results, figdir, note):
@@ -446,13 +442,13 @@ def plot_energy(results, figdir, note):
             or _is_number(value(r, "energy_ops.pj_per_inference"))]
     if not recs:
         return []
-    kinds = sorted({_inference_kind(r) for r in recs})
-    sizes = [sum(_inference_kind(r) == k for r in recs) for k in kinds]
+    kinds = sorted({_inference_word(r) for r in recs})
+    sizes = [sum(_inference_word(r) == k for r in recs) for k in kinds]
     fig, axs = plt.subplots(len(kinds), 1, squeeze=False,
                             figsize=(10, 0.3 * sum(sizes) + 1.6 * len(kinds)),
                             gridspec_kw={"height_ratios": [s + 2 for s in sizes]})
     for ax, kind in zip(axs[:, 0], kinds):
-        group = sorted((r for r in recs if _inference_kind(r) == kind),
+        group = sorted((r for r in recs if _inference_word(r) == kind),
                        key=lambda r: (r["unit"], value(r, "energy_ops.pj_per_inference") or 0))
         ys = range(len(group))
         tog = [value(r, "energy_toggle.pj_per_inference") for r in group]
@@ -597,8 +593,8 @@ def energy_gap(record):
     if not (tog and ops) or not tog.get("pj_per_inference") or not ops.get("pj_per_inference"):
         return None
     t, o = tog["pj_per_inference"], ops["pj_per_inference"]
-    n_t = max(1, tog.get("inferences") or 1)
-    n_o = max(1, ops.get("inferences") or 1)
+    n_t = tog.get("inferences") or 1
+    n_o = ops.get("inferences") or 1
     if t >= o:
         parts = {f"{k.replace('_', ' ')} (gate model)": v / n_t
                  for k, v in (tog.get("breakdown") or {}).items()}
@@ -619,7 +615,7 @@ def energy_table(results):
                   "pJ per inference, estimated (op counts)", "an inference is",
                   "why they differ"],
                  [[md_escape(_name(r, results)), value(r, "energy_toggle.pj_per_inference"),
-                   value(r, "energy_ops.pj_per_inference"), _inference_kind(r),
+                   value(r, "energy_ops.pj_per_inference"), _inference_word(r),
                    energy_gap(r) or "–"] for r in recs])
 
 
@@ -691,10 +687,12 @@ def headline(results, pairs=None):
                     f"baseline {md_escape(_name(b, results, mark_baseline=False))} ({fmt(value(d, AREA[0]))} against "
                     f"{fmt(value(b, AREA[0]))}, flip-flops and memory bits counted)")
         link = " ([against the baselines](#against-the-baselines))."
-        found.append(Finding("Largest saving: " + says(best) + link))
-        if worst[0] < 1:
+        found.append(Finding(("Largest saving: " if best[0] >= 1 + SAME_WITHIN else
+                              "No design needs fewer transistors than its baseline; the "
+                              "closest: ") + says(best) + link))
+        if worst[0] <= 1 - SAME_WITHIN and worst is not best:
             found.append(Finding("Largest loss: " + says(worst) + link))
-        elif len(area) > 1:
+        elif len(area) > 1 and worst[0] >= 1 + SAME_WITHIN:
             found.append(Finding(
                 f"Every one of the {len(area)} designs with a baseline here needs fewer "
                 f"transistors than it, from {worst[0]:.2f}x ({md_escape(_name(worst[1], results))}"
@@ -719,7 +717,7 @@ def headline(results, pairs=None):
         found.append(Finding(
             f"Energy: {md_escape(_name(d, results))} needs "
             f"{ratio_phrase(value(d, 'energy_ops.pj_per_inference'), value(b, 'energy_ops.pj_per_inference'), 'less', 'more')}"
-            f" energy per {_inference_kind(d)} than its baseline by operation count "
+            f" energy per {_inference_word(d)} than its baseline by operation count "
             f"({fmt(value(d, 'energy_ops.pj_per_inference'))} against "
             f"{fmt(value(b, 'energy_ops.pj_per_inference'))} pJ)"
             + (f", {tog} by measured toggles" if tog else "") + " ([energy](#energy))."))

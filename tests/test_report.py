@@ -85,6 +85,9 @@ def test_html_renders_markdown_and_links_to_headings(tmp_path):
     assert parsed.links == ["against-the-baselines"] and "against-the-baselines" in parsed.ids
     assert parsed.tables == parsed.tables_in_scroll == 1     # every table scrolls in its box
     assert "x | y" in text and "–" in text
+    # a pipe md_escape already escaped stays one cell, as does a raw one
+    row = render.to_markdown([render.Table(["a"], [[render.md_escape("p|q")], ["r|s"]])], "t")
+    assert "| p\\|q |" in row and "| r\\|s |" in row
     assert "@media print" in page
 
 
@@ -213,3 +216,20 @@ def test_finn_r_lut_estimate_matches_the_published_example():
     # FINN's own example (REFERENCE: W = A = 1, PE = SIMD = 32, MW = 576 -> 7,410 LUT), no
     # thresholds, as FINN's estimate of a binary MVAU without activation.
     assert published.finn_r_mvau_luts(1, 1, 32, 32, 576, 64, None) == 7410
+
+
+def test_headline_says_so_when_no_design_saves(made_up, tmp_path):
+    """Every design larger than its baseline: no "Largest saving" of a loss, no "every design
+    needs fewer" claim."""
+    folder, records, designs, bases = made_up
+    data = json.loads((folder / "results.json").read_text())
+    for r in data["points"]:
+        if r["unit"] == "bamconv":
+            r["generic"]["transistors"] = 50_000      # all above both baselines (4,000, 3,000)
+    (folder / "results.json").write_text(json.dumps(data))
+    lines = [f.plain for f in report.headline(report.read([folder]))]
+    assert not any(l.startswith("Largest saving") or l.startswith("Every one") for l in lines)
+    closest = next(l for l in lines if l.startswith("No design needs fewer transistors"))
+    assert f"{50_000 / 4000:.1f}x more" in closest        # the PE-1 designs, 12.5x
+    loss = next(l for l in lines if l.startswith("Largest loss"))
+    assert f"{50_000 / 3000:.1f}x more" in loss            # the PE-2 design, 16.7x

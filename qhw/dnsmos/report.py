@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..synth import flows
-from ..explore.render import (Bullets, Figure, Finding, Heading, Para, Table, ratio_phrase,
-                              to_html, to_markdown)
+from ..explore.render import (Bullets, Figure, Finding, Heading, Para, Table, fmt,
+                              ratio_phrase, to_html, to_markdown)
 
 __all__ = ["write_report", "build_blocks", "COMMON_CLOCK_MHZ"]
 
@@ -29,16 +29,6 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
-
-
-def _fmt(v, digits=3):
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
 
 
 def _sum_parts(parts, key):
@@ -187,8 +177,8 @@ def headline(results):
     met = test.get("pcc", 0) >= GOAL_PCC and test.get("rmse", 9) <= GOAL_RMSE
     findings.append(Finding(
         f"Accuracy: the binary student follows the float DNSMOS P.808 with PCC "
-        f"{_fmt(agree['pcc'])} and RMSE {_fmt(agree['rmse'])} MOS on the {agree['clips']} demo "
-        f"clips, and PCC {_fmt(test.get('pcc'))} / RMSE {_fmt(test.get('rmse'))} MOS on the "
+        f"{fmt(agree['pcc'])} and RMSE {fmt(agree['rmse'])} MOS on the {agree['clips']} demo "
+        f"clips, and PCC {fmt(test.get('pcc'))} / RMSE {fmt(test.get('rmse'))} MOS on the "
         f"{test.get('clips', '?')} held-out corpus clips (goal PCC >= {GOAL_PCC}, RMSE <= "
         f"{GOAL_RMSE}: {'met' if met else 'not met yet'}) ([scores](#scores))."))
     if "error" not in cosim:
@@ -205,16 +195,16 @@ def headline(results):
                                 f"([verification](#verification))."))
     if t["fmax"]:
         findings.append(Finding(
-            f"Real time on ECP5-25F: {_fmt(t['rt_fmax'])}x real time at its {_fmt(t['fmax'])} "
-            f"MHz Fmax ({_fmt(t['ms_fmax'])} ms per 9.01 s window; goal "
-            f"{ecp5['spec']['realtime_factor']}x) in {_fmt(wf.get('LUT4'))} LUT4, "
-            f"{_fmt(wf.get('FF'))} FF, {_fmt(wf.get('DP16KD'))} DP16KD and {_multipliers(wf)} "
+            f"Real time on ECP5-25F: {fmt(t['rt_fmax'])}x real time at its {fmt(t['fmax'])} "
+            f"MHz Fmax ({fmt(t['ms_fmax'])} ms per 9.01 s window; goal "
+            f"{ecp5['spec']['realtime_factor']}x) in {fmt(wf.get('LUT4'))} LUT4, "
+            f"{fmt(wf.get('FF'))} FF, {fmt(wf.get('DP16KD'))} DP16KD and {_multipliers(wf)} "
             f"([time and rate](#time-and-rate))."))
     else:
         findings.append(Finding(
             f"Real time (cost model; no synthesis in this run): {t['cycles']:,} cycles per 9.01 s "
-            f"window, {_fmt(t['rt_target'])}x real time at the ECP5 design point's "
-            f"{t['target_mhz']} MHz target clock ({_fmt(t['ms_target'])} ms per window) "
+            f"window, {fmt(t['rt_target'])}x real time at the ECP5 design point's "
+            f"{t['target_mhz']} MHz target clock ({fmt(t['ms_target'])} ms per window) "
             f"([time and rate](#time-and-rate))."))
     fb = mem["binary"]["frame_buffered_total"]
     findings.append(Finding(
@@ -269,9 +259,9 @@ def build_blocks(results, figdir):
         blocks.append(Para(
             f"Training record of the shipped weights ({train.get('student')} student, "
             f"{train.get('minutes')} min of CPU training, `python -m qhw.dnsmos.train`): test "
-            f"PCC {_fmt(test.get('pcc'))}, RMSE {_fmt(test.get('rmse'))} MOS on "
-            f"{test.get('clips')} clips; validation PCC {_fmt(v.get('pcc'))}, RMSE "
-            f"{_fmt(v.get('rmse'))}."))
+            f"PCC {fmt(test.get('pcc'))}, RMSE {fmt(test.get('rmse'))} MOS on "
+            f"{test.get('clips')} clips; validation PCC {fmt(v.get('pcc'))}, RMSE "
+            f"{fmt(v.get('rmse'))}."))
 
     # Verification -----------------------------------------------------------------------
     blocks.append(Heading("Verification"))
@@ -306,8 +296,8 @@ def build_blocks(results, figdir):
                            l["input"]["format"],
                            f"PE {fold['PE']} SIMD {fold['SIMD']}" if fold else "–",
                            f"{l.get('cycles_per_frame', 0):,}",
-                           _fmt(pf.get("LUT4")), _fmt(pf.get("FF")), _fmt(pf.get("DP16KD")),
-                           _fmt(pf.get("MULT18X18D"))])
+                           fmt(pf.get("LUT4")), fmt(pf.get("FF")), fmt(pf.get("DP16KD")),
+                           fmt(pf.get("MULT18X18D"))])
     blocks.append(Para(
         f"The ECP5 design point (`examples/networks/dnsmos_ecp5.toml`): folding chosen by FINN's "
         f"SetFolding rule for {ecp5['spec']['realtime_factor']}x real time at "
@@ -332,9 +322,9 @@ def build_blocks(results, figdir):
     rows = []
     for label, key, point in points:
         t = _timing(point, key, synth)
-        rows.append([label, f"{t['cycles']:,}", _fmt(t["fmax"]), _fmt(t["ms_fmax"]),
-                     _fmt(t["rt_fmax"]), f"{t['target_mhz']}", _fmt(t["ms_target"]),
-                     _fmt(t["rt_target"]), _fmt(t["ms_common"]), _fmt(t["rt_common"]),
+        rows.append([label, f"{t['cycles']:,}", fmt(t["fmax"]), fmt(t["ms_fmax"]),
+                     fmt(t["rt_fmax"]), f"{t['target_mhz']}", fmt(t["ms_target"]),
+                     fmt(t["rt_target"]), fmt(t["ms_common"]), fmt(t["rt_common"]),
                      point["spec"]["realtime_factor"]])
     blocks.append(Table(["part", "cycles per window", "Fmax (MHz)", "ms per window at Fmax",
                          "x real time at Fmax", "target clock (MHz)", "ms at target",
@@ -366,17 +356,17 @@ def build_blocks(results, figdir):
         else:
             basis = "not synthesized in this run"
         mb = point["memory_bits"]["binary"]
-        rows.append([label, basis, f"{_fmt(f.get('LUT4'))} LUT4", _fmt(f.get("FF")),
-                     f"{_fmt(f.get(BRAM_KEY[target]))} {BRAM_KEY[target]}",
+        rows.append([label, basis, f"{fmt(f.get('LUT4'))} LUT4", fmt(f.get("FF")),
+                     f"{fmt(f.get(BRAM_KEY[target]))} {BRAM_KEY[target]}",
                      f"{mb['streaming_total'] / 1e3:,.1f}",
-                     _fmt(f.get("MULT18X18D", f.get("DSP")))])
+                     fmt(f.get("MULT18X18D", f.get("DSP")))])
     x = (synth.get("xc7 synthesis") or {}).get("figures")
     if x:
         mb = ecp5["memory_bits"]["binary"]
         rows.append(["Xilinx 7-series (the ECP5 design point)", "whole accelerator",
-                     f"{_fmt(x.get('LUT'))} LUT6 ({_fmt(x.get('LUTRAM'))} as LUT-RAM)",
-                     _fmt(x.get("FF")), f"{_fmt(x.get('BRAM'))} BRAM",
-                     f"{mb['streaming_total'] / 1e3:,.1f}", _fmt(x.get("DSP"))])
+                     f"{fmt(x.get('LUT'))} LUT6 ({fmt(x.get('LUTRAM'))} as LUT-RAM)",
+                     fmt(x.get("FF")), f"{fmt(x.get('BRAM'))} BRAM",
+                     f"{mb['streaming_total'] / 1e3:,.1f}", fmt(x.get("DSP"))])
     blocks.append(Table(["part", "figures of", "logic (LUTs)", "flip-flops", "block RAM",
                          "memory bits (kbit: weights, line buffers, FIFOs)",
                          "hard multipliers"], rows))
@@ -463,13 +453,13 @@ def build_blocks(results, figdir):
         ["Binary activation maps (arXiv 2407.04578): 25x less memory at inference than the "
          "float model, at matching quality",
          f"fp32 / binary memory bits: {fb['fp32'] / fb['binary']:.1f}x frame-buffered, "
-         f"{st['fp32'] / st['binary']:.1f}x streaming; PCC {_fmt(agree['pcc'])} against the "
+         f"{st['fp32'] / st['binary']:.1f}x streaming; PCC {fmt(agree['pcc'])} against the "
          f"float model on the demo clips",
          "The paper's exact accounting is not stated (fp32 weights and activations against 8-bit "
          "weights and binary activations fits 25x); here: weights, thresholds and activation "
          "storage in hardware memory bits, for DNSMOS P.808's topology."],
         ["The same paper: with binary activations, dot products become sums",
-         f"ECP5 multipliers of the whole accelerator: {_fmt(wf_mult) if wf else 'not synthesized in this run'}"
+         f"ECP5 multipliers of the whole accelerator: {fmt(wf_mult) if wf else 'not synthesized in this run'}"
          " (only conv1 multiplies: its input is the 8-bit feature map)",
          "The paper counts operations; here they are the hard multipliers synthesis infers."],
     ]))
