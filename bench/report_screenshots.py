@@ -4,8 +4,8 @@
         [--width 1280] [--top-height 900] [--max-height 6000] [--max-kb 600]
 
 For each report folder (default: ``demo=build/demo/report`` from ``make demo`` and
-``conv_bits=build/reports/conv_bits`` from explore/sweeps/conv_bits.toml) writes, from its
-``report.html``:
+``conv_bits=build/reports/conv_bits`` from explore/sweeps/conv_bits.toml; a relative
+REPORT_DIR is taken from the repository root) writes, from its ``report.html``:
 
 - ``report_<NAME>_top.png``: the top of the page, ``--width`` x ``--top-height`` pixels;
 - ``report_<NAME>.png``: the whole page, cut to its top ``--max-height`` pixels when longer.
@@ -55,7 +55,7 @@ def parse_reports(items):
         name, sep, folder = item.partition("=")
         if not sep or not NAME.fullmatch(name) or not folder:
             fail(f"report '{item}': expected NAME=REPORT_DIR, NAME of letters, digits, _ and -")
-        page = (ROOT / folder if not Path(folder).is_absolute() else Path(folder)) / "report.html"
+        page = ROOT / folder / "report.html"  # an absolute folder stays as it is
         if not page.is_file():
             fail(f"report '{item}': no report.html in {page.parent}")
         reports.append((name, page))
@@ -117,13 +117,15 @@ def main(argv=None):
                 print(f"  {line}")
             shots = [(f"report_{name}_top.png",
                       dict(full_page=False, height=args.top_height)),
-                     (f"report_{name}.png", dict(full_page=True, max_height=args.max_height))]
+                     # the height measured above, at the same width: no second measuring run
+                     (f"report_{name}.png", dict(full_page=True, max_height=args.max_height,
+                                                 page_height=findings["scroll_height"]))]
             for filename, options in shots:
                 raw = scratch / filename
                 shot = browser.screenshot(page, raw, width=args.width, **options)
                 encoding = compress(raw, output / filename, args.max_kb)
                 size = (output / filename).stat().st_size / 1000
-                cut = f" (cut from {shot['page_height']})" if shot["cropped"] else ""
+                cut = f" (cut from {shot['page_height']} px)" if shot["cropped"] else ""
                 print(f"  wrote {output / filename}: {shot['width']} x {shot['height']} px{cut}, "
                       f"{encoding}, {size:.0f} kB")
 

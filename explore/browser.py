@@ -169,8 +169,7 @@ _INSPECT_JS = r"""
     });
 
     // Visible text with Markdown markup left as it was. Code keeps its characters literally.
-    const verbatim = new Set(["script", "style", "code", "pre", "kbd", "samp", "textarea",
-                              "noscript", "template"]);
+    const verbatim = "script, style, code, pre, kbd, samp, textarea, noscript, template";
     const markers = [
       ["**", t => t.indexOf("**")],
       ["`", t => t.indexOf("`")],
@@ -183,7 +182,7 @@ _INSPECT_JS = r"""
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const parent = node.parentElement;
-      if (!parent || parent.closest(Array.from(verbatim).join(","))) continue;
+      if (!parent || parent.closest(verbatim)) continue;
       if (parent.getClientRects().length === 0) continue;  // not rendered
       const text = node.nodeValue;
       if (!text.trim()) continue;
@@ -288,17 +287,16 @@ def ensure_chromium(install=True, timeout=900):
     if path:
         return ChromiumLookup(path)
     looked = ", ".join(CANDIDATES)
+    missing = f"no Chromium found (looked for $QHW_CHROMIUM, {looked})"
     if not install:
-        return ChromiumLookup(None, f"no Chromium found (looked for $QHW_CHROMIUM, {looked})")
+        return ChromiumLookup(None, missing)
     if os.geteuid() != 0:
-        return ChromiumLookup(None, f"no Chromium found (looked for $QHW_CHROMIUM, {looked}) and "
-                                    f"not root, so apt-get cannot install Debian's "
+        return ChromiumLookup(None, f"{missing} and not root, so apt-get cannot install Debian's "
                                     f"'{DEBIAN_PACKAGE}': install it or set QHW_CHROMIUM")
     apt = shutil.which("apt-get")
     if not apt:
-        return ChromiumLookup(None, f"no Chromium found (looked for $QHW_CHROMIUM, {looked}) and "
-                                    f"no apt-get to install it with: install Chromium or set "
-                                    f"QHW_CHROMIUM")
+        return ChromiumLookup(None, f"{missing} and no apt-get to install it with: install "
+                                    f"Chromium or set QHW_CHROMIUM")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     lock_path = Path(tempfile.gettempdir()) / "qhw-chromium-install.lock"
     with open(lock_path, "w") as lock:
@@ -352,7 +350,8 @@ def _run(arguments, timeout, finished, attempts=2):
     timeout : float
         Seconds per run.
     finished : callable
-        ``finished(stdout, stderr)``, both bytes so far: whether the result has been written.
+        ``finished(stdout, stderr)``, the bytearrays read so far (not copied on each poll):
+        whether the result has been written.
     attempts : int
         Runs before giving up.
 
@@ -378,7 +377,7 @@ def _run(arguments, timeout, finished, attempts=2):
                     process.wait(timeout=0.1)
                     outcome = "exited"
                 except subprocess.TimeoutExpired:
-                    if finished(bytes(out), bytes(err)):
+                    if finished(out, err):
                         try:
                             process.wait(timeout=EXIT_GRACE_S)
                         except subprocess.TimeoutExpired:
@@ -474,7 +473,8 @@ def inspect_html(path, width=1280, height=900, timeout=60):
         Browser window size in CSS pixels (device scale 1). The layout's viewport is ``width``
         wide less any vertical scrollbar.
     timeout : float
-        Seconds before Chromium is stopped and BrowserError raised.
+        Seconds per Chromium run; a run that takes longer is ended and tried once more, then
+        BrowserError is raised.
 
     Returns
     -------
@@ -488,9 +488,9 @@ def inspect_html(path, width=1280, height=900, timeout=60):
         and for each image wider than the viewport; ``broken_images``: ``{element, src}`` for
         each image that failed to load or decode (naturalWidth 0, or still incomplete 3 virtual
         seconds after the load event); ``literal_markdown``: ``{marker, text, element}`` for
-        each rendered text node outside code, pre, kbd and samp that holds ``**``, a backtick,
-        ``](``, or a line starting with ``# `` (up to ``###### ``) or ``| ``; ``counts``: the
-        tables, images and text nodes examined.
+        each rendered text node outside code, pre, kbd, samp and textarea that holds ``**``, a
+        backtick, ``](``, or a line starting with ``# `` (up to ``###### ``) or ``| ``;
+        ``counts``: the tables, images and text nodes examined.
 
     Raises
     ------
@@ -548,8 +548,42 @@ def _png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+def _write_with_chromium(page, target, option, arguments, timeout, what):
+    """Have Chromium write a file of ``page`` (``--screenshot``, ``--print-to-pdf``).
+
+    Parameters
+    ----------
+    page : Path
+        The HTML file, checked by :func:`_page`.
+    target : str or Path
+        The file to write; its folder is created and an old copy removed first, so that a run
+        that writes nothing cannot pass for one that did.
+    option : str
+        Chromium's option that writes the file: ``--screenshot`` or ``--print-to-pdf``.
+    arguments : list of str
+        Chromium's further arguments.
+    timeout : float
+        Seconds per Chromium run.
+    what : str
+        The file's kind for the error ("screenshot", "PDF").
+
+    Returns
+    -------
+    Path
+        The written file, resolved.
+    """
+    target = Path(target).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    _run([f"{option}={target}", *arguments, f"--virtual-time-budget={VIRTUAL_TIME_MS}",
+          page.as_uri()], timeout, _wrote_file)
+    if not target.is_file():
+        raise BrowserError(f"Chromium wrote no {what} of {page}")
+    return target
+
+
 def screenshot(path, png, width=1280, full_page=True, height=900,
-               max_height=MAX_SCREENSHOT_HEIGHT, timeout=60):
+               max_height=MAX_SCREENSHOT_HEIGHT, page_height=None, timeout=60):
     """A PNG screenshot of a page in headless Chromium, scrollbars hidden.
 
     Parameters
@@ -566,6 +600,10 @@ def screenshot(path, png, width=1280, full_page=True, height=900,
         ``height`` pixels.
     height, max_height : int
         Window height for ``full_page=False``; the tallest full-page image.
+    page_height : int or None
+        For ``full_page``: the page's height when the caller has measured it already
+        (``inspect_html(path, width=width)["scroll_height"]``), which saves a Chromium run;
+        None: measured here.
     timeout : float
         Seconds per Chromium run.
 
@@ -576,17 +614,15 @@ def screenshot(path, png, width=1280, full_page=True, height=900,
         not measured) and ``cropped`` (True when the page is taller than the image).
     """
     page = _page(path)
-    page_height = None
     if full_page:
-        page_height = inspect_html(page, width=width, timeout=timeout)["scroll_height"]
+        if page_height is None:
+            page_height = inspect_html(page, width=width, timeout=timeout)["scroll_height"]
         height = min(page_height, max_height)
-    png = Path(png).resolve()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    png.unlink(missing_ok=True)
-    _run([f"--screenshot={png}", "--hide-scrollbars", f"--virtual-time-budget={VIRTUAL_TIME_MS}",
-          f"--window-size={width},{height}", page.as_uri()], timeout, _wrote_file)
-    if not png.is_file():
-        raise BrowserError(f"Chromium wrote no screenshot of {page}")
+    else:
+        page_height = None
+    png = _write_with_chromium(page, png, "--screenshot",
+                               ["--hide-scrollbars", f"--window-size={width},{height}"], timeout,
+                               "screenshot")
     got_width, got_height = _png_size(png)
     return {"width": got_width, "height": got_height, "page_height": page_height,
             "cropped": page_height is not None and page_height > got_height}
@@ -602,7 +638,7 @@ def print_pdf(path, pdf, timeout=60):
     pdf : str or Path
         The PDF to write (its folder is created).
     timeout : float
-        Seconds before Chromium is stopped.
+        Seconds per Chromium run (one that takes longer is ended and tried once more).
 
     Returns
     -------
@@ -615,14 +651,8 @@ def print_pdf(path, pdf, timeout=60):
     BrowserError
         Chromium failed, or wrote no PDF, or one with no page.
     """
-    page = _page(path)
-    pdf = Path(pdf).resolve()
-    pdf.parent.mkdir(parents=True, exist_ok=True)
-    pdf.unlink(missing_ok=True)
-    _run([f"--print-to-pdf={pdf}", "--no-pdf-header-footer",
-          f"--virtual-time-budget={VIRTUAL_TIME_MS}", page.as_uri()], timeout, _wrote_file)
-    if not pdf.is_file():
-        raise BrowserError(f"Chromium wrote no PDF of {page}")
+    pdf = _write_with_chromium(_page(path), pdf, "--print-to-pdf", ["--no-pdf-header-footer"],
+                               timeout, "PDF")
     data = pdf.read_bytes()
     if not data.startswith(b"%PDF-"):
         raise BrowserError(f"{pdf}: not a PDF")

@@ -201,6 +201,9 @@ def test_screenshots_show_the_top_or_the_whole_page(chromium, tmp_path):
     assert np.allclose(pixels[50, 500], (1, 0, 0)) and np.allclose(pixels[2950, 500], (0, 0, 1))
     cut = browser.screenshot(path, tmp_path / "cut.png", width=1000, max_height=1200)
     assert (cut["height"], cut["page_height"], cut["cropped"]) == (1200, 3000, True)
+    # A height the caller measured is used as given (here a wrong one, to tell it from a measure).
+    given = browser.screenshot(path, tmp_path / "given.png", width=1000, page_height=1500)
+    assert (given["height"], given["page_height"], given["cropped"]) == (1500, 1500, False)
 
 
 def test_printing_to_pdf_counts_the_pages(chromium, tmp_path):
