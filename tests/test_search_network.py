@@ -183,6 +183,11 @@ def test_choose_least_area_within_one_point():
         r["synth"] = {"generic": {"transistors": t}}
     best, _, kind = E.choose(result)
     assert best is front[2] and kind == "synthesized transistors"
+    # a failed synthesis of an eligible point: the model's figures decide again
+    front[3]["synth"] = {"generic": {"error": "RuntimeError: yosys failed"}}
+    best, _, kind = E.choose(result)
+    assert best is front[1] and kind == "area-model transistors"
+    front[3]["synth"] = {"generic": {"transistors": 212_000}}
     summary = S.chosen_summary(result)
     assert summary["savings"]["transistors (model)"]["fewer"] == pytest.approx(1 - 135 / 240)
     with pytest.raises(QhwInputError, match="homogeneous 8-bit"):

@@ -221,7 +221,9 @@ def choose(result, *, reference_bits=8, within=0.01):
     if not eligible:   # the front dominates the reference, so this cannot happen; be explicit
         raise QhwInputError(f"no front point within {100 * within:g} points of homogeneous "
                             f"{reference_bits}-bit")
-    synthesized = all("generic" in r.get("synth", {}) for r in eligible)
+    # a failed synthesis ({"error": ...}) leaves the choice to the model's figures
+    synthesized = all(isinstance(r.get("synth", {}).get("generic", {}).get("transistors"),
+                                 (int, float)) for r in eligible)
 
     def area(r):
         return r["synth"]["generic"]["transistors"] if synthesized else r["transistors"]
