@@ -8,7 +8,6 @@ workers, parallel tests, the demo beside a sweep) take turns on a lock file per 
 synthesizes, the others then read its result, so no run reads a log another run is rewriting.
 """
 
-import contextlib
 import fcntl
 import hashlib
 import json
@@ -41,25 +40,17 @@ def synthesize_verilog(verilog, top, target, *, fmax=True):
     done = workdir / f"{target}.result.json"
     if done.is_file():
         return json.loads(done.read_text())
-    with _locked(workdir / f"{target}.lock"):
+    workdir.mkdir(parents=True, exist_ok=True)
+    # As the Verilator build cache does (cosim/runner.py): the lock is released when the file
+    # closes, also when synthesis raises.
+    with open(workdir / f"{target}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if done.is_file():  # another process finished it while this one waited
             return json.loads(done.read_text())
         result = flows.synthesize(verilog, top, target, workdir,
                                   fmax=fmax and target in ("ecp5", "ice40"))
         flow.write_json(done, result)
     return result
-
-
-@contextlib.contextmanager
-def _locked(path):
-    """An exclusive lock on ``path`` (created if missing), held for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def synthesize_unit(unit, cfg, params, target, *, fmax=True, parts=True):
