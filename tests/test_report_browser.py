@@ -79,6 +79,16 @@ def test_without_chromium_the_reason_says_what_was_looked_for_and_why_no_install
 
 # The checks, on pages whose faults are known -----------------------------------------------------
 
+def test_the_base_goes_into_the_head_or_after_the_doctype_and_the_script_last():
+    base, script = b'<base href="file:///r/">', b"<script>"
+    with_head = browser._with_inspector(b"<!DOCTYPE html><html><HEAD lang=en><p>x", "file:///r/")
+    assert with_head.startswith(b"<!DOCTYPE html><html><HEAD lang=en>" + base + b"<p>x" + script)
+    # No <head> (and a <header> is none): after the doctype, which must stay first (quirks mode).
+    bare = browser._with_inspector(b"\n<!doctype html><header>h</header>", "file:///r/")
+    assert bare.startswith(b"\n<!doctype html>" + base + b"<header>h</header>" + script)
+    assert browser._with_inspector(b"<p>x</p>", "file:///r/").startswith(base + b"<p>x</p>")
+
+
 def test_a_clean_page_has_no_findings(chromium, tmp_path):
     figure = data_uri(png_bytes(3000, 40, (0.2, 0.4, 0.8)))
     body = ("<h1>Report</h1><p>A <strong>bold</strong> word and <code>`code` with **stars**</code>"
