@@ -494,7 +494,7 @@ def speech_accuracy(data, lanes=16, simd=4):
     x32, rows, codes = data["measured"], data["rows"], data["codes"]
     out = {"vectors": int(len(x32)), "calibration_vectors": int(len(data["calibration"])),
            "weight_rows": int(len(codes)), "zero_share": float(data["zero_share"]),
-           "zero_weights": float(np.mean((codes & 31) == 0)),
+           "zero_weights": float(np.mean(_exponent_field(codes) == 0)),
            "weight_exponents": [int(v) for v in _code_exponent_span(codes)]}
     for fmt in ("fp32", "fp16"):
         native, uint = NATIVE[fmt]
@@ -544,9 +544,15 @@ def speech_accuracy(data, lanes=16, simd=4):
     return out
 
 
+def _exponent_field(codes):
+    """The biased exponent field of sign-exponent weight codes in :data:`SPEECH_WEIGHTS`
+    (0: a zero weight)."""
+    return codes & ((1 << SPEECH_WEIGHTS["weight_exp_bits"]) - 1)
+
+
 def _code_exponent_span(codes):
     """(smallest, largest) exponent d of the non-zero weights, in :data:`SPEECH_WEIGHTS`."""
-    f = codes & ((1 << SPEECH_WEIGHTS["weight_exp_bits"]) - 1)
+    f = _exponent_field(codes)
     d = f[f != 0] - SPEECH_WEIGHTS["weight_bias"]
     return d.min(), d.max()
 

@@ -14,6 +14,9 @@ Each PNG is re-encoded with Pillow (optimised, then reduced to a 256-colour pale
 64 colours, until it is under ``--max-kb``). The script also prints what the browser checks find
 (overflowing tables or images, broken images, literal Markdown) at ``--width`` and the page count
 of the PDF print, so that a look at the pictures comes with the figures behind them.
+
+Without a Chromium it installs Debian's, as the browser test does
+(:func:`qhw.explore.browser.ensure_chromium`: apt-get, when run as root), or stops saying why.
 """
 
 import argparse
