@@ -98,6 +98,7 @@ class Executor:
         self._stop_event = None
         self._futures = {}  # submitted and not yet reported: future -> tag
         self._threads, self._threads_at = 0, -1e9
+        self._topics = []  # listened to: unsubscribed on close (an external scheduler outlives us)
 
     # Starting and closing ------------------------------------------------------------------------
 
@@ -154,7 +155,11 @@ class Executor:
         """Close the client and the embedded cluster (its workers end, and with them any point
         process still running there). Never raises: the sweep's results are written either way."""
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
+        topics, self._topics = self._topics, []
         if client is not None:
+            for topic in topics:
+                with contextlib.suppress(Exception):
+                    client.unsubscribe_topic(topic)
             with contextlib.suppress(Exception):
                 client.close(timeout=10)
         if cluster is not None:
@@ -261,6 +266,7 @@ class Executor:
                 handler(event[1])
 
         self.client.subscribe_topic(topic, call)
+        self._topics.append(topic)
         return topic
 
     @property
