@@ -39,6 +39,11 @@ kind            unit and input
                 the step between two layers of an 8-bit-activation network
 ``dense``       fully connected: the convolution of the chosen ``arith`` (``xnor``: binconv,
                 ``bam``: bamconv, ``mac``: macconv) whose kernel covers the whole input map
+``gru``         a GRU over the frames of each sequence (one signed vector per frame)
+``expdot``      ``outputs`` exponent-adder dot products of one vector per frame (float bit
+                patterns or signed fixed point in; sign-exponent weights)
+``fpdot``       ``outputs`` conventional float dot products of one vector per frame (IEEE
+                multipliers, rounding adder tree and accumulator): expdot's float counterpart
 ==============  ==================================================================================
 
 A dense layer's weights are ``(outputs, H*W*C)`` in the map's row-major (row, column, channel)
@@ -503,38 +508,41 @@ class _GruKind(_MapKind):
         return params
 
 
-class _ExpDotKind(_MapKind):
-    """``outputs`` exponent-adder dot products of a vector per frame (a 1x1xC map of float bit
-    patterns, or of signed integers as fixed point): the expdot unit once per output, all fed
-    the same folds in lock step (:class:`qhw.hdl.network.ExpDotDense`). Weights ``(outputs,
-    C)`` sign-exponent codes."""
+class _DotKind(_MapKind):
+    """``outputs`` dot products of a vector per frame (a 1x1xC map): the dot-product unit
+    ``unit`` once per output, all fed the same folds in lock step
+    (:class:`qhw.hdl.network.DotDense`). Weights ``(outputs, C)``, one row per output in the
+    unit's own weight format. The unit's config fields pass through (``simd``, the arithmetic
+    options), except those the input decides (``derived``: the lanes and the activation format).
 
-    unit = "expdot"
+    Subclasses set ``unit``, ``derived``, ``weight_format`` (what a weight row holds, for
+    messages) and :meth:`act_fields` (the unit's activation fields for the input format)."""
+
+    unit = None
+    derived = ("lanes", "act_format")
+    weight_format = None
     no_port = "its weight memories are initialised from the weights, with no load port"
 
     def user_fields(self, unit_cls):
         return ["outputs"] + [f.name for f in dataclasses.fields(unit_cls)
-                              if f.name not in ("lanes", "act_format", "act_bits")]
+                              if f.name not in self.derived]
+
+    def act_fields(self, layer_name, in_format, source):
+        raise NotImplementedError
 
     def unit_config(self, layer_name, spec, in_shape, in_format, source):
         h, w, c = in_shape
         if (h, w) != (1, 1):
             raise QhwInputError(
-                f"layer {layer_name!r} (expdot): needs one vector per frame (a 1x1xC map), but "
-                f"its input ({source}) is {_shape_text(in_shape)}")
+                f"layer {layer_name!r} ({self.unit}): needs one vector per frame (a 1x1xC map), "
+                f"but its input ({source}) is {_shape_text(in_shape)}")
         if "outputs" not in spec:
-            raise QhwInputError(f"layer {layer_name!r} (expdot): missing field 'outputs' (the "
-                                f"number of dot products per frame)")
-        check_int(f"layer {layer_name!r} (expdot): outputs", spec["outputs"], low=1, high=1024)
+            raise QhwInputError(f"layer {layer_name!r} ({self.unit}): missing field 'outputs' "
+                                f"(the number of dot products per frame)")
+        check_int(f"layer {layer_name!r} ({self.unit}): outputs", spec["outputs"], low=1,
+                  high=1024)
         data = {k: v for k, v in spec.items() if k != "outputs"}
-        if in_format.kind != "int":
-            data.update(act_format=in_format.kind)
-        elif in_format.signed:
-            data.update(act_format="fixed", act_bits=in_format.bits)
-        else:
-            raise QhwInputError(f"layer {layer_name!r} (expdot): needs float or signed "
-                                f"activations, but its input ({source}) is "
-                                f"{in_format.describe()}")
+        data.update(self.act_fields(layer_name, in_format, source))
         return dict(data, lanes=c)
 
     def out_format(self, cfg):
@@ -563,20 +571,20 @@ class _ExpDotKind(_MapKind):
 
     def golden(self, layer, params, inputs):
         from .. import registry
-        unit = registry.get("expdot")
+        unit = registry.get(self.unit)
         return np.stack([unit.golden(layer.config, p, inputs)
                          for p in self._rows(layer, params)], axis=-1)
 
     def check_params(self, layer, params):
         from .. import registry
-        unit = registry.get("expdot")
+        unit = registry.get(self.unit)
         shape = (self.outputs(layer), layer.config.lanes)
         unknown = sorted(set(params) - {"weights"})
         if unknown:
             raise QhwInputError(f"weights file: unknown array {unknown[0]!r}; expected: weights")
         if "weights" not in params:
             raise QhwInputError(f"weights file: missing array 'weights' (shape {shape}, "
-                                f"sign-exponent codes, one row per output)")
+                                f"{self.weight_format(layer.config)}, one row per output)")
         w = np.asarray(params["weights"])
         if w.shape != shape:
             raise QhwInputError(f"weights: shape must be {shape} (outputs, lanes), got "
@@ -586,22 +594,24 @@ class _ExpDotKind(_MapKind):
 
     def random_params(self, layer, rng):
         from .. import registry
-        unit = registry.get("expdot")
+        unit = registry.get(self.unit)
         return {"weights": np.stack([unit.random_params(layer.config, rng)["weights"]
                                      for _ in range(self.outputs(layer))])}
 
     def timing(self, layer, avail, inputs, start):
         """A vector is taken when the previous one's last fold goes out (F = lanes/simd folds,
-        one per cycle, the first the cycle after the vector is taken); its results come
-        F + stages cycles after it is taken (:func:`qhw.hdl.expdot.stages`)."""
-        from ..hdl.expdot import stages
-        STAGES = stages(layer.config)
-        fold = layer.config.fold
+        one per cycle, the first the cycle after the vector is taken); its results come F + L
+        cycles after it is taken, L the unit's latency from its cost model (expdot:
+        :func:`qhw.hdl.expdot.stages`, fpdot: :func:`qhw.hdl.fpdot.stages`)."""
+        from .. import registry
+        model = registry.get(self.unit).cost_model
+        latency = model(layer.config, 1).latency
+        fold = model(layer.config, 2).expected - model(layer.config, 1).expected
         take, t = [], None
         for a in avail:
             t = max(a, start) if t is None else max(a, t + fold)
             take.append(t)
-        return take, [t + fold + STAGES for t in take], list(range(len(take)))
+        return take, [t + fold + latency for t in take], list(range(len(take)))
 
     def output_words(self, layer, frames):
         return frames * layer.in_steps
@@ -617,15 +627,59 @@ class _ExpDotKind(_MapKind):
 
     def operations(self, layer, frames, inputs):
         from .. import registry
-        counts = registry.get("expdot").operations(layer.config, frames, inputs)
+        counts = registry.get(self.unit).operations(layer.config, frames, inputs)
         m = self.outputs(layer)
         counts = dict(counts)
         counts["ops"] = [{**op, "count": op["count"] * m} for op in counts["ops"]]
         return counts
 
     def generator(self, layer, params):
-        from ..hdl.network import ExpDotDense
-        return ExpDotDense(layer.config, params, outputs=self.outputs(layer))
+        from ..hdl.network import DotDense
+        return DotDense(layer.config, params, outputs=self.outputs(layer), unit=self.unit)
+
+
+class _ExpDotKind(_DotKind):
+    """``outputs`` exponent-adder dot products of a vector per frame (a 1x1xC map of float bit
+    patterns, or of signed integers as fixed point): the expdot unit once per output. Weights
+    ``(outputs, C)`` sign-exponent codes."""
+
+    unit = "expdot"
+    derived = ("lanes", "act_format", "act_bits")
+
+    @staticmethod
+    def weight_format(cfg):
+        return "sign-exponent codes"
+
+    def act_fields(self, layer_name, in_format, source):
+        if in_format.kind != "int":
+            return {"act_format": in_format.kind}
+        if in_format.signed:
+            return {"act_format": "fixed", "act_bits": in_format.bits}
+        raise QhwInputError(f"layer {layer_name!r} (expdot): needs float or signed "
+                            f"activations, but its input ({source}) is "
+                            f"{in_format.describe()}")
+
+
+class _FpDotKind(_DotKind):
+    """``outputs`` conventional float dot products of a vector per frame (a 1x1xC map of
+    fp32/fp16/bf16 bit patterns): the fpdot unit (IEEE multipliers, a rounding adder tree and
+    a rounding accumulator) once per output, the float counterpart of an expdot layer. Weights
+    ``(outputs, C)`` bit patterns of the input's format."""
+
+    unit = "fpdot"
+    derived = ("lanes", "act_format")
+
+    @staticmethod
+    def weight_format(cfg):
+        return f"{cfg.act_format} bit patterns"
+
+    def act_fields(self, layer_name, in_format, source):
+        if in_format.kind == "int":
+            raise QhwInputError(
+                f"layer {layer_name!r} (fpdot): needs float bit patterns (fp32, fp16 or bf16: "
+                f"input.format, or an expdot/fpdot layer before it), but its input ({source}) "
+                f"is {in_format.describe()}")
+        return {"act_format": in_format.kind}
 
 
 LAYER_KINDS = {
@@ -638,6 +692,7 @@ LAYER_KINDS = {
     "dense": _DenseKind(),
     "gru": _GruKind(),
     "expdot": _ExpDotKind(),
+    "fpdot": _FpDotKind(),
 }
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -678,7 +733,7 @@ class NetworkConfig:
         the weighted layers (binconv, bamconv, macconv, dense) are built with run-time weights
         and one weight-load stream ``wl`` writes them all, layer after layer (the Verilog does
         not depend on the weights; a network with a layer that cannot load its weights, such
-        as requant, gru or expdot, is refused). No pixel is taken until a whole load has
+        as requant, gru, expdot or fpdot, is refused). No pixel is taken until a whole load has
         arrived, and a new load waits until no map is in the network.
     """
 

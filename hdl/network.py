@@ -43,7 +43,8 @@ from ..golden import network as golden
 from ..registry import CycleEstimate
 
 __all__ = ["Network", "NetworkTiming", "network_timing", "cost_model", "steady_cycles",
-           "fifo_depths", "fifo_kinds", "load_plan", "load_bits", "BUFFERED_FIFO_DEPTH"]
+           "fifo_depths", "fifo_kinds", "load_plan", "load_bits", "BUFFERED_FIFO_DEPTH",
+           "DotDense", "ExpDotDense"]
 
 
 #: FIFOs at least this deep are ``SyncFIFOBuffered`` (block RAM); shallower ones ``SyncFIFO``.
@@ -463,21 +464,24 @@ class SequenceGru(wiring.Component):
         return m
 
 
-class ExpDotDense(wiring.Component):
-    """An expdot layer inside a network: ``outputs`` expdot units, one per output, fed the same
-    folds of each input vector.
+class DotDense(wiring.Component):
+    """A dense layer of dot-product units inside a network (an expdot or fpdot layer):
+    ``outputs`` units, one per output, fed the same folds of each input vector.
 
     The units are alike but for their weights, so with the same folds in and the same ready out
     their handshakes are equal in every cycle: the first unit's ``i.ready`` stands for all, and
-    the first unit's ``o.valid`` for all outputs.
+    the first unit's ``o.valid`` for all outputs. (Both units take one fold per transfer and
+    give one result per vector, with a latency that does not depend on the data.)
 
     Parameters
     ----------
-    cfg : ExpDotConfig
+    cfg : ExpDotConfig or FpDotConfig
         One output's dot product (``lanes`` = the input vector's length).
     params : dict
-        ``weights``: (outputs, lanes) sign-exponent codes.
+        ``weights``: (outputs, lanes), each row in the unit's weight format.
     outputs : int
+    unit : str
+        The registered dot-product unit: 'expdot' or 'fpdot'.
 
     Members
     -------
@@ -487,11 +491,11 @@ class ExpDotDense(wiring.Component):
         One result per output, output m at bits [m*O, (m+1)*O).
     """
 
-    def __init__(self, cfg, params, *, outputs):
-        from .expdot import ExpDot
+    def __init__(self, cfg, params, *, outputs, unit="expdot"):
         self.cfg = cfg
         weights = params["weights"]
-        self.units = [ExpDot(cfg, {"weights": weights[m]}) for m in range(outputs)]
+        generator = registry.get(unit).generator
+        self.units = [generator(cfg, {"weights": weights[m]}) for m in range(outputs)]
         super().__init__({"i": In(stream.Signature(cfg.lanes * cfg.x_bits)),
                           "o": Out(stream.Signature(outputs * cfg.out_bits))})
 
@@ -522,3 +526,10 @@ class ExpDotDense(wiring.Component):
         m.d.comb += [self.o.valid.eq(lead.o.valid),
                      self.o.payload.eq(Cat(*[unit.o.payload for unit in self.units]))]
         return m
+
+
+class ExpDotDense(DotDense):
+    """An expdot layer inside a network (:class:`DotDense` of ``expdot`` units)."""
+
+    def __init__(self, cfg, params, *, outputs):
+        super().__init__(cfg, params, outputs=outputs, unit="expdot")

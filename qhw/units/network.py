@@ -168,7 +168,7 @@ def _parts(cfg, params):
         own = golden.layer_params(cfg, params, layer)
         part = {"name": layer.name, "unit": layer.unit, "config": layer.config, "params": own,
                 "cycles_per_frame": hdl.steady_cycles(layer)}
-        if layer.kind == "expdot":  # one dot product of the layer's outputs, stated so
+        if layer.kind in ("expdot", "fpdot"):  # one dot product of the layer's outputs, stated so
             part.update(params={"weights": own["weights"][0]}, copies=layer.spec["outputs"],
                         name=f"{layer.name} (1 of {layer.spec['outputs']} outputs)")
         parts.append(part)
