@@ -12,9 +12,44 @@ import math
 
 from .render import fmt, md_escape, ratio, value
 
-__all__ = ["CLAIMS", "finn_r_mvau_luts", "rows"]
+__all__ = ["CLAIMS", "HLS4ML_JET_TAGGER", "finn_r_mvau_luts", "rows"]
 
-#: The seeds' claims and FINN's published figures (docs/references.md lists the sources).
+#: hls4ml's published resource figures: Table 1 of F. Fahim et al., "hls4ml: an open-source
+#: codesign workflow to empower scientific low-power machine learning devices", TinyML Research
+#: Symposium 2021 (arXiv 2103.05579). The network is the paper's jet classifier (section 3: 16
+#: inputs, three hidden layers of 64, 32 and 32 ReLU nodes, 5 classes); the caption gives the part,
+#: clock and tools. Each row: (model, bit width, accuracy %, latency ns, DSP, LUT, FF), the
+#: absolute counts the table quotes in parentheses. Table 1 states no reuse factor and no pruning
+#: for these rows, so neither is claimed here.
+HLS4ML_JET_TAGGER = {
+    "source": "Fahim et al., arXiv 2103.05579, Table 1",
+    "layers": (16, 64, 32, 32, 5),
+    "part": "Xilinx Virtex UltraScale+ VU9P",
+    "clock_mhz": 200,
+    "tools": "hls4ml v0.5.0 and Vivado HLS 2019.2",
+    "rows": (("16-bit PTQ", 16, 76.4, 50, 1852, 89209, 11266),
+             ("14-bit PTQ", 14, 75.8, 50, 1132, 90019, 9262),
+             ("6-bit QAT", 6, 76.2, 45, 38, 63251, 4394)),
+}
+
+
+def _hls4ml_weights(layers):
+    """Weights (multiplications per inference) of a fully-connected network of these widths."""
+    return sum(a * b for a, b in zip(layers, layers[1:]))
+
+
+def _hls4ml_claim(t=HLS4ML_JET_TAGGER):
+    widths = "-".join(str(n) for n in t["layers"])
+    rows = "; ".join(f"{name}: {fmt(lut)} LUT, {fmt(ff)} FF, {fmt(dsp)} DSP, {fmt(lat)} ns, "
+                     f"{acc} % accuracy"
+                     for name, _, acc, lat, dsp, lut, ff in t["rows"])
+    return (f"hls4ml ({t['source']}): the {widths} fully-connected jet classifier "
+            f"({fmt(_hls4ml_weights(t['layers']))} weights) on a {t['part']} at "
+            f"{t['clock_mhz']} MHz, {t['tools']}: {rows}.")
+
+
+#: The seeds' claims and FINN's and hls4ml's published figures (docs/references.md lists the
+#: sources).
 CLAIMS = {
     "bam": ("Binary activation maps (arXiv 2407.04578): 25x less memory at inference than the "
             "float DNSMOS-like model, at matching quality; dot products become sums."),
@@ -27,6 +62,7 @@ CLAIMS = {
                "as FINN's code computes it (`lut_estimation`)."),
     "finn": ("FINN (arXiv 1612.07119): binarized MNIST at 12.3 M frames/s and 0.31 µs latency, "
              "CIFAR-10 at 21,906 frames/s and 283 µs, on a ZC706 under 25 W."),
+    "hls4ml": _hls4ml_claim(),
 }
 
 
@@ -95,6 +131,63 @@ def _finn_r_row(records, label):
             "MVAU model, below 1 fewer."]
 
 
+def _mac_weights(r):
+    """(weights, weight bits, activation bits) of a fixed-point multiply-accumulate point (a GRU
+    or a MAC convolution), or None for any other unit."""
+    cfg = r["config"]
+    if r["unit"] == "gru":
+        i, h = cfg["input_size"], cfg["hidden_size"]
+        fmts = cfg.get("formats") or {}
+        w = (fmts.get("weight") or [cfg.get("bits")])[0]
+        a = (fmts.get("input") or [cfg.get("bits")])[0]
+        return 3 * h * (i + h), w, a  # W_ih (3H x I) and W_hh (3H x H)
+    if r["unit"] == "macconv":
+        kh, kw = cfg["kernel"]
+        return cfg["c_in"] * kh * kw * cfg["c_out"], cfg.get("weight_bits"), cfg.get("act_bits")
+    return None
+
+
+def _hls4ml_row(records, label):
+    """hls4ml's jet classifier beside qhw's fixed-point MAC points (GRU, MAC convolution) that
+    have xc7 figures: the largest of them (most weights, the nearest in size) in full, and the
+    LUT span of all."""
+    pts = []
+    for r in records:
+        if r["status"] != "ok" or not (r.get("xc7") or {}).get("LUT"):
+            continue
+        sizes = _mac_weights(r)
+        if sizes and sizes[0]:
+            pts.append((r, *sizes))
+    if not pts:
+        return None
+    t = HLS4ML_JET_TAGGER
+    big, n, wb, ab = max(pts, key=lambda p: (p[1], p[0]["xc7"]["LUT"]))
+    x = big["xc7"]
+    luts = [p[0]["xc7"]["LUT"] for p in pts]
+    units = sorted({p[0]["unit"] for p in pts})
+    cycles = big.get("cycles_per_inference")
+    measured = (f"{len(pts)} fixed-point MAC point{'s' if len(pts) > 1 else ''} "
+                f"({', '.join(units)}) on xc7; the largest, {md_escape(label(big))}: "
+                f"{fmt(n)} weights of {fmt(wb)} bits (activations {fmt(ab)} bits), "
+                f"{fmt(x.get('LUT'))} LUT, {fmt(x.get('FF'))} FF, {fmt(x.get('DSP'))} DSP48E1"
+                + (f", {fmt(cycles)} cycles per inference" if cycles else ""))
+    if len(pts) > 1:
+        measured += f"; LUT over all from {fmt(min(luts))} to {fmt(max(luts))}"
+    lat = sorted({row[3] for row in t["rows"]})
+    cyc = [ns * t["clock_mhz"] // 1000 for ns in lat]
+    return [CLAIMS["hls4ml"], measured,
+            f"Not a reproduction: another network and another function. hls4ml's figures are "
+            f"a {fmt(_hls4ml_weights(t['layers']))}-weight fully-connected network through "
+            f"{t['tools']} on an UltraScale+ part, with trained weights (the 6-bit "
+            f"model quantization-aware) and its accuracy; {lat[0]} to {lat[-1]} ns at "
+            f"{t['clock_mhz']} MHz is {cyc[0]} to {cyc[-1]} clock cycles for the whole network. "
+            f"qhw's are one folded unit with random weights (a GRU walks its weights `macs` "
+            f"multipliers at a time over many cycles, its cycles counted per sequence; a "
+            f"convolution adds its window generator), synthesized by Yosys `synth_xilinx` for "
+            f"7-series (DSP48E1). The published row gives the scale of an hls4ml network, not "
+            f"a baseline of the same computation."]
+
+
 def _baseline_span(pairs, units, path):
     """(smallest, largest) baseline/design ratio of ``path`` over pairs of the given units."""
     rs = []
@@ -148,6 +241,9 @@ def rows(records, pairs, label):
     finn = _finn_r_row(records, label)
     if finn:
         out.append(finn)
+    hls4ml = _hls4ml_row(records, label)
+    if hls4ml:
+        out.append(hls4ml)
     nets = [r for r in records if r["unit"] == "network" and r["status"] == "ok"]
     if nets:
         fps = []

@@ -796,14 +796,15 @@ def build_blocks(results, figdir):
     claims = published.rows(results.records, pairs, lambda r: _name(r, results))
     blocks += [Heading("Against published figures")]
     if claims:
-        blocks += [Para("Claims of the papers qhw's units come from, and FINN's published "
-                        "figures, beside the closest figure measured here, with the conditions "
-                        "that differ. None of these is a reproduction unless the conditions "
-                        "column says so."),
+        blocks += [Para("Claims of the papers qhw's units come from, and FINN's and hls4ml's "
+                        "published figures, beside the closest figure measured here, with the "
+                        "conditions that differ. None of these is a reproduction unless the "
+                        "conditions column says so."),
                    Table(["published", "measured here", "conditions that differ"], claims)]
     else:
         blocks += [Para("None of these results speaks to a published figure (binary-activation, "
-                        "GRU, sign-exponent or FINN-style convolution points with baselines).")]
+                        "GRU, sign-exponent or FINN-style convolution points with baselines; "
+                        "GRU or MAC-convolution points with xc7 figures).")]
 
     cycles, exact, measured = plot_cycles(results, Path(figdir), note)
     if cycles:
