@@ -23,6 +23,24 @@ PAPER_TABLE_1 = [("16-bit PTQ", 16, 76.4, 50, 1852, 89209, 11266),
                  ("6-bit QAT", 6, 76.2, 45, 38, 63251, 4394)]
 
 
+# The same table's percentages of the part (Table 1 quotes each count as a percentage of the
+# VU9P's resources): DSP, LUT, FF per model.
+PAPER_TABLE_1_PERCENT = [(27, 7.5, 0.5), (17, 7.6, 0.4), (0.6, 5.4, 0.2)]
+# The VU9P's totals (AMD UltraScale+ FPGAs product selection guide / data sheet DS890): 6,840
+# DSP48E2 slices, 1,182,240 CLB LUTs, 2,364,480 CLB flip-flops.
+VU9P = {"DSP": 6840, "LUT": 1182240, "FF": 2364480}
+
+
+def test_the_transcribed_counts_agree_with_the_tables_percentages():
+    """The counts and the percentages were read from the paper separately: each count over the
+    part's total rounds to the percentage printed beside it, so no digit was misread."""
+    for (_, _, _, _, dsp, lut, ff), pct in zip(PAPER_TABLE_1, PAPER_TABLE_1_PERCENT):
+        for count, total, printed in ((dsp, VU9P["DSP"], pct[0]), (lut, VU9P["LUT"], pct[1]),
+                                      (ff, VU9P["FF"], pct[2])):
+            digits = 0 if printed >= 10 else 1
+            assert round(100 * count / total, digits) == printed, (count, total, printed)
+
+
 def _record(unit_name, config, key, status="ok", **figures):
     unit = registry.get(unit_name)
     cfg = config_to_dict(config_from_dict(unit.config, config))
