@@ -11,9 +11,17 @@ Order of operations (it fixes the result bit for bit; :func:`fpdot_ref` is the d
 2. per fold f (lanes f*S .. f*S+S-1, S = ``simd``), a **pairwise tree**: each level adds
    neighbours (v0+v1, v2+v3, ...) in lane order and passes an odd last value up unchanged
    (:func:`tree_level`); t_f is the tree's root (t_f = p_f when S = 1);
-3. **accumulation in fold order**: acc = t_0, then acc = acc + t_f for f = 1..F-1 (F = N/S); the
-   output is acc. Lane k's place in this order is fixed by the fold layout, so changing ``simd``
-   changes the result (as with any float datapath).
+3. ``pipeline: "none"`` (the default): **accumulation in fold order**: acc = t_0, then
+   acc = acc + t_f for f = 1..F-1 (F = N/S); the output is acc.
+   ``pipeline: "deep"``: a **pairwise tree over the fold sums** t_0 .. t_{F-1}, by the same
+   :func:`tree_level` rule (t_0+t_1, t_2+t_3, ..., an odd last passed up; ceil(log2 F) levels);
+   the output is its root. (A pipelined adder cannot close a one-cycle accumulator loop; the
+   tree needs no loop. It is what the deep hardware computes, one adder per level fed one fold
+   sum per cycle, so it does not depend on the adders' latency. When S and F are powers of two
+   the whole sum is the pairwise tree over all N products.)
+
+   Lane k's place in this order is fixed by the fold layout, so changing ``simd`` (or
+   ``pipeline``) changes the result, as with any float datapath.
 
 Special values (the same policy as the ``mulbase`` multiplier, :func:`qhw.golden.expmul.mulbase_ref`):
 
@@ -44,6 +52,7 @@ __all__ = ["FpDotConfig", "fp_mul_ref", "fp_add_ref", "tree_level", "tree_depth"
            "encode_values", "random_values"]
 
 FORMATS = ("fp32", "fp16", "bf16")
+PIPELINES = ("none", "deep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,17 +67,25 @@ class FpDotConfig:
         Lanes multiplied per cycle and carried per input transfer; divides ``lanes``.
     act_format : 'fp32', 'fp16' or 'bf16'
         The format of the activations, the weights, every intermediate result and the output.
+    pipeline : 'none' or 'deep'
+        'none': each multiplier and adder is one stage and the fold sums go through a one-cycle
+        accumulator loop (acc = acc + t_f). 'deep': the multipliers and adders are split into
+        register stages (:data:`qhw.hdl.fpdot.MUL_CUTS`, :data:`qhw.hdl.fpdot.ADD_CUTS`) and
+        the fold sums are added by a pairwise tree instead of the loop, which changes the order
+        of the additions (module docstring, step 3). One fold per cycle either way.
     """
 
     lanes: int = 16
     simd: int = 4
     act_format: str = "fp32"
+    pipeline: str = "none"
 
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
         check_int("simd", self.simd, low=1)
         check_divides("simd", self.simd, self.lanes, "lanes")
         check_choice("act_format", self.act_format, FORMATS)
+        check_choice("pipeline", self.pipeline, PIPELINES)
 
     # The names below match ExpDotConfig's, so the shared input checks and packings apply.
     is_float = True
@@ -94,6 +111,12 @@ class FpDotConfig:
     def tree_levels(self):
         """Adder-tree levels per fold: ceil(log2 simd)."""
         return tree_depth(self.simd)
+
+    @property
+    def fold_levels(self):
+        """Levels of the tree over the fold sums (``pipeline: "deep"``): ceil(log2 (lanes /
+        simd)); 0 for the accumulator loop."""
+        return tree_depth(self.fold) if self.pipeline == "deep" else 0
 
 
 # Arithmetic -----------------------------------------------------------------------------------------
@@ -200,6 +223,11 @@ def fpdot_ref(cfg, x, w):
     while len(level) > 1:
         level = tree_level(level, lambda u, v: fp_add_ref(fmt, u, v))
     t = level[0]                                   # (V, F): one tree root per fold
+    if cfg.pipeline == "deep":                     # a pairwise tree over the fold sums
+        level = [t[:, f] for f in range(cfg.fold)]
+        while len(level) > 1:
+            level = tree_level(level, lambda u, v: fp_add_ref(fmt, u, v))
+        return level[0]
     acc = t[:, 0]
     for f in range(1, cfg.fold):
         acc = fp_add_ref(fmt, acc, t[:, f])

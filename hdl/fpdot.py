@@ -32,11 +32,15 @@ from ..registry import CycleEstimate
 from .mulbase import fp_mul_logic
 from .streampipe import fold_input
 
-__all__ = ["FpDot", "fp_add_logic", "cost_model", "stages"]
+__all__ = ["FpDot", "fp_add_logic", "cost_model", "stages", "ADD_CUTS", "MUL_CUTS"]
 
 
 def stages(cfg):
-    """Pipeline registers from input to output: input, products, L tree levels, accumulator."""
+    """Pipeline registers from input to output. ``pipeline: "none"``: input, products, L tree
+    levels, accumulator: 3 + L. ``"deep"``: input, MUL_CUTS + 1 per multiplier, ADD_CUTS + 1 per
+    adder on each of the L tree levels and the ceil(log2 F) levels over the fold sums."""
+    if cfg.pipeline == "deep":
+        return 2 + MUL_CUTS + (ADD_CUTS + 1) * (cfg.tree_levels + cfg.fold_levels)
     return 3 + cfg.tree_levels
 
 
@@ -52,12 +56,36 @@ def leading_one(bits):
     return lo_any | hi_any, Mux(hi_any, hi_pos + half, lo_pos)[:width + 1]
 
 
-def fp_add_logic(m, fmt, a, b, name="fa"):
+#: Pipeline cuts inside a deep float adder (:func:`fp_add_logic`) and multiplier
+#: (:func:`qhw.hdl.mulbase.fp_mul_logic`); each is one register stage.
+ADD_CUTS = 5
+MUL_CUTS = 2
+
+
+def fp_add_logic(m, fmt, a, b, name="fa", cut=None):
     """Combinational float sum of bit patterns ``a`` and ``b``: round to nearest even, DAZ/FTZ,
     overflow to infinity, canonical NaN (:func:`qhw.golden.fpdot.fp_add_ref`, whose algorithm
-    this is step for step)."""
+    this is step for step).
+
+    ``cut``: None (one combinational block), or a function ``cut(name, {key: (value, shape)})``
+    returning registers of those values, called at the :data:`ADD_CUTS` pipeline cuts: after
+    the magnitude compare and exponent difference; after the alignment shift; after the
+    add/subtract; after the leading-one detection; after the normalising shift. What follows
+    the last cut (rounding, exponent, result select) ends in the caller's register.
+    """
     mb, eb, top = fmt.mbits, fmt.ebits, fmt.width - 1
     w = mb + 5  # the aligned sum: hidden bit, mb, guard/round/sticky, one carry bit
+    live = {}   # what crosses the next cut: key -> (value, shape)
+
+    def across(tag, **values):
+        """Values that the rest of the adder reads, after cut ``tag``: with ``live``, the
+        registered values (or, without cuts, the values themselves)."""
+        live.update(values)
+        if cut is None:
+            return {k: v for k, (v, _) in live.items()}
+        regs = cut(f"{name}_{tag}", dict(live))
+        live.update({k: (regs[k], shape) for k, (_, shape) in live.items()})
+        return regs
 
     a_e, b_e = a[mb:top], b[mb:top]
     a_special, b_special = a_e == fmt.emask, b_e == fmt.emask
@@ -72,53 +100,70 @@ def fp_add_logic(m, fmt, a, b, name="fa"):
     big = Signal(fmt.width, name=f"{name}_big")
     small = Signal(fmt.width, name=f"{name}_small")
     m.d.comb += [big.eq(Mux(swap, b, a)), small.eq(Mux(swap, a, b))]
-    s_l, e_l, e_s = big[top], big[mb:top], small[mb:top]
+    e_s = small[mb:top]
 
     # Alignment: a double-width right shift keeps the bits shifted out, whose OR is the sticky
     # bit; beyond mb + 5 places the small operand is all sticky, so the shift is clamped.
     diff = Signal(eb, name=f"{name}_diff")
-    m.d.comb += diff.eq(e_l - e_s)
+    m.d.comb += diff.eq(big[mb:top] - e_s)
     dist = Signal(range(mb + 6), name=f"{name}_dist")
     m.d.comb += dist.eq(Mux(diff > mb + 5, mb + 5, diff))
-    y_full = Cat(Const(0, 3), small[:mb], Const(1, 1))
+    # what the result select needs of the operands: its special cases, and the larger one
+    live.update(nan=(nan, 1), inf=(a_inf | b_inf, 1), inf_sign=(Mux(a_inf, a[top], b[top]), 1),
+                both_zero=((a_e == 0) & (b_e == 0), 1), zero_sign=(a[top] & b[top], 1),
+                small_zero=(e_s == 0, 1), big=(big, fmt.width))
+    c = across("c1", sub=(big[top] != small[top], 1), small_m=(small[:mb], mb),
+               dist=(dist, range(mb + 6)))
+    y_full = Cat(Const(0, 3), c["small_m"], Const(1, 1))
     shifted = Signal(2 * w - 1, name=f"{name}_shifted")
-    m.d.comb += shifted.eq(Cat(Const(0, w), y_full) >> dist)
+    m.d.comb += shifted.eq(Cat(Const(0, w), y_full) >> c["dist"])
     y = Signal(mb + 4, name=f"{name}_y")
     m.d.comb += y.eq(shifted[w:] | shifted[:w].any())
-    x = Cat(Const(0, 3), big[:mb], Const(1, 1))
+    del live["small_m"], live["dist"]
+    c = across("c2", y=(y, mb + 4))
+    x = Cat(Const(0, 3), c["big"][:mb], Const(1, 1))
     r = Signal(w, name=f"{name}_r")
-    m.d.comb += r.eq(Mux(big[top] != small[top], x - y, x + y))
+    m.d.comb += r.eq(Mux(c["sub"], x - c["y"], x + c["y"]))
+    del live["sub"], live["y"]
+    c = across("c3", r=(r, w))
+    r = c["r"]
 
     # Normalise: one place right on a carry (sticky kept), else left to put the leading one at
     # bit mb + 3.
     lead = Signal(range(w), name=f"{name}_lead")
     m.d.comb += lead.eq(leading_one(r)[1])
-    carry = r[w - 1]
     lshift = Signal(range(w), name=f"{name}_lshift")
-    with m.If(~carry & (r != 0)):
+    with m.If(~r[w - 1] & (r != 0)):
         m.d.comb += lshift.eq(mb + 3 - lead)
+    c = across("c4", lshift=(lshift, range(w)))
+    r, lshift = c["r"], c["lshift"]
+    carry = r[w - 1]
     norm = Signal(mb + 4, name=f"{name}_norm")
     with m.If(carry):
         m.d.comb += norm.eq(Cat(r[0] | r[1], r[2:]))
     with m.Else():
         m.d.comb += norm.eq(r << lshift)
+    del live["r"], live["lshift"]
+    c = across("c5", norm=(norm, mb + 4),
+               e_pre=(c["big"][mb:top] + carry - lshift, signed(eb + 3)), r_zero=(r == 0, 1))
+    norm, s_l = c["norm"], c["big"][top]
     sig = norm[3:]
     rounded = Signal(mb + 2, name=f"{name}_rounded")
     m.d.comb += rounded.eq(sig + (norm[2] & (norm[:2].any() | sig[0])))
     e = Signal(signed(eb + 3), name=f"{name}_e")
-    m.d.comb += e.eq(e_l + carry - lshift + rounded[mb + 1])
+    m.d.comb += e.eq(c["e_pre"] + rounded[mb + 1])
 
     y_out = Signal(fmt.width, name=f"{name}_out")
     inf_bits = Const(fmt.emask << mb, top)
-    with m.If(nan):
+    with m.If(c["nan"]):
         m.d.comb += y_out.eq(gexp.qnan(fmt))
-    with m.Elif(a_inf | b_inf):
-        m.d.comb += y_out.eq(Cat(inf_bits, Mux(a_inf, a[top], b[top])))
-    with m.Elif((a_e == 0) & (b_e == 0)):  # zeros and flushed subnormals: -0 only if both are
-        m.d.comb += y_out.eq(Cat(Const(0, top), a[top] & b[top]))
-    with m.Elif(e_s == 0):                 # x + 0 = x
-        m.d.comb += y_out.eq(big)
-    with m.Elif(r == 0):                   # exact cancellation: +0
+    with m.Elif(c["inf"]):
+        m.d.comb += y_out.eq(Cat(inf_bits, c["inf_sign"]))
+    with m.Elif(c["both_zero"]):           # zeros and flushed subnormals: -0 only if both are
+        m.d.comb += y_out.eq(Cat(Const(0, top), c["zero_sign"]))
+    with m.Elif(c["small_zero"]):          # x + 0 = x
+        m.d.comb += y_out.eq(c["big"])
+    with m.Elif(c["r_zero"]):              # exact cancellation: +0
         m.d.comb += y_out.eq(0)
     with m.Elif(e >= fmt.emask):
         m.d.comb += y_out.eq(Cat(inf_bits, s_l))
@@ -149,6 +194,8 @@ class FpDot(wiring.Component):
         })
 
     def elaborate(self, platform):
+        if self.cfg.pipeline == "deep":
+            return self._elaborate_deep()
         m = Module()
         cfg, fmt = self.cfg, self.cfg.fmt
         simd, xb = cfg.simd, cfg.x_bits
@@ -190,12 +237,104 @@ class FpDot(wiring.Component):
         m.d.comb += self.o.payload.eq(acc)
         return m
 
+    def _elaborate_deep(self):
+        """``pipeline: "deep"``: every multiplier and adder split at its cuts, the fold sums
+        added by a pairwise tree of one adder per level (no loop); one register stage per cut.
+        The valid bit and the fold index travel with the data; a level of the fold tree keeps
+        an even-indexed fold sum in a buffer until its odd partner arrives."""
+        m = Module()
+        cfg, fmt = self.cfg, self.cfg.fmt
+        simd, xb, top = cfg.simd, cfg.x_bits, cfg.x_bits - 1
+        n_stages = stages(cfg)
+        en, v, x0, w0, first0, _ = fold_input(m, self, cfg.fold, simd * xb, self.weight_words,
+                                              n_stages)
+        index = [None]  # index[k]: the fold index of the item in stage k (from stage 1 on)
+        k = 0
+
+        def cut(name, values):
+            """Registers (under the enable) of ``values``: {key: (value, shape)}."""
+            regs = {}
+            for key, (val, shape) in values.items():
+                regs[key] = Signal(shape, name=f"{name}_{key}", reset_less=True)
+                with m.If(en):
+                    m.d.sync += regs[key].eq(val)
+            return regs
+
+        def advance(gate=None):
+            """The next stage's valid bit (AND ``gate``, evaluated on this stage) and fold
+            index."""
+            nonlocal k
+            k += 1
+            idx = Signal(range(cfg.fold), name=f"fold{k}", reset_less=True)
+            with m.If(en):
+                m.d.sync += v[k].eq(v[k - 1] if gate is None else v[k - 1] & gate)
+                if k == 1:   # counts the folds: 0 at a vector's first
+                    with m.If(v[0]):
+                        m.d.sync += idx.eq(Mux(first0, 0, idx + 1))
+                else:
+                    m.d.sync += idx.eq(index[k - 1])
+            index.append(idx)
+
+        def register(name, values):
+            regs = [cut(f"{name}_{j}", {"v": (val, xb)})["v"] for j, val in enumerate(values)]
+            advance()
+            return regs
+
+        # ---- products ---------------------------------------------------------------------------
+        products = [fp_mul_logic(m, fmt, x0[s * xb:(s + 1) * xb], w0[s * xb:(s + 1) * xb],
+                                 name=f"mul{s}", cut=cut) for s in range(simd)]
+        for _ in range(MUL_CUTS):
+            advance()
+        level = register("p", products)
+
+        # ---- the pairwise tree of each fold -------------------------------------------------------
+        for lv in range(cfg.tree_levels):
+            sums = [fp_add_logic(m, fmt, level[i], level[i + 1], name=f"add{lv}_{i // 2}",
+                                 cut=cut) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:      # the odd last value waits as long as the adders take
+                odd = level[-1]
+                for c in range(ADD_CUTS):
+                    odd = cut(f"add{lv}_odd_c{c + 1}", {"v": (odd, xb)})["v"]
+                sums.append(odd)
+            for _ in range(ADD_CUTS):
+                advance()
+            level = register(f"t{lv}", sums)
+
+        # ---- the pairwise tree over the fold sums: one adder per level ---------------------------
+        # Level lv's input j = fold index >> (lv - 1), n of them per vector: an even j waits in
+        # the buffer, an odd j is added to it (buffer + t, the tree's order), an even last j is
+        # passed up as t + (+-0 of t's sign), which is t for every value a multiplier or adder
+        # gives (no subnormals, the canonical NaN).
+        t = level[0]
+        for lv in range(1, cfg.fold_levels + 1):
+            n = -(-cfg.fold // (1 << (lv - 1)))
+            j = index[k][lv - 1:]
+            even, last = ~j[0], j == n - 1
+            buf = Signal(xb, name=f"fbuf{lv}", reset_less=True)
+            with m.If(en & v[k] & even & ~last):
+                m.d.sync += buf.eq(t)
+            a = Mux(even, t, buf)
+            b = Mux(even, Cat(Const(0, top), t[top]), t)
+            total = fp_add_logic(m, fmt, a, b, name=f"fold{lv}", cut=cut)
+            advance(gate=~even | last)
+            for _ in range(ADD_CUTS - 1):
+                advance()
+            t = register(f"f{lv}", [total])[0]
+        assert k == n_stages - 1
+        m.d.comb += self.o.payload.eq(t)
+        return m
+
 
 def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on data
     """``frames`` vectors of lanes/simd transfers, one per cycle; latency 3 + ceil(log2 simd)."""
     f, s = cfg.fold, stages(cfg)
+    if cfg.pipeline == "deep":
+        what = (f"input register, products ({MUL_CUTS + 1} stages), {cfg.tree_levels} adder-tree "
+                f"level(s) and {cfg.fold_levels} level(s) of the tree over the fold sums, "
+                f"{ADD_CUTS + 1} stages each")
+    else:
+        what = f"input register, products, {cfg.tree_levels} adder-tree level(s), accumulator"
     return CycleEstimate(
         formula=f * frames, latency=s, expected=f * frames + s, first_input=f - 1,
         notes=(f"F = lanes/simd = {f} cycles per vector (one fold per cycle, folds of consecutive "
-               f"vectors back to back); latency {s} from a vector's last fold: input register, "
-               f"products, {cfg.tree_levels} adder-tree level(s), accumulator"))
+               f"vectors back to back); latency {s} from a vector's last fold: {what}"))

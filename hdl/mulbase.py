@@ -28,8 +28,12 @@ def input_layout(cfg):
     return data.StructLayout({"a": cfg.x_bits, "b": cfg.x_bits})
 
 
-def fp_mul_logic(m, fmt, a, b, name="fm"):
-    """Combinational IEEE product of bit patterns ``a`` and ``b`` (RNE, flush to zero)."""
+def fp_mul_logic(m, fmt, a, b, name="fm", cut=None):
+    """Combinational IEEE product of bit patterns ``a`` and ``b`` (RNE, flush to zero).
+
+    ``cut``: None (one combinational block), or a function ``cut(name, {key: (value, shape)})``
+    returning registers of those values, called after the significand product and after the
+    rounding (the two pipeline cuts of ``fpdot``'s deep pipeline, :mod:`qhw.hdl.fpdot`)."""
     mb, eb = fmt.mbits, fmt.ebits
     sa, ea, ma = a[fmt.width - 1], a[mb:mb + eb], a[:mb]
     sb, e_b, m_b = b[fmt.width - 1], b[mb:mb + eb], b[:mb]
@@ -48,6 +52,12 @@ def fp_mul_logic(m, fmt, a, b, name="fm"):
     ]
     prod = Signal(2 * mb + 2, name=f"{name}_prod")
     m.d.comb += prod.eq(Cat(ma, Const(1, 1)) * Cat(m_b, Const(1, 1)))
+    e_sum = ea + e_b - fmt.bias
+    if cut is not None:
+        c = cut(f"{name}_c1", {"s": (s, 1), "nan": (nan, 1), "inf": (inf, 1), "zero": (zero, 1),
+                               "prod": (prod, 2 * mb + 2), "e_sum": (e_sum, signed(eb + 3))})
+        s, nan, inf, zero, prod, e_sum = (c[k] for k in ("s", "nan", "inf", "zero", "prod",
+                                                          "e_sum"))
     hi = prod[2 * mb + 1]
     sig = Signal(mb + 1, name=f"{name}_sig")
     guard = Signal(name=f"{name}_guard")
@@ -61,7 +71,12 @@ def fp_mul_logic(m, fmt, a, b, name="fm"):
     m.d.comb += rounded.eq(sig + (guard & (sticky | sig[0])))
     carry = rounded[mb + 1]
     e = Signal(signed(eb + 3), name=f"{name}_e")
-    m.d.comb += e.eq(ea + e_b - fmt.bias + hi + carry)
+    m.d.comb += e.eq(e_sum + hi + carry)
+    if cut is not None:
+        c = cut(f"{name}_c2", {"s": (s, 1), "nan": (nan, 1), "inf": (inf, 1), "zero": (zero, 1),
+                               "rounded": (rounded, mb + 2), "e": (e, signed(eb + 3))})
+        s, nan, inf, zero, rounded, e = (c[k] for k in ("s", "nan", "inf", "zero", "rounded",
+                                                         "e"))
     y = Signal(fmt.width, name=f"{name}_y")
     inf_bits = Cat(Const(0, mb), Const(fmt.emask, eb), s)
     with m.If(nan):

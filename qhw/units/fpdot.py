@@ -8,13 +8,16 @@ from . import opcount
 
 
 def _describe(cfg):
+    folds = ("a pairwise tree over the fold sums (t0+t1, t2+t3, ..., odd last passed up)"
+             if cfg.pipeline == "deep" else
+             "acc = tree(fold 0), then acc = acc + tree(fold f)")
     return {
         "derived": {"x_bits": cfg.x_bits, "fold": cfg.fold, "tree_levels": cfg.tree_levels,
+                    "fold_levels": cfg.fold_levels,
                     "pipeline_stages": fpdot_hdl.stages(cfg),
                     "order": (f"products; per fold a pairwise tree over its {cfg.simd} products "
-                              f"(v0+v1, v2+v3, ..., odd last passed up); acc = tree(fold 0), "
-                              f"then acc = acc + tree(fold f); every operation rounds to nearest "
-                              f"even, subnormals flushed")},
+                              f"(v0+v1, v2+v3, ..., odd last passed up); {folds}; every "
+                              f"operation rounds to nearest even, subnormals flushed")},
         "streams": {
             "i": {"direction": "in", "payload_bits": cfg.simd * cfg.x_bits,
                   "layout": f"one fold of {cfg.simd} activations ({cfg.act_format} bit patterns) "
@@ -42,12 +45,18 @@ def fpdot_operations(cfg, frames, inputs=None):
     return opcount.counts(v, "one dot-product vector", ops, notes)
 
 
-# Every format, tree depths 0..2 with an odd level (simd 3), and folds of 1 and several.
+# Every format, tree depths 0..2 with an odd level (simd 3), and folds of 1 and several; deep:
+# the benchmark's shape, fold trees with an odd level (F = 3, 5, 6) and none (F = 1).
 FPDOT_REGRESSION = {
     "fp32_n8_simd4": dict(lanes=8, simd=4, act_format="fp32"),
     "fp16_n6_simd3": dict(lanes=6, simd=3, act_format="fp16"),
     "bf16_n4_simd1": dict(lanes=4, simd=1, act_format="bf16"),
     "fp16_n2_simd2": dict(lanes=2, simd=2, act_format="fp16"),
+    "fp32_n16_simd4_deep": dict(lanes=16, simd=4, act_format="fp32", pipeline="deep"),
+    "fp16_n9_simd3_deep": dict(lanes=9, simd=3, act_format="fp16", pipeline="deep"),
+    "bf16_n5_simd1_deep": dict(lanes=5, simd=1, act_format="bf16", pipeline="deep"),
+    "fp16_n12_simd2_deep": dict(lanes=12, simd=2, act_format="fp16", pipeline="deep"),
+    "fp32_n2_simd2_deep": dict(lanes=2, simd=2, act_format="fp32", pipeline="deep"),
 }
 
 FPDOT = register(Unit(
