@@ -19,10 +19,12 @@
    ten minutes on two cores (the 4-lane one about 20 minutes on a loaded machine).
 
 5. ``--seofp-only`` (issue 15, alone): the deep-pipelined ``expdot`` (fp32, fp16) with each
-   accumulator (bounded, rounded per fold, full-range exact), the exact 16-bit fixed-point
-   shift-and-add ``expdot``, ``fpdot`` and an int8 MAC dot product (``macconv`` 1x1) of the same
-   lanes, with Fmax (the fp32 full-range rows only with ``--dot-fmax``), and the accuracy of the
-   full-range, bounded, calibrated and per-fold-rounded accumulators and ``fpdot`` against the
+   accumulator (bounded, rounded per fold, full-range exact; fp16 bounded also with the compact
+   pipeline), the exact 16-bit and 8-bit fixed-point shift-and-add ``expdot`` (8-bit: deep and
+   compact), ``fpdot`` as before and pipelined (``pipeline: "deep"``), and MAC dot products
+   (``macconv`` 1x1) of the same lanes with 8 x 8 and 16 x 8 bits, with Fmax (the fp32 full-range rows only with ``--dot-fmax``), and the accuracy of the
+   full-range, bounded, calibrated and per-fold-rounded accumulators and ``fpdot`` (both
+   orders of additions) against the
    exact sum, on synthetic data and on activations recorded from DNSMOS P.808 (the inputs of its
    conv2 on the offline eSpeak clips; :func:`speech_vectors`) (``expmul_seofp.json/.md``).
 
@@ -33,6 +35,7 @@ with ``--dot-fmax``.
 """
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import sys
@@ -240,16 +243,26 @@ def seofp_designs(lanes, simd):
                          pipeline="deep")))
         out.append((f"expdot {fmt}, exact (full range), deep pipeline", "expdot",
                     dict(_expdot_dict(fmt, lanes, simd), pipeline="deep")))
+        if fmt == "fp16":   # fewer flip-flops: the smaller design at the fp16 clock goal?
+            out.append((f"expdot {fmt}, bounded {SEOFP_RANGES[fmt]}, compact pipeline", "expdot",
+                        dict(d, pipeline="compact")))
         out.append((f"fpdot {fmt} (not pipelined further)", "fpdot",
                     {"lanes": lanes, "simd": simd, "act_format": fmt}))
-    out.append(("expdot 16-bit fixed, exact shift-and-add (E=3), deep pipeline", "expdot",
-                {"lanes": lanes, "simd": simd, "act_format": "fixed", "act_bits": 16,
-                 "weight_exp_bits": 3, "weight_bias": 4, "product": "exact",
-                 "pipeline": "deep"}))
+        out.append((f"fpdot {fmt} (pipelined)", "fpdot",
+                    {"lanes": lanes, "simd": simd, "act_format": fmt, "pipeline": "deep"}))
+    for bits in (16, 8):
+        for pipeline in ("deep", "compact") if bits == 8 else ("deep",):
+            out.append((f"expdot {bits}-bit fixed, exact shift-and-add (E=3), {pipeline} "
+                        f"pipeline", "expdot",
+                        {"lanes": lanes, "simd": simd, "act_format": "fixed", "act_bits": bits,
+                         "weight_exp_bits": 3, "weight_bias": 4, "product": "exact",
+                         "pipeline": pipeline}))
+    mac = {"c_in": lanes, "c_out": 1, "height": 1, "width": 1, "kernel": [1, 1],
+           "padding": "valid", "pe": 1, "simd": simd, "weight_bits": 8, "output": "sum"}
     out.append(("int8 MAC dot product (macconv 1x1, c_in = N, pe 1)", "macconv",
-                {"c_in": lanes, "c_out": 1, "height": 1, "width": 1, "kernel": [1, 1],
-                 "padding": "valid", "pe": 1, "simd": simd, "act_bits": 8, "weight_bits": 8,
-                 "output": "sum"}))
+                dict(mac, act_bits=8)))
+    out.append(("16 x 8 MAC dot product (macconv 1x1, 16-bit activations, c_in = N, pe 1)",
+                "macconv", dict(mac, act_bits=16)))
     return out
 
 
@@ -279,6 +292,9 @@ def seofp_rows(lanes, simd, fmax, fmax_full=False, only=None):
               f"ecp5 {row['ecp5']}", flush=True)
     return rows
 
+
+#: The accuracy tables' name of the pipelined fpdot (its own order of additions)
+FPDOT_DEEP = "fpdot pipelined (pairwise tree over the fold sums)"
 
 #: NumPy type and same-width unsigned integer of the formats the accuracy runs use
 NATIVE = {"fp32": (np.float32, np.uint32), "fp16": (np.float16, np.uint16)}
@@ -344,6 +360,8 @@ def seofp_accuracy(lanes, simd, vectors=5000, seed=0):
         fcfg = gf.FpDotConfig(lanes=lanes, simd=simd, act_format=fmt)
         wf = g.decode_weights(full, codes).astype(native)
         ys["fpdot"] = gf.fpdot_ref(fcfg, xb, wf.view(uint).astype(np.int64))
+        ys[FPDOT_DEEP] = gf.fpdot_ref(dataclasses.replace(fcfg, pipeline="deep"), xb,
+                                      wf.view(uint).astype(np.int64))
         res = {"calibrated_exp_range": list(calibrated)}
         exact = _exact_dots(x, wf)
         for name, y in ys.items():
@@ -528,6 +546,8 @@ def speech_accuracy(data, lanes=16, simd=4):
         wv = g.decode_weights(full, codes)                     # (rows, lanes) float64
         wbits = wv.astype(native).view(uint).astype(np.int64)
         ys["fpdot"] = _by_row(lambda xs, r: gf.fpdot_ref(fcfg, xs, r), xb, rows, wbits)
+        dcfg = dataclasses.replace(fcfg, pipeline="deep")
+        ys[FPDOT_DEEP] = _by_row(lambda xs, r: gf.fpdot_ref(dcfg, xs, r), xb, rows, wbits)
         exact = _exact_dots(x, wv[rows])
         products = x.astype(np.float64) * wv[rows]
         tiny = 2.0 ** (1 - full.fmt.bias)
@@ -568,11 +588,22 @@ def seofp_markdown(res):
                    r.get("acc_register_bits") or r["acc_bits"] or "-", r["transistors"],
                    *_parts(r), *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in rows))
     out += [""]
-    pairs = [("expdot fp32, bounded", "fpdot fp32"), ("expdot fp32, rounded", "fpdot fp32"),
+    pairs = [("expdot fp32, bounded", "fpdot fp32 (not"), ("expdot fp32, rounded", "fpdot fp32 (not"),
              ("expdot fp32, rounded", "expdot fp32, exact"),
-             ("expdot fp16, bounded", "fpdot fp16"), ("expdot fp16, rounded", "fpdot fp16"),
+             ("expdot fp16, bounded (-14, 4), deep", "fpdot fp16 (not"),
+             ("expdot fp16, rounded", "fpdot fp16 (not"),
              ("expdot fp16, rounded", "expdot fp16, exact"),
-             ("expdot 16-bit fixed", "int8 MAC")]
+             ("expdot 16-bit fixed", "int8 MAC"),
+             # the pipelined baseline and the fair fixed-point pairs
+             ("expdot fp32, bounded", "fpdot fp32 (pipelined)"),
+             ("fpdot fp32 (pipelined)", "fpdot fp32 (not"),
+             ("expdot fp16, bounded (-14, 4), deep", "fpdot fp16 (pipelined)"),
+             ("expdot fp16, bounded (-14, 4), compact", "fpdot fp16 (pipelined)"),
+             ("expdot fp16, bounded (-14, 4), compact", "fpdot fp16 (not"),
+             ("fpdot fp16 (pipelined)", "fpdot fp16 (not"),
+             ("expdot 8-bit fixed, exact shift-and-add (E=3), deep", "int8 MAC"),
+             ("expdot 8-bit fixed, exact shift-and-add (E=3), compact", "int8 MAC"),
+             ("expdot 16-bit fixed", "16 x 8 MAC")]
     for a, b in pairs:
         ra = next((r for n, r in by.items() if n.startswith(a)), None)
         rb = next((r for n, r in by.items() if n.startswith(b)), None)

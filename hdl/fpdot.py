@@ -144,14 +144,31 @@ def fp_add_logic(m, fmt, a, b, name="fa", cut=None):
     with m.Else():
         m.d.comb += norm.eq(r << lshift)
     del live["r"], live["lshift"]
-    c = across("c5", norm=(norm, mb + 4),
-               e_pre=(c["big"][mb:top] + carry - lshift, signed(eb + 3)), r_zero=(r == 0, 1))
+    e_pre = c["big"][mb:top] + carry - lshift
+    if cut is None:
+        c = across("c5", norm=(norm, mb + 4), e_pre=(e_pre, signed(eb + 3)), r_zero=(r == 0, 1))
+    else:
+        # beside the normalising shift: the exponent with and without the rounding's carry and
+        # its overflow / flush tests, so that the last stage only rounds and selects
+        e_now = Signal(signed(eb + 3), name=f"{name}_e_pre")
+        m.d.comb += e_now.eq(e_pre)
+        c = across("c5", norm=(norm, mb + 4), e_pre=(e_now[:eb], eb),
+                   e_up=((e_now + 1)[:eb], eb), r_zero=(r == 0, 1),
+                   ovf0=(e_now >= fmt.emask, 1), edge=(e_now == fmt.emask - 1, 1),
+                   neg0=(e_now < 0, 1), zero0=(e_now == 0, 1))
     norm, s_l = c["norm"], c["big"][top]
     sig = norm[3:]
     rounded = Signal(mb + 2, name=f"{name}_rounded")
     m.d.comb += rounded.eq(sig + (norm[2] & (norm[:2].any() | sig[0])))
-    e = Signal(signed(eb + 3), name=f"{name}_e")
-    m.d.comb += e.eq(c["e_pre"] + rounded[mb + 1])
+    if cut is None:
+        e = Signal(signed(eb + 3), name=f"{name}_e")
+        m.d.comb += e.eq(c["e_pre"] + rounded[mb + 1])
+        overflow, tiny, e_bits = e >= fmt.emask, e <= 0, e[:eb]
+    else:
+        up = rounded[mb + 1]
+        overflow = c["ovf0"] | (c["edge"] & up)
+        tiny = c["neg0"] | (c["zero0"] & ~up)
+        e_bits = Mux(up, c["e_up"], c["e_pre"])
 
     y_out = Signal(fmt.width, name=f"{name}_out")
     inf_bits = Const(fmt.emask << mb, top)
@@ -165,12 +182,12 @@ def fp_add_logic(m, fmt, a, b, name="fa", cut=None):
         m.d.comb += y_out.eq(c["big"])
     with m.Elif(c["r_zero"]):              # exact cancellation: +0
         m.d.comb += y_out.eq(0)
-    with m.Elif(e >= fmt.emask):
+    with m.Elif(overflow):
         m.d.comb += y_out.eq(Cat(inf_bits, s_l))
-    with m.Elif(e <= 0):
+    with m.Elif(tiny):
         m.d.comb += y_out.eq(Cat(Const(0, top), s_l))
     with m.Else():
-        m.d.comb += y_out.eq(Cat(rounded[:mb], e[:eb], s_l))
+        m.d.comb += y_out.eq(Cat(rounded[:mb], e_bits, s_l))
     return y_out
 
 
