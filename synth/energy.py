@@ -242,13 +242,15 @@ class Netlist:
     seconds: float
 
 
-def gate_netlist(verilog_text, top, *, timeout=None):
+def gate_netlist(verilog_text, top, *, timeout=None, script=None):
     """Synthesize ``verilog_text`` to the generic gate netlist (cached); returns a :class:`Netlist`.
 
     The cache key hashes the Verilog text, the top name, the script, the recipe version and the
-    tool versions (:func:`qhw.toolchain.versions`).
+    tool versions (:func:`qhw.toolchain.versions`). ``script``: another Yosys script with the
+    same placeholders (default ``synth/scripts/energy_netlist.ys``; the sampled network figure,
+    :mod:`qhw.synth.energy_sampled`, keeps memories with ``energy_netlist_mem.ys``).
     """
-    script = _SCRIPT.read_text()
+    script = (_SCRIPT if script is None else Path(script)).read_text()
     key = hashlib.sha256(json.dumps(
         [verilog_text, top, script, _NETLIST_RECIPE, toolchain.versions(),
          flows.DESIGN_FILES_VERSION], sort_keys=True
