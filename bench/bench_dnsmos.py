@@ -12,7 +12,11 @@ exceeds the part's block RAM, by Yosys only). Beside the area: the
 cycles per 9.01 s window (cost model), the memory bits of the generated design (weights, line
 buffers, inter-layer FIFOs), and the operation-count energy per window (Horowitz 45 nm).
 
-Run: ``.venv/bin/python bench/bench_dnsmos.py [--whole] [--jobs 2] [-o docs]``; writes
+With ``--energy``, also the measured energy per window (gate-level toggles of every layer on
+a slice of the demo's window, scaled: ``qhw.synth.energy_sampled``, docs/energy.md) of the
+binary and 8-bit networks.
+
+Run: ``.venv/bin/python bench/bench_dnsmos.py [--whole] [--energy] [--jobs 2] [-o docs]``; writes
 ``benchmarks_dnsmos.{md,json}`` to the output folder (default ``build/bench``). Syntheses are
 cached (``~/.cache/qhw/synth``); cold, on the 2-core machine, the layers take about 4 minutes
 and ``--whole`` adds about 8 (measured: 12 minutes in all).
@@ -73,6 +77,44 @@ def whole_task(kind):
     result = synthesize_verilog(gen.verilog, gen.top, "ecp5", fmax=kind == "binary")
     return {"figures": result["figures"], "notes": result.get("notes", []),
             "seconds": round(time.monotonic() - t0, 1)}
+
+
+ENERGY_KINDS = ("binary", "int8")
+
+
+def demo_window():
+    """The window the demo cosimulates: the first 9.01 s of its first clip (clean speech, the
+    first demo voice), quantized to signed 8 bits as both networks take it: (1, 900, 120, 1)."""
+    from qhw.dnsmos import demo, features, student
+    clip = demo.demo_clips(quick=True, progress=False)[0]
+    return student.quantize_features(features.clip_features(clip["audio"]))[:1, ..., None]
+
+
+def energy_task(kind, layer, window):
+    """One layer's sampled measured energy for the window (synth/energy_sampled.py; cached)."""
+    from qhw.dnsmos.demo import ENERGY_CYCLE_BUDGET, ENERGY_ROWS
+    from qhw.synth import energy_sampled
+    unit, cfg, params = _network(kind)
+    t0 = time.monotonic()
+    energy_sampled.sample_layer(cfg, params, {"activations": window}, layer, rows=ENERGY_ROWS,
+                                cycle_budget=ENERGY_CYCLE_BUDGET)
+    return {"seconds": round(time.monotonic() - t0, 1)}
+
+
+def measured_energy(kind, window):
+    """The window's sampled measured energy (every layer cached by energy_task): compact."""
+    from qhw.dnsmos.demo import ENERGY_CYCLE_BUDGET, ENERGY_ROWS
+    from qhw.synth import energy_sampled
+    unit, cfg, params = _network(kind)
+    r = energy_sampled.network_toggle_energy(cfg, params, {"activations": window},
+                                             rows=ENERGY_ROWS, cycle_budget=ENERGY_CYCLE_BUDGET)
+    return {"uj_per_window": r["pj_per_inference"] / 1e6,
+            "breakdown_uj": {k: v / 1e6 for k, v in r["breakdown"].items()},
+            "idle_uj": (r["idle"]["clock"] + r["idle"]["memory_reads"]) / 1e6,
+            "layers_uj": {L["name"]: L["pj"] / 1e6 for L in r["layers"]},
+            "slices": {L["name"]: [L["slice"]["rows"], L["slice"]["of_rows"]]
+                       for L in r["layers"]},
+            "model": r["model"]}
 
 
 def design_facts(kind):
@@ -153,6 +195,12 @@ def report(res):
     for key, label in (("cycles_per_window", "cycles per 9.01 s window (model)"),
                        ("energy_uj_per_window", "energy per window, operation count (µJ)")):
         add(label, [res[k][key] for k in kinds])
+    if all("energy_measured" in res[k] for k in ENERGY_KINDS):
+        rows.append(["energy per window, measured: gate-level toggles sampled per layer (µJ)"]
+                    + [_fmt(res[k]["energy_measured"]["uj_per_window"]) if "energy_measured"
+                       in res[k] else "-" for k in kinds]
+                    + [_ratio(res["binary"]["energy_measured"]["uj_per_window"],
+                              res["int8"]["energy_measured"]["uj_per_window"])])
     for key in ("weights", "line_buffers", "fifos", "total"):
         add(f"memory bits: {key.replace('_', ' ')}", [res[k]["memory_bits"][key] for k in kinds])
     for k in kinds:
@@ -193,6 +241,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--whole", action="store_true",
                     help="also synthesize each whole design (about 8 minutes more, cold)")
+    ap.add_argument("--energy", action="store_true",
+                    help="also the measured (gate-level toggle, sampled per layer) energy per "
+                         "window of the binary and 8-bit networks (synth/energy_sampled.py)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "build" / "bench")
     args = ap.parse_args(argv)
@@ -201,6 +252,7 @@ def main(argv=None):
     res = {"command": "python bench/bench_dnsmos.py " + " ".join(
         sys.argv[1:] if argv is None else argv)}
     tasks = {}
+    window = demo_window() if args.energy else None
     for kind in NETWORKS:
         res[kind] = design_facts(kind)
         _, cfg, _ = _network(kind)
@@ -209,6 +261,9 @@ def main(argv=None):
             tasks[(kind, layer.name)] = (layer_task, (kind, layer.name))
         if args.whole:
             tasks[(kind, None)] = (whole_task, (kind,))
+        if args.energy and kind in ENERGY_KINDS:
+            for layer in cfg.resolved:
+                tasks[(kind, "energy " + layer.name)] = (energy_task, (kind, layer.name, window))
     done = {}
     with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool, \
             tqdm(total=len(tasks), desc="ECP5 syntheses") as bar:
@@ -222,6 +277,8 @@ def main(argv=None):
         res[kind]["layers"] = [done[(kind, n)] for n in res[kind]["layer_order"]]
         if args.whole:
             res[kind]["whole"] = done[(kind, None)]
+        if args.energy and kind in ENERGY_KINDS:
+            res[kind]["energy_measured"] = measured_energy(kind, window)
     write_results(args.output, "benchmarks_dnsmos", res, report(res))
 
 

@@ -11,7 +11,9 @@ The main job, on the shipped weights (``examples/networks/dnsmos_bam.npz``; no t
 3. **accelerator**: the Verilog of the ECP5 design point (``dnsmos_ecp5.toml``: folded by FINN's
    rule for 10x real time at 50 MHz).
 4. **cosimulation**: one clip's full 9.01 s window through the accelerator in Verilator
-   (:mod:`qhw.cosim.fastsim`), bit-exact against the golden model, cycles against the cost model.
+   (:mod:`qhw.cosim.fastsim`), bit-exact against the golden model, cycles against the cost model;
+   and the window's **measured energy**: every layer's gate netlist run on a slice of its real
+   input and scaled to the window (:mod:`qhw.synth.energy_sampled`, a task per layer).
 5. **synthesis**: the whole accelerator for the Lattice ECP5-25F (Yosys, nextpnr for Fmax) and
    every layer alone (the per-layer area), and every layer alone for the iCE40 UP5K (the
    moonshot part, which the design does not fit; the report says by how much).
@@ -20,7 +22,8 @@ The main job, on the shipped weights (``examples/networks/dnsmos_bam.npz``; no t
    commands that reproduce every figure.
 
 ``--quick`` (at most two minutes) cosimulates a 16-frame slice of the window instead of the whole
-window and skips synthesis (the report then gives the cost model's cycles and the memory table).
+window and skips synthesis and the measured energy (the report then gives the cost model's
+cycles, the operation-count energy and the memory table).
 The unit sweep of the earlier demo is ``qhw demo --units`` (or ``qhw sweep
 explore/sweeps/demo.toml``).
 
@@ -250,11 +253,68 @@ def _layer_names(name):
 
 
 def _energy():
-    """Operation-count energy of one window at the ECP5 design point (Horowitz 45 nm)."""
+    """Operation-count energy of one window at the ECP5 design point (Horowitz 45 nm), in all
+    and per layer (``per_layer``: layer -> pJ)."""
     from ..synth import energy
     unit, cfg = _network("dnsmos_ecp5")
     e = energy.operation_energy(unit, cfg, 1)
-    return {k: e[k] for k in ("pj_per_inference", "breakdown", "model")}
+    per_layer = {layer.name: 0.0 for layer in cfg.resolved}
+    for op in e["operations"]:
+        name = op["what"].split(":", 1)[0]
+        per_layer[name] = per_layer.get(name, 0.0) + op["pj"]
+    return {**{k: e[k] for k in ("pj_per_inference", "breakdown", "model")},
+            "per_layer": per_layer}
+
+
+#: The measured energy's slices (synth/energy_sampled.py): at most this many input rows of each
+#: layer, and at most this many cycles per layer's slice (conv2's cycles per row are 92,160).
+ENERGY_ROWS = 4
+ENERGY_CYCLE_BUDGET = 200_000
+
+
+def energy_layer_task(window, layer):
+    """The measured (gate-level toggle) energy of one layer of the ECP5 design point for the
+    whole window, from a slice of its real input (:func:`qhw.synth.energy_sampled.sample_layer`;
+    cached)."""
+    from ..synth import energy_sampled
+    unit, cfg = _network("dnsmos_ecp5")
+    t0 = time.monotonic()
+    stages.stage("golden model, Yosys (memories kept), Verilator gate-level run with toggle "
+                 "coverage")
+    entry = energy_sampled.sample_layer(cfg, _params(), {"activations": np.asarray(window)[
+        None, ..., None]}, layer, rows=ENERGY_ROWS, cycle_budget=ENERGY_CYCLE_BUDGET)
+    return {"pj": entry["pj"], "seconds": round(time.monotonic() - t0, 1)}
+
+
+def _measured_energy(window, done, quick):
+    """The sampled measured energy of the window (every layer's task done: each is cached, so
+    this adds them up), compact for results.json; or why it is missing."""
+    if quick:
+        return {"skipped": "--quick skips the measured energy (twelve gate-level layer runs: "
+                           "minutes on a cold cache); `qhw demo` computes it"}
+    failed = [f"{k}: {v['error']}" for k, v in done.items()
+              if k.startswith("energy ") and "error" in v]
+    if failed:
+        return {"error": "; ".join(failed)[:600]}
+    from ..synth import energy_sampled
+    unit, cfg = _network("dnsmos_ecp5")
+    try:
+        r = energy_sampled.network_toggle_energy(
+            cfg, _params(), {"activations": np.asarray(window)[None, ..., None]},
+            rows=ENERGY_ROWS, cycle_budget=ENERGY_CYCLE_BUDGET)
+    except Exception as exc:  # reported like a failed task; the rest of the report stands
+        return {"error": f"{type(exc).__name__}: {exc}"[:600]}
+    layers = [{"name": L["name"], "unit": L["unit"], "slice": L["slice"], "scale": L["scale"],
+               "busy_cycles": L["busy_cycles"], "pj": L["pj"], "breakdown": L["breakdown"],
+               "idle": L["idle"], "flipflops": L["measured"]["flipflops"],
+               "memory_bits": L["measured"]["memory_bits"],
+               "slice_cycles": L["measured"]["cycles"],
+               "seconds": L["measured"]["seconds"]["total"]} for L in r["layers"]]
+    return {k: r[k] for k in ("pj_per_inference", "breakdown", "idle", "fifos", "cycles",
+                              "rows", "cycle_budget", "model", "notes")} | {
+        "layers": layers,
+        "seconds": {k: done[f"energy {k}"]["seconds"] for k in (L["name"] for L in layers)
+                    if f"energy {k}" in done}}
 
 
 # Running --------------------------------------------------------------------------------------
@@ -272,7 +332,7 @@ def _staged(fn, stage_file, args):
 
 def _task_kind(label):
     """Tasks of similar length, for the estimate of the time left: the layers of a part."""
-    for key in ("ECP5", "iCE40"):
+    for key in ("ECP5", "iCE40", "energy"):
         if label.startswith(f"{key} ") and label != "ECP5 synthesis":
             return f"{key} layer"
     return label
@@ -379,11 +439,13 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
         tasks["ECP5 synthesis"] = (synth_task, ("dnsmos_ecp5",))
     tasks["cosimulation"] = (cosim_task, (window, QUICK_FRAMES if quick else None))
     if not quick:
+        for layer in _layer_names("dnsmos_ecp5"):
+            tasks[f"energy {layer}"] = (energy_layer_task, (window, layer))
         tasks["xc7 synthesis"] = (synth_task, ("dnsmos_ecp5", None, "xc7"))
         for point, key in (("dnsmos_ecp5", "ECP5"), ("dnsmos_ice40", "iCE40")):
             for layer in _layer_names(point):
                 tasks[f"{key} {layer}"] = (synth_task, (point, layer))
-    _say(f"4/5 {'cosimulation of a ' + str(QUICK_FRAMES) + '-frame slice' if quick else 'cosimulation of one 9.01 s window and synthesis (ECP5 with place and route, xc7; every layer alone for ECP5 and iCE40)'}"
+    _say(f"4/5 {'cosimulation of a ' + str(QUICK_FRAMES) + '-frame slice' if quick else 'cosimulation of one 9.01 s window, measured energy (each layer on a slice of the window, gate level), and synthesis (ECP5 with place and route, xc7; every layer alone for ECP5 and iCE40)'}"
          f", {min(jobs, len(tasks))} at a time")
     with display.StageBoard(total=len(tasks), desc="accelerator", prefix="qhw demo", unit="task",
                             mode=mode, workers=min(jobs, len(tasks)), t0=t_start) as board:
@@ -401,6 +463,7 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
         "synthesis": _collect_synthesis(done),
         "front_end_operations": features.operations(),
         "energy": _energy(),
+        "energy_measured": _measured_energy(window, done, quick),
         "seconds": None,
     }
     _say("5/5 report")

@@ -161,6 +161,132 @@ def _multipliers(figures):
             + (" (conv1's 8-bit products; the binary layers have none)" if n else ""))
 
 
+# Energy -------------------------------------------------------------------------------------
+
+_DATA = ("combinational", "register_outputs", "input_ports")
+
+
+def _uj(pj):
+    return f"{pj / 1e6:,.1f} µJ" if pj >= 1e5 else f"{pj / 1e6:,.3f} µJ"
+
+
+def energy_gap(ops, measured):
+    """The largest contributor to the gap between the two estimates of a window, as a phrase;
+    None where either is missing. Each side is split into what both count in some form (memory
+    accesses; arithmetic and logic) and what only the gate model counts (the clock)."""
+    if not ops or not measured or "pj_per_inference" not in measured:
+        return None
+    ob, mb = ops["breakdown"], measured["breakdown"]
+    idle = measured.get("idle") or {}
+    sides = {
+        "the clock of every flip-flop": (mb.get("clock", 0.0), 0.0,
+                                         idle.get("clock", 0.0)),
+        "memory accesses": (mb.get("memory_reads", 0.0) + mb.get("memory_writes", 0.0)
+                            + mb.get("fifos", 0.0), ob.get("sram_read", 0.0),
+                            idle.get("memory_reads", 0.0)),
+        "arithmetic and logic": (sum(mb.get(k, 0.0) for k in _DATA),
+                                 sum(v for k, v in ob.items() if k != "sram_read"), 0.0),
+    }
+    name = max(sides, key=lambda k: abs(sides[k][0] - sides[k][1]))
+    got, est, wait = sides[name]
+    t, o = measured["pj_per_inference"], ops["pj_per_inference"]
+    text = (f"measured {ratio_phrase(t, o, 'less', 'more')} than the operation count; the "
+            f"largest part of the difference is {name}: {_uj(got)} measured against "
+            f"{_uj(est)} in the operation count")
+    if wait:
+        text += (f", of which {_uj(wait)} ({wait / max(got, 1e-12):.0%}) while layers wait "
+                 f"for the slowest one (every cycle's clock and reads of memories whose read "
+                 f"enable is tied high)")
+    return text
+
+
+def energy_blocks(results, cycles):
+    """The energy section: both estimates per window and per layer, which to cite, the gap."""
+    en = results.get("energy")
+    if not en:
+        return []
+    me = results.get("energy_measured") or {}
+    have = "pj_per_inference" in me
+    total = en["pj_per_inference"]
+    share = {k: v / total for k, v in en["breakdown"].items()}
+    top = max(share, key=share.get)
+    out = [Heading("Energy")]
+    if have:
+        mb = me["breakdown"]
+        mt = me["pj_per_inference"]
+        biggest = max(mb, key=mb.get)
+        measured_cell = _uj(mt)
+        measured_top = f"{biggest.replace('_', ' ')}, {mb[biggest] / mt:.0%}"
+    else:
+        measured_cell = "not run: " + (me.get("skipped") or me.get("error") or "no result")
+        measured_top = "–"
+    out.append(Table(
+        ["estimate", "per 9.01 s window", "largest part", "what it counts", "cite it for"],
+        [["estimated: operation count (Horowitz 45 nm, 0.9 V)", _uj(total),
+          f"{top.replace('_', ' ')}s, {share[top]:.0%} (adds {share.get('add', 0):.0%}, "
+          f"conv1's multiplies {share.get('mul', 0):.0%})",
+          "every add, multiply and weight / threshold read (10 pJ per 64 bits from an 8 KB "
+          "SRAM), for every output position; not registers, line buffers, FIFOs, control, clock",
+          "comparing with papers that price operations with Horowitz's figures"],
+         ["measured: gate-level toggles, sampled per layer (45 nm cell model, 0.9 V)",
+          measured_cell, measured_top,
+          "every net's switching in each layer's generic gate netlist (measured on a slice of "
+          "its real input, scaled to the window), the clock of every flip-flop for all "
+          f"{cycles:,} cycles, every memory access (weights, thresholds, line buffers, FIFOs) "
+          "at the same SRAM price",
+          "the energy of this RTL as built, and what would cut it"]]))
+    if not have:
+        out.append(Para(
+            "The operation count is the estimate to cite here (docs/energy.md); `qhw demo` "
+            "without `--quick` measures the other."))
+        return out
+    ops_layer = en.get("per_layer") or {}
+    rows = []
+    for L in me["layers"]:
+        b = L["breakdown"]
+        sl = L["slice"]
+        rows.append([
+            L["name"], f"{sl['rows']} of {sl['of_rows']}",
+            _uj(ops_layer.get(L["name"], 0.0)), _uj(L["pj"]),
+            _uj(sum(b[k] for k in _DATA)), _uj(b["clock"]),
+            _uj(b["memory_reads"] + b["memory_writes"]),
+            f"{(L['idle']['clock'] + L['idle']['memory_reads']) / max(L['pj'], 1e-12):.0%}"])
+    fifo = me["breakdown"].get("fifos", 0.0)
+    rows.append(["FIFOs between layers", "analytic", "–", _uj(fifo), "–", "–", _uj(fifo), "–"])
+    mb = me["breakdown"]
+    idle = me["idle"]
+    rows.append(["**window**", "", _uj(total), _uj(me["pj_per_inference"]),
+                 _uj(sum(mb[k] for k in _DATA)), _uj(mb["clock"]),
+                 _uj(mb["memory_reads"] + mb["memory_writes"] + fifo),
+                 f"{(idle['clock'] + idle['memory_reads']) / me['pj_per_inference']:.0%}"])
+    out.append(Table(
+        ["layer", "input rows measured", "operation count", "measured", "of it: switching",
+         "clock", "memory accesses", "while waiting"], rows))
+    gap = energy_gap(en, me)
+    out.append(Para(
+        f"**Which to cite.** For a comparison with papers that price operations with Horowitz's "
+        f"45 nm figures, cite the operation count ({_uj(total)} per window): it is like for "
+        f"like with them and independent of this implementation. For the energy of this "
+        f"accelerator as built (its control, registers, clock, line buffers, FIFOs and the "
+        f"cycles in which layers wait for conv2), cite the measured figure ({_uj(mt)} "
+        f"per window); it is the one that shows what a change to the hardware would save. "
+        f"**Why they differ:** {gap}."))
+    out.append(Para(
+        f"How the measured figure is made (docs/energy.md): each layer alone, as its unit with "
+        f"its folding and weights, is synthesized to the gate netlist with its memories kept as "
+        f"memories and run in Verilator on at most {me['rows']} rows of its real input from the "
+        f"middle of this window (at most {me['cycle_budget']:,} cycles), checked against the "
+        f"golden model; its switching is scaled by its input rows in the window over those "
+        f"measured, the clock of its {sum(L['flipflops'] for L in me['layers']):,} flip-flops "
+        f"(all layers) counted for all {me['cycles']:,} cycles of the window, and every memory "
+        f"access priced at the SRAM read of the operation count. The 'while waiting' column "
+        f"is the clock and the every-cycle memory reads of cycles in which a layer has no work "
+        f"({_uj(idle['clock'] + idle['memory_reads'])} of {_uj(mt)}): clock gating and read "
+        f"enables tied to the stream's valid would remove most of it. Not counted: glitches, "
+        f"clock-tree buffers, leakage, the FIFOs' control logic."))
+    return out
+
+
 def headline(results):
     """The report's findings (each a sentence with its figure, its baseline and a link to the
     section behind it), generated from the demo's results."""
@@ -206,6 +332,12 @@ def headline(results):
             f"window, {fmt(t['rt_target'])}x real time at the ECP5 design point's "
             f"{t['target_mhz']} MHz target clock ({fmt(t['ms_target'])} ms per window) "
             f"([time and rate](#time-and-rate))."))
+    en, me = results.get("energy"), results.get("energy_measured") or {}
+    if en and "pj_per_inference" in me:
+        findings.append(Finding(
+            f"Energy per 9.01 s window (45 nm, 0.9 V): {_uj(en['pj_per_inference'])} by the "
+            f"operation count (Horowitz), {_uj(me['pj_per_inference'])} measured from gate-level "
+            f"switching of every layer (sampled); {energy_gap(en, me)} ([energy](#energy))."))
     fb = mem["binary"]["frame_buffered_total"]
     findings.append(Finding(
         f"Memory: frame-buffered, binary activations need "
@@ -390,32 +522,7 @@ def build_blocks(results, figdir):
         f"whole frame arriving at once."))
 
     # Energy -----------------------------------------------------------------------------
-    en = results.get("energy")
-    if en:
-        total = en["pj_per_inference"]
-        share = {k: v / total for k, v in en["breakdown"].items()}
-        top = max(share, key=share.get)
-        blocks.append(Heading("Energy"))
-        blocks.append(Table(
-            ["estimate", "per 9.01 s window", "largest part", "what it counts", "cite it for"],
-            [["estimated: operation count (Horowitz 45 nm, 0.9 V)", f"{total / 1e6:,.0f} µJ",
-              f"{top.replace('_', ' ')}s, {share[top]:.0%} (adds {share.get('add', 0):.0%}, "
-              f"conv1's multiplies {share.get('mul', 0):.0%})",
-              "every add, multiply and weight / threshold read (10 pJ per 64 bits from an 8 KB "
-              "SRAM), for every output position; not registers, line buffers, control, clock",
-              "comparing with papers that price operations with Horowitz's figures"],
-             ["measured: gate-level toggles", "not run for a whole window",
-              "–", "every net's switching in the generic gate netlist, flip-flops and clock "
-              "included; weights as constants in logic",
-              "this RTL's own energy (run per unit: `python -m qhw.synth.energy`)"]]))
-        blocks.append(Para(
-            f"The measured estimate needs a gate-level simulation of the whole network for "
-            f"{cycles:,} cycles, which the demo does not run; the sweeps report it beside the "
-            f"operation count for every unit (docs/energy.md). The two differ mostly where "
-            f"weights are read: the operation count prices a block-RAM read for every weight "
-            f"used ({share[top]:.0%} of its total here), while the gate model, which holds "
-            f"weights as constants in logic, prices none, and instead counts the clock of every "
-            f"flip-flop. Cite the operation count for this network."))
+    blocks += energy_blocks(results, cycles)
 
     # Memory -----------------------------------------------------------------------------
     blocks.append(Heading("Memory"))
