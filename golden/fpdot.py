@@ -70,7 +70,7 @@ class FpDotConfig:
     pipeline : 'none' or 'deep'
         'none': each multiplier and adder is one stage and the fold sums go through a one-cycle
         accumulator loop (acc = acc + t_f). 'deep': the multipliers and adders are split into
-        register stages (:data:`qhw.hdl.fpdot.MUL_CUTS`, :data:`qhw.hdl.fpdot.ADD_CUTS`) and
+        register stages (:func:`qhw.hdl.mulbase.mul_cuts`, :data:`qhw.hdl.fpdot.ADD_CUTS`) and
         the fold sums are added by a pairwise tree instead of the loop, which changes the order
         of the additions (module docstring, step 3). One fold per cycle either way.
     """

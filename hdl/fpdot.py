@@ -19,7 +19,14 @@ additions), at the price that the loop's full float addition (magnitude compare,
 shifter, add, leading-one detection, normalising shifter, rounding) must fit in one clock. It is
 the critical path (ECP5, fp32: accumulator register to itself, about 41 ns); each tree level is
 the same adder between registers, short of the loop only by its input mux, so pipelining the
-adders (and interleaving several accumulators) would be needed to raise Fmax much.
+adders (and removing the loop) is needed to raise Fmax much.
+
+``pipeline: "deep"`` does that: every multiplier in 1 + :func:`~qhw.hdl.mulbase.mul_cuts`
+stages (3; fp32: 4, its 24-bit significands as four registered partial products), every adder in
+1 + :data:`ADD_CUTS` stages (:func:`fp_add_logic`'s cuts), and in place of the accumulator loop a
+pairwise tree over the fold sums with one adder per level (ceil(log2 F) levels), fed one fold
+sum per cycle: another order of additions, which :mod:`qhw.golden.fpdot` defines. Still one fold
+per cycle; latency 2 + mul_cuts + (ADD_CUTS + 1) (L + ceil(log2 F)) (:func:`stages`).
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
@@ -29,18 +36,18 @@ from amaranth.lib.wiring import In, Out
 from ..golden import expmul as gexp
 from ..golden import fpdot as golden
 from ..registry import CycleEstimate
-from .mulbase import fp_mul_logic
+from .mulbase import fp_mul_logic, mul_cuts
 from .streampipe import fold_input
 
-__all__ = ["FpDot", "fp_add_logic", "cost_model", "stages", "ADD_CUTS", "MUL_CUTS"]
+__all__ = ["FpDot", "fp_add_logic", "cost_model", "stages", "ADD_CUTS"]
 
 
 def stages(cfg):
     """Pipeline registers from input to output. ``pipeline: "none"``: input, products, L tree
-    levels, accumulator: 3 + L. ``"deep"``: input, MUL_CUTS + 1 per multiplier, ADD_CUTS + 1 per
+    levels, accumulator: 3 + L. ``"deep"``: input, mul_cuts + 1 per multiplier, ADD_CUTS + 1 per
     adder on each of the L tree levels and the ceil(log2 F) levels over the fold sums."""
     if cfg.pipeline == "deep":
-        return 2 + MUL_CUTS + (ADD_CUTS + 1) * (cfg.tree_levels + cfg.fold_levels)
+        return 2 + mul_cuts(cfg.fmt) + (ADD_CUTS + 1) * (cfg.tree_levels + cfg.fold_levels)
     return 3 + cfg.tree_levels
 
 
@@ -56,10 +63,9 @@ def leading_one(bits):
     return lo_any | hi_any, Mux(hi_any, hi_pos + half, lo_pos)[:width + 1]
 
 
-#: Pipeline cuts inside a deep float adder (:func:`fp_add_logic`) and multiplier
-#: (:func:`qhw.hdl.mulbase.fp_mul_logic`); each is one register stage.
+#: Pipeline cuts inside a deep float adder (:func:`fp_add_logic`); each is one register stage.
+#: The multiplier's are :func:`qhw.hdl.mulbase.mul_cuts` (2; fp32: 3).
 ADD_CUTS = 5
-MUL_CUTS = 2
 
 
 def fp_add_logic(m, fmt, a, b, name="fa", cut=None):
@@ -104,10 +110,19 @@ def fp_add_logic(m, fmt, a, b, name="fa", cut=None):
 
     # Alignment: a double-width right shift keeps the bits shifted out, whose OR is the sticky
     # bit; beyond mb + 5 places the small operand is all sticky, so the shift is clamped.
-    diff = Signal(eb, name=f"{name}_diff")
-    m.d.comb += diff.eq(big[mb:top] - e_s)
     dist = Signal(range(mb + 6), name=f"{name}_dist")
-    m.d.comb += dist.eq(Mux(diff > mb + 5, mb + 5, diff))
+    if cut is None:
+        diff = Signal(eb, name=f"{name}_diff")
+        m.d.comb += diff.eq(big[mb:top] - e_s)
+        m.d.comb += dist.eq(Mux(diff > mb + 5, mb + 5, diff))
+    else:
+        # both differences beside the magnitude compare (which picks the non-negative one),
+        # not after it
+        d_ab = Signal(eb + 1, name=f"{name}_d_ab")
+        d_ba = Signal(eb + 1, name=f"{name}_d_ba")
+        m.d.comb += [d_ab.eq(a_e - b_e), d_ba.eq(b_e - a_e)]
+        m.d.comb += dist.eq(Mux(swap, Mux(d_ba > mb + 5, mb + 5, d_ba),
+                                Mux(d_ab > mb + 5, mb + 5, d_ab)))
     # what the result select needs of the operands: its special cases, and the larger one
     live.update(nan=(nan, 1), inf=(a_inf | b_inf, 1), inf_sign=(Mux(a_inf, a[top], b[top]), 1),
                 both_zero=((a_e == 0) & (b_e == 0), 1), zero_sign=(a[top] & b[top], 1),
@@ -300,7 +315,7 @@ class FpDot(wiring.Component):
         # ---- products ---------------------------------------------------------------------------
         products = [fp_mul_logic(m, fmt, x0[s * xb:(s + 1) * xb], w0[s * xb:(s + 1) * xb],
                                  name=f"mul{s}", cut=cut) for s in range(simd)]
-        for _ in range(MUL_CUTS):
+        for _ in range(mul_cuts(fmt)):
             advance()
         level = register("p", products)
 
@@ -346,7 +361,7 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
     """``frames`` vectors of lanes/simd transfers, one per cycle; latency 3 + ceil(log2 simd)."""
     f, s = cfg.fold, stages(cfg)
     if cfg.pipeline == "deep":
-        what = (f"input register, products ({MUL_CUTS + 1} stages), {cfg.tree_levels} adder-tree "
+        what = (f"input register, products ({mul_cuts(cfg.fmt) + 1} stages), {cfg.tree_levels} adder-tree "
                 f"level(s) and {cfg.fold_levels} level(s) of the tree over the fold sums, "
                 f"{ADD_CUTS + 1} stages each")
     else:

@@ -19,9 +19,19 @@ from ..golden import expmul as golden
 from .expmul import stream_cost_model
 from .streampipe import valid_chain
 
-__all__ = ["MulBase", "fp_mul_logic", "cost_model", "STAGES"]
+__all__ = ["MulBase", "fp_mul_logic", "mul_cuts", "cost_model", "STAGES"]
 
 STAGES = 2
+
+#: Widest operand of one hard multiplier (ECP5 MULT18X18D): a significand wider than this is
+#: multiplied as four registered partial products when ``fp_mul_logic`` is cut.
+HARD_MUL_BITS = 18
+
+
+def mul_cuts(fmt):
+    """How many times a cut ``fp_mul_logic`` calls ``cut``: after the partial products (only
+    for significands wider than :data:`HARD_MUL_BITS`: fp32), the product, the rounding."""
+    return 3 if fmt.mbits + 1 > HARD_MUL_BITS else 2
 
 
 def input_layout(cfg):
@@ -32,8 +42,10 @@ def fp_mul_logic(m, fmt, a, b, name="fm", cut=None):
     """Combinational IEEE product of bit patterns ``a`` and ``b`` (RNE, flush to zero).
 
     ``cut``: None (one combinational block), or a function ``cut(name, {key: (value, shape)})``
-    returning registers of those values, called after the significand product and after the
-    rounding (the two pipeline cuts of ``fpdot``'s deep pipeline, :mod:`qhw.hdl.fpdot`)."""
+    returning registers of those values, called :func:`mul_cuts` times: (for a significand
+    wider than a hard multiplier, after four partial products of its halves,) after the
+    significand product and after the rounding (``fpdot``'s deep pipeline,
+    :mod:`qhw.hdl.fpdot`)."""
     mb, eb = fmt.mbits, fmt.ebits
     sa, ea, ma = a[fmt.width - 1], a[mb:mb + eb], a[:mb]
     sb, e_b, m_b = b[fmt.width - 1], b[mb:mb + eb], b[:mb]
@@ -51,8 +63,20 @@ def fp_mul_logic(m, fmt, a, b, name="fm", cut=None):
         zero.eq(a_zero | b_zero),
     ]
     prod = Signal(2 * mb + 2, name=f"{name}_prod")
-    m.d.comb += prod.eq(Cat(ma, Const(1, 1)) * Cat(m_b, Const(1, 1)))
     e_sum = ea + e_b - fmt.bias
+    if cut is not None and mul_cuts(fmt) == 3:
+        # (hi 2^h + lo)(hi' 2^h + lo'): four products of at most HARD_MUL_BITS bits, registered,
+        # then their sum (one hard multiplier and its adders per stage, not four)
+        h = (mb + 2) // 2
+        u, v = Cat(ma, Const(1, 1)), Cat(m_b, Const(1, 1))
+        c = cut(f"{name}_c0", {"s": (s, 1), "nan": (nan, 1), "inf": (inf, 1), "zero": (zero, 1),
+                               "e_sum": (e_sum, signed(eb + 3)),
+                               "ll": (u[:h] * v[:h], 2 * h), "lh": (u[:h] * v[h:], 2 * h),
+                               "hl": (u[h:] * v[:h], 2 * h), "hh": (u[h:] * v[h:], 2 * h)})
+        s, nan, inf, zero, e_sum = (c[k] for k in ("s", "nan", "inf", "zero", "e_sum"))
+        m.d.comb += prod.eq(c["ll"] + ((c["lh"] + c["hl"]) << h) + (c["hh"] << (2 * h)))
+    else:
+        m.d.comb += prod.eq(Cat(ma, Const(1, 1)) * Cat(m_b, Const(1, 1)))
     if cut is not None:
         c = cut(f"{name}_c1", {"s": (s, 1), "nan": (nan, 1), "inf": (inf, 1), "zero": (zero, 1),
                                "prod": (prod, 2 * mb + 2), "e_sum": (e_sum, signed(eb + 3))})

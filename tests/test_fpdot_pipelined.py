@@ -134,12 +134,14 @@ def test_pass_through_is_identity_fp32():
 
 
 def test_stages_and_cycles_of_the_benchmark_shape():
-    """16 lanes, SIMD 4: input register, 3 multiplier stages, 2 in-fold and 2 fold-tree levels
-    of 6 adder stages: 28; one fold per cycle (4 cycles per vector)."""
-    cfg = g.FpDotConfig(16, 4, "fp32", pipeline="deep")
-    assert (cfg.tree_levels, cfg.fold_levels, hdl.ADD_CUTS, hdl.MUL_CUTS) == (2, 2, 5, 2)
-    model = hdl.cost_model(cfg, frames=10)
-    assert (model.latency, model.expected) == (28, 4 * 10 + 28)
+    """16 lanes, SIMD 4: input register, 3 multiplier stages (fp32: 4, partial products), 2
+    in-fold and 2 fold-tree levels of 6 adder stages: 28 (fp32: 29); one fold per cycle (4
+    cycles per vector)."""
+    for fmt, latency in (("fp16", 28), ("bf16", 28), ("fp32", 29)):
+        cfg = g.FpDotConfig(16, 4, fmt, pipeline="deep")
+        assert (cfg.tree_levels, cfg.fold_levels, hdl.ADD_CUTS) == (2, 2, 5)
+        model = hdl.cost_model(cfg, frames=10)
+        assert (model.latency, model.expected) == (latency, 4 * 10 + latency)
     assert hdl.stages(g.FpDotConfig(16, 4, "fp32")) == 5   # the default design is unchanged
 
 
