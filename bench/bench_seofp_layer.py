@@ -65,10 +65,11 @@ FIXED_E, FIXED_BIAS = 3, 1              # E = 3 codes: f = k + 1 in 1..7
 NATIVE = {"fp16": (np.float16, np.uint16), "fp32": (np.float32, np.uint32)}
 
 
-def designs(inputs=64, outputs=16, simd=1, fp32=False, fpdot_pipeline=None):
+def designs(inputs=64, outputs=16, simd=1, fp32=False, fpdot_pipeline=None, compact=False):
     """(label, kind, network description) of the compared layers; kind is 'float' (x in a
     float format, 'fp16' or 'fp32' in the description's input) or 'int' (8-bit signed x).
-    ``fpdot_pipeline``: also an fpdot row with that ``pipeline`` option of the unit."""
+    ``fpdot_pipeline``: also an fpdot row with that ``pipeline`` option of the unit;
+    ``compact``: also the bounded expdot with the compact pipeline (what the deep one costs)."""
     def net(name, input_spec, layer):
         return {"name": name, "input": {"height": 1, "width": 1, "channels": inputs,
                                         **input_spec},
@@ -81,6 +82,11 @@ def designs(inputs=64, outputs=16, simd=1, fp32=False, fpdot_pipeline=None):
             f"seofp_{fmt}", {"format": fmt},
             {"kind": "expdot", "weight_exp_bits": 5, "weight_bias": FLOAT_BIAS[fmt],
              "accumulator": "bounded", "exp_range": list(rng), "pipeline": "deep"})))
+        if compact:
+            out.append((f"expdot {fmt}, bounded {rng}, compact pipeline", "float", net(
+                f"seofp_{fmt}_compact", {"format": fmt},
+                {"kind": "expdot", "weight_exp_bits": 5, "weight_bias": FLOAT_BIAS[fmt],
+                 "accumulator": "bounded", "exp_range": list(rng)})))
         out.append((f"fpdot {fmt}", "float", net(f"fpdot_{fmt}", {"format": fmt},
                                                  {"kind": "fpdot"})))
         if fpdot_pipeline is not None:
@@ -214,7 +220,10 @@ def accuracy(built, signs, ks, vectors, seed=1):
 def figures(cfg, params, fmax):
     gen = flow.generate(NETWORK, cfg, params)
     generic = synth_flow.synthesize_verilog(gen.verilog, gen.top, "generic")["figures"]
-    ecp5 = synth_flow.synthesize_verilog(gen.verilog, gen.top, "ecp5", fmax=fmax)["figures"]
+    placed = synth_flow.synthesize_verilog(gen.verilog, gen.top, "ecp5", fmax=fmax)
+    ecp5 = dict(placed["figures"])
+    if placed.get("fmax"):  # the part nextpnr placed it on (picked by size)
+        ecp5["device"] = placed["fmax"]["device"]
     xc7 = synth_flow.synthesize_verilog(gen.verilog, gen.top, "xc7")["figures"]
     row = {"transistors": generic["transistors"],
            **{k: generic[k] for k in ("transistors_comb", "transistors_seq", "transistors_mem",
@@ -310,6 +319,8 @@ def main(argv=None):
     ap.add_argument("--fp32", action="store_true", help="also the fp32 expdot and fpdot rows")
     ap.add_argument("--fpdot-pipeline", default=None,
                     help="also fpdot rows with this value of the unit's pipeline option")
+    ap.add_argument("--compact", action="store_true",
+                    help="also the bounded expdot rows with the compact pipeline")
     ap.add_argument("--quick", action="store_true", help="no place and route (no Fmax)")
     ap.add_argument("--no-synth", action="store_true", help="cycles, energy and accuracy only")
     ap.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
@@ -318,7 +329,7 @@ def main(argv=None):
     signs, ks = shared_weights(args.outputs, args.inputs)
     built = []
     for label, kind, spec in designs(args.inputs, args.outputs, args.simd, args.fp32,
-                                     args.fpdot_pipeline):
+                                     args.fpdot_pipeline, args.compact):
         cfg, params = build(label, spec, signs, ks)
         built.append((label, kind, cfg, params))
     per_frame = {label: cycles(cfg)["cycles_per_frame"] for label, _, cfg, _ in built}
@@ -340,7 +351,7 @@ def main(argv=None):
         print(f"  {label}: {row}", flush=True)
     labels = [label for label, _, _, _ in built]
     pairs = [(a, b) for a in labels for b in labels if a.startswith("expdot fp")
-             and b.startswith("fpdot " + a.split()[1])]
+             and b.startswith("fpdot " + a.split()[1].rstrip(","))]
     pairs.append((labels[-1], labels[-2]))  # expdot fixed vs int8 dense
     res = {"args": vars(args) | {"output": str(args.output)}, "rows": rows, "pairs": pairs,
            "accuracy": acc}
