@@ -22,10 +22,10 @@
    accumulator (bounded, rounded per fold, full-range exact; fp16 bounded also with the compact
    pipeline), the exact 16-bit and 8-bit fixed-point shift-and-add ``expdot`` (8-bit: deep and
    compact), ``fpdot`` as before and pipelined (``pipeline: "deep"``), and MAC dot products
-   (``macconv`` 1x1) of the same lanes with 8 x 8 and 16 x 8 bits, with Fmax (the fp32 full-range rows only with ``--dot-fmax``), and the accuracy of the
-   full-range, bounded, calibrated and per-fold-rounded accumulators and ``fpdot`` (both
-   orders of additions) against the
-   exact sum, on synthetic data and on activations recorded from DNSMOS P.808 (the inputs of its
+   (``macconv`` 1x1) of the same lanes with 8 x 8 and 16 x 8 bits, with Fmax (the fp32
+   full-range rows only with ``--dot-fmax``), and the accuracy of the full-range, bounded,
+   calibrated and per-fold-rounded accumulators and ``fpdot`` (both orders of additions)
+   against the exact sum, on synthetic data and on activations recorded from DNSMOS P.808 (the inputs of its
    conv2 on the offline eSpeak clips; :func:`speech_vectors`) (``expmul_seofp.json/.md``).
 
 Run: ``.venv/bin/python bench/bench_expmul.py [--quick] [--lanes 16 --simd 4]``. Writes
@@ -588,21 +588,23 @@ def seofp_markdown(res):
                    r.get("acc_register_bits") or r["acc_bits"] or "-", r["transistors"],
                    *_parts(r), *_cells(r, ECP5_CELLS + XC7_CELLS)] for r in rows))
     out += [""]
-    pairs = [("expdot fp32, bounded", "fpdot fp32 (not"), ("expdot fp32, rounded", "fpdot fp32 (not"),
+    pairs = [("expdot fp32, bounded", "fpdot fp32 (not pipelined further)"),
+             ("expdot fp32, rounded", "fpdot fp32 (not pipelined further)"),
              ("expdot fp32, rounded", "expdot fp32, exact"),
-             ("expdot fp16, bounded (-14, 4), deep", "fpdot fp16 (not"),
-             ("expdot fp16, rounded", "fpdot fp16 (not"),
+             ("expdot fp16, bounded (-14, 4), deep pipeline", "fpdot fp16 (not pipelined further)"),
+             ("expdot fp16, rounded", "fpdot fp16 (not pipelined further)"),
              ("expdot fp16, rounded", "expdot fp16, exact"),
              ("expdot 16-bit fixed", "int8 MAC"),
              # the pipelined baseline and the fair fixed-point pairs
              ("expdot fp32, bounded", "fpdot fp32 (pipelined)"),
-             ("fpdot fp32 (pipelined)", "fpdot fp32 (not"),
-             ("expdot fp16, bounded (-14, 4), deep", "fpdot fp16 (pipelined)"),
-             ("expdot fp16, bounded (-14, 4), compact", "fpdot fp16 (pipelined)"),
-             ("expdot fp16, bounded (-14, 4), compact", "fpdot fp16 (not"),
-             ("fpdot fp16 (pipelined)", "fpdot fp16 (not"),
-             ("expdot 8-bit fixed, exact shift-and-add (E=3), deep", "int8 MAC"),
-             ("expdot 8-bit fixed, exact shift-and-add (E=3), compact", "int8 MAC"),
+             ("fpdot fp32 (pipelined)", "fpdot fp32 (not pipelined further)"),
+             ("expdot fp16, bounded (-14, 4), deep pipeline", "fpdot fp16 (pipelined)"),
+             ("expdot fp16, bounded (-14, 4), compact pipeline", "fpdot fp16 (pipelined)"),
+             ("expdot fp16, bounded (-14, 4), compact pipeline",
+              "fpdot fp16 (not pipelined further)"),
+             ("fpdot fp16 (pipelined)", "fpdot fp16 (not pipelined further)"),
+             ("expdot 8-bit fixed, exact shift-and-add (E=3), deep pipeline", "int8 MAC"),
+             ("expdot 8-bit fixed, exact shift-and-add (E=3), compact pipeline", "int8 MAC"),
              ("expdot 16-bit fixed", "16 x 8 MAC")]
     for a, b in pairs:
         ra = next((r for n, r in by.items() if n.startswith(a)), None)

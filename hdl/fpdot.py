@@ -319,7 +319,7 @@ class FpDot(wiring.Component):
             advance()
         level = register("p", products)
 
-        # ---- the pairwise tree of each fold -------------------------------------------------------
+        # ---- the pairwise tree of each fold ------------------------------------------------------
         for lv in range(cfg.tree_levels):
             sums = [fp_add_logic(m, fmt, level[i], level[i + 1], name=f"add{lv}_{i // 2}",
                                  cut=cut) for i in range(0, len(level) - 1, 2)]
@@ -361,9 +361,9 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
     """``frames`` vectors of lanes/simd transfers, one per cycle; latency 3 + ceil(log2 simd)."""
     f, s = cfg.fold, stages(cfg)
     if cfg.pipeline == "deep":
-        what = (f"input register, products ({mul_cuts(cfg.fmt) + 1} stages), {cfg.tree_levels} adder-tree "
-                f"level(s) and {cfg.fold_levels} level(s) of the tree over the fold sums, "
-                f"{ADD_CUTS + 1} stages each")
+        what = (f"input register, products ({mul_cuts(cfg.fmt) + 1} stages), "
+                f"{cfg.tree_levels} adder-tree level(s) and {cfg.fold_levels} level(s) of the "
+                f"tree over the fold sums, {ADD_CUTS + 1} stages each")
     else:
         what = f"input register, products, {cfg.tree_levels} adder-tree level(s), accumulator"
     return CycleEstimate(

@@ -71,7 +71,8 @@ def test_deep_order_equals_native_sequence(name, lanes, simd):
     want, flagged = native_deep(cfg, x, w)
     assert not flagged.any()
     bad = np.flatnonzero(got != want)
-    assert bad.size == 0, f"{bad.size} mismatches; vector {bad[0]}: {got[bad[0]]:#x} {want[bad[0]]:#x}"
+    assert bad.size == 0, (f"{bad.size} mismatches; vector {bad[0]}: {got[bad[0]]:#x} "
+                           f"{want[bad[0]]:#x}")
     if cfg.fold > 3:
         # not vacuous: the order differs from the accumulator loop's on a share of the vectors
         # (up to 3 folds, (t0 + t1) + t2 is both orders)
