@@ -222,3 +222,21 @@ def test_fpdot_layer_bad_weights():
     with pytest.raises(QhwInputError, match=r"layer 'f2': missing array 'f2.weights' "
                                             r"\(shape \(3, 5\), fp16 bit patterns"):
         UNIT.check_params(cfg, missing)
+
+
+def test_fpdot_layer_passes_the_units_pipeline_option():
+    """The unit's own fields pass through: an fpdot layer with the unit's deep pipeline is
+    bit-exact, its cycles and latency those of the composed model (from the unit's model)."""
+    spec = {"name": "fpdot_deep", "input": {"height": 1, "width": 1, "channels": 8,
+                                            "format": "fp16"},
+            "layers": [{"name": "f1", "kind": "fpdot", "outputs": 3, "simd": 2,
+                        "pipeline": "deep"}]}
+    cfg = config_from_dict(UNIT.config, spec)
+    assert cfg.layer("f1").config.pipeline == "deep"
+    rng = np.random.default_rng(0)
+    params = UNIT.check_params(cfg, UNIT.random_params(cfg, rng))
+    inputs = UNIT.check_inputs(cfg, UNIT.random_inputs(cfg, rng, 4))
+    run, mismatch = flow.check_rtl(UNIT, cfg, params, inputs)
+    assert mismatch is None, mismatch
+    model = UNIT.cost_model(cfg, 4, inputs)
+    assert (run.cycles, run.latency) == (model.expected, model.latency)
