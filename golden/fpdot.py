@@ -48,11 +48,39 @@ from ..config import check_choice, check_divides, check_int
 from ..errors import QhwInputError
 from . import expmul as g
 
-__all__ = ["FpDotConfig", "fp_mul_ref", "fp_add_ref", "tree_level", "tree_depth", "fpdot_ref",
-           "encode_values", "random_values"]
+__all__ = ["FpDotConfig", "MUL_CUT_NAMES", "ADD_CUT_NAMES", "fp_mul_ref", "fp_add_ref",
+           "tree_level", "tree_depth", "fpdot_ref", "encode_values", "random_values"]
 
 FORMATS = ("fp32", "fp16", "bf16")
 PIPELINES = ("none", "deep")
+
+#: Where ``pipeline: "deep"`` may register a multiplier (:func:`qhw.hdl.mulbase.fp_mul_logic`), in
+#: pipeline order: after four partial products of the significand halves (only for a significand
+#: wider than one hard multiplier, 18 bits: fp32), after the significand product, after the
+#: rounding. Cuts change the latency only, never the result.
+MUL_CUT_NAMES = ("partial", "product", "round")
+#: Where it may register an adder (:func:`qhw.hdl.fpdot.fp_add_logic`), in pipeline order: after
+#: the magnitude compare and exponent differences, the alignment shift, the add/subtract, the
+#: leading-one detection, the normalising shift.
+ADD_CUT_NAMES = ("compare", "align", "add", "lead", "normalise")
+#: Widest significand one ECP5 MULT18X18D multiplies (:data:`qhw.hdl.mulbase.HARD_MUL_BITS`)
+HARD_MUL_BITS = 18
+
+
+def _check_cuts(field, value, allowed, pipeline):
+    """``value``: None, or a list of distinct names from ``allowed``, only with 'deep'."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = tuple(value)
+    if pipeline != "deep":
+        raise QhwInputError(f"{field}: only with pipeline 'deep' (pipeline is {pipeline!r}), "
+                            f"got {value!r}")
+    if (not isinstance(value, tuple) or any(v not in allowed for v in value)
+            or len(set(value)) != len(value)):
+        raise QhwInputError(f"{field}: must be a list of distinct names from "
+                            f"{', '.join(repr(a) for a in allowed)}, got {value!r}")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,12 +101,21 @@ class FpDotConfig:
         register stages (:func:`qhw.hdl.mulbase.mul_cuts`, :data:`qhw.hdl.fpdot.ADD_CUTS`) and
         the fold sums are added by a pairwise tree instead of the loop, which changes the order
         of the additions (module docstring, step 3). One fold per cycle either way.
+    mul_cuts : list of names from :data:`MUL_CUT_NAMES`, or None
+        ``pipeline: "deep"`` only: where each multiplier is registered (besides its output
+        register); None: every cut the format has (fp32: all three, others: "product" and
+        "round"). "partial" only for fp32. Changes the latency, not the result.
+    add_cuts : list of names from :data:`ADD_CUT_NAMES`, or None
+        ``pipeline: "deep"`` only: where each adder is registered (besides its output register);
+        None: all five. Changes the latency, not the result.
     """
 
     lanes: int = 16
     simd: int = 4
     act_format: str = "fp32"
     pipeline: str = "none"
+    mul_cuts: tuple = None
+    add_cuts: tuple = None
 
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
@@ -86,6 +123,15 @@ class FpDotConfig:
         check_divides("simd", self.simd, self.lanes, "lanes")
         check_choice("act_format", self.act_format, FORMATS)
         check_choice("pipeline", self.pipeline, PIPELINES)
+        # (lists, as Python callers may pass them, become tuples: the config stays hashable)
+        object.__setattr__(self, "mul_cuts",
+                           _check_cuts("mul_cuts", self.mul_cuts, MUL_CUT_NAMES, self.pipeline))
+        object.__setattr__(self, "add_cuts",
+                           _check_cuts("add_cuts", self.add_cuts, ADD_CUT_NAMES, self.pipeline))
+        if self.mul_cuts is not None and "partial" in self.mul_cuts and not self.wide_significand:
+            raise QhwInputError(f"mul_cuts: 'partial' only for fp32 (a significand wider than "
+                                f"{HARD_MUL_BITS} bits), got {list(self.mul_cuts)!r} with "
+                                f"act_format {self.act_format!r}")
 
     # The names below match ExpDotConfig's, so the shared input checks and packings apply.
     is_float = True
@@ -93,6 +139,30 @@ class FpDotConfig:
     @property
     def fmt(self):
         return g.FLOAT_FORMATS[self.act_format]
+
+    @property
+    def wide_significand(self):
+        """Whether a significand is wider than one hard multiplier (fp32), so that a deep
+        multiplier is built from four partial products."""
+        return self.fmt.mbits + 1 > HARD_MUL_BITS
+
+    @property
+    def mul_cut_names(self):
+        """``pipeline: "deep"``: the multiplier's registered cuts, in pipeline order; () for
+        'none'."""
+        if self.pipeline != "deep":
+            return ()
+        chosen = self.mul_cuts if self.mul_cuts is not None else [
+            c for c in MUL_CUT_NAMES if c != "partial" or self.wide_significand]
+        return tuple(c for c in MUL_CUT_NAMES if c in chosen)
+
+    @property
+    def add_cut_names(self):
+        """``pipeline: "deep"``: the adder's registered cuts, in pipeline order; () for 'none'."""
+        if self.pipeline != "deep":
+            return ()
+        chosen = self.add_cuts if self.add_cuts is not None else ADD_CUT_NAMES
+        return tuple(c for c in ADD_CUT_NAMES if c in chosen)
 
     @property
     def x_bits(self):

@@ -27,6 +27,13 @@ stages (3; fp32: 4, its 24-bit significands as four registered partial products)
 pairwise tree over the fold sums with one adder per level (ceil(log2 F) levels), fed one fold
 sum per cycle: another order of additions, which :mod:`qhw.golden.fpdot` defines. Still one fold
 per cycle; latency 2 + mul_cuts + (ADD_CUTS + 1) (L + ceil(log2 F)) (:func:`stages`).
+
+Those are all the cuts there are, the ones fp32 needs for 100 MHz on ECP5. The config's
+``mul_cuts`` and ``add_cuts`` name a subset (:data:`qhw.golden.fpdot.MUL_CUT_NAMES`,
+:data:`~qhw.golden.fpdot.ADD_CUT_NAMES`): a cut left out is a wire, so a narrower format can
+trade stages (flip-flops) for the slack it has. The arithmetic, and so the result, is the same
+for every subset; only the latency changes (Mc + 2 + (Ac + 1) (L + ceil(log2 F)) for Mc
+multiplier and Ac adder cuts).
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
@@ -44,10 +51,12 @@ __all__ = ["FpDot", "fp_add_logic", "cost_model", "stages", "ADD_CUTS"]
 
 def stages(cfg):
     """Pipeline registers from input to output. ``pipeline: "none"``: input, products, L tree
-    levels, accumulator: 3 + L. ``"deep"``: input, mul_cuts + 1 per multiplier, ADD_CUTS + 1 per
-    adder on each of the L tree levels and the ceil(log2 F) levels over the fold sums."""
+    levels, accumulator: 3 + L. ``"deep"``: input, one per multiplier cut and its output, one
+    per adder cut and its output on each of the L tree levels and the ceil(log2 F) levels over
+    the fold sums (all cuts: mul_cuts + 1 and ADD_CUTS + 1)."""
     if cfg.pipeline == "deep":
-        return 2 + mul_cuts(cfg.fmt) + (ADD_CUTS + 1) * (cfg.tree_levels + cfg.fold_levels)
+        return (2 + len(cfg.mul_cut_names)
+                + (len(cfg.add_cut_names) + 1) * (cfg.tree_levels + cfg.fold_levels))
     return 3 + cfg.tree_levels
 
 
@@ -66,6 +75,10 @@ def leading_one(bits):
 #: Pipeline cuts inside a deep float adder (:func:`fp_add_logic`); each is one register stage.
 #: The multiplier's are :func:`qhw.hdl.mulbase.mul_cuts` (2; fp32: 3).
 ADD_CUTS = 5
+
+#: The tag each cut's ``cut`` call carries (the name's last part), by the config's cut names
+MUL_CUT_TAGS = dict(zip(golden.MUL_CUT_NAMES, ("c0", "c1", "c2")))
+ADD_CUT_TAGS = dict(zip(golden.ADD_CUT_NAMES, ("c1", "c2", "c3", "c4", "c5")))
 
 
 def fp_add_logic(m, fmt, a, b, name="fa", cut=None):
@@ -292,6 +305,27 @@ class FpDot(wiring.Component):
                     m.d.sync += regs[key].eq(val)
             return regs
 
+        def cut_at(tags):
+            """A ``cut`` hook that registers at the cuts whose tag is in ``tags`` and passes the
+            values on elsewhere (through wires of the same shapes, so that the arithmetic is
+            the registered one's bit for bit)."""
+            def hook(name, values):
+                if name.rsplit("_", 1)[1] in tags:
+                    return cut(name, values)
+                wires = {}
+                for key, (val, shape) in values.items():
+                    wires[key] = Signal(shape, name=f"{name}_{key}")
+                    m.d.comb += wires[key].eq(val)
+                return wires
+            return hook
+
+        mul_tags = {MUL_CUT_TAGS[c] for c in cfg.mul_cut_names}
+        add_tags = {ADD_CUT_TAGS[c] for c in cfg.add_cut_names}
+        # every cut registered (the default): the hook is ``cut`` itself, as before the choice
+        mul_cut = cut if len(mul_tags) == mul_cuts(fmt) else cut_at(mul_tags)
+        add_cut = cut if len(add_tags) == ADD_CUTS else cut_at(add_tags)
+        n_add = len(add_tags)
+
         def advance(gate=None):
             """The next stage's valid bit (AND ``gate``, evaluated on this stage) and fold
             index."""
@@ -307,28 +341,28 @@ class FpDot(wiring.Component):
                     m.d.sync += idx.eq(index[k - 1])
             index.append(idx)
 
-        def register(name, values):
+        def register(name, values, gate=None):
             regs = [cut(f"{name}_{j}", {"v": (val, xb)})["v"] for j, val in enumerate(values)]
-            advance()
+            advance(gate)
             return regs
 
         # ---- products ---------------------------------------------------------------------------
         products = [fp_mul_logic(m, fmt, x0[s * xb:(s + 1) * xb], w0[s * xb:(s + 1) * xb],
-                                 name=f"mul{s}", cut=cut) for s in range(simd)]
-        for _ in range(mul_cuts(fmt)):
+                                 name=f"mul{s}", cut=mul_cut) for s in range(simd)]
+        for _ in range(len(mul_tags)):
             advance()
         level = register("p", products)
 
         # ---- the pairwise tree of each fold ------------------------------------------------------
         for lv in range(cfg.tree_levels):
             sums = [fp_add_logic(m, fmt, level[i], level[i + 1], name=f"add{lv}_{i // 2}",
-                                 cut=cut) for i in range(0, len(level) - 1, 2)]
+                                 cut=add_cut) for i in range(0, len(level) - 1, 2)]
             if len(level) % 2:      # the odd last value waits as long as the adders take
                 odd = level[-1]
-                for c in range(ADD_CUTS):
+                for c in range(n_add):
                     odd = cut(f"add{lv}_odd_c{c + 1}", {"v": (odd, xb)})["v"]
                 sums.append(odd)
-            for _ in range(ADD_CUTS):
+            for _ in range(n_add):
                 advance()
             level = register(f"t{lv}", sums)
 
@@ -347,11 +381,12 @@ class FpDot(wiring.Component):
                 m.d.sync += buf.eq(t)
             a = Mux(even, t, buf)
             b = Mux(even, Cat(Const(0, top), t[top]), t)
-            total = fp_add_logic(m, fmt, a, b, name=f"fold{lv}", cut=cut)
-            advance(gate=~even | last)
-            for _ in range(ADD_CUTS - 1):
-                advance()
-            t = register(f"f{lv}", [total])[0]
+            total = fp_add_logic(m, fmt, a, b, name=f"fold{lv}", cut=add_cut)
+            # the valid bit of the adder's first register drops an even input that waits
+            gate = ~even | last
+            for c in range(n_add):
+                advance(gate if c == 0 else None)
+            t = register(f"f{lv}", [total], gate if n_add == 0 else None)[0]
         assert k == n_stages - 1
         m.d.comb += self.o.payload.eq(t)
         return m
@@ -361,9 +396,9 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
     """``frames`` vectors of lanes/simd transfers, one per cycle; latency 3 + ceil(log2 simd)."""
     f, s = cfg.fold, stages(cfg)
     if cfg.pipeline == "deep":
-        what = (f"input register, products ({mul_cuts(cfg.fmt) + 1} stages), "
+        what = (f"input register, products ({len(cfg.mul_cut_names) + 1} stages), "
                 f"{cfg.tree_levels} adder-tree level(s) and {cfg.fold_levels} level(s) of the "
-                f"tree over the fold sums, {ADD_CUTS + 1} stages each")
+                f"tree over the fold sums, {len(cfg.add_cut_names) + 1} stages each")
     else:
         what = f"input register, products, {cfg.tree_levels} adder-tree level(s), accumulator"
     return CycleEstimate(

@@ -8,7 +8,9 @@ and the unit's flush policy agree), also as a hypothesis property over formats, 
 The RTL (cocotb + Verilator): the registry's regression configurations, deep ones included, are
 run by ``test_fpdot_cosim`` (bit-exact, cycles = the cost model, random stalls); here the adder
 stress vectors and directed special values go through the deep pipeline with stalls, and the
-fold-tree's pass-through (t + signed zero) is checked over every fp16 value.
+fold-tree's pass-through (t + signed zero) is checked over every fp16 value. Subsets of the
+cuts (``mul_cuts``, ``add_cuts``) change the latency only: the registry's regression configs
+include three (cycles = model, stalls), and the adder stress goes through two of them.
 """
 
 import numpy as np
@@ -21,6 +23,8 @@ from qhw.errors import QhwInputError
 from qhw.golden import expmul as gexp
 from qhw.golden import fpdot as g
 from qhw.hdl import fpdot as hdl
+from qhw.hdl import mulbase
+from qhw.hdl.common import to_verilog
 
 from test_fpdot_cosim import _ones, stress_vectors
 from test_golden_fpdot import Native, normal_range, to_float64
@@ -152,11 +156,60 @@ def test_config_error_names_the_field():
     assert "pipeline" in str(e.value) and "'deep'" in str(e.value)
 
 
-@pytest.mark.parametrize("fmt_name, lanes, simd", [("fp32", 6, 2), ("fp16", 8, 2)])
-def test_deep_adder_stress_with_stalls(fmt_name, lanes, simd):
+@pytest.mark.parametrize("fields, words", [
+    ({"add_cuts": ["align"]}, ["add_cuts", "only with pipeline 'deep'"]),
+    ({"pipeline": "deep", "add_cuts": ["align", "shift"]}, ["add_cuts", "'normalise'"]),
+    ({"pipeline": "deep", "mul_cuts": ["round", "round"]}, ["mul_cuts", "distinct"]),
+    ({"pipeline": "deep", "mul_cuts": "product"}, ["mul_cuts", "list"]),
+    ({"pipeline": "deep", "act_format": "fp16", "mul_cuts": ["partial"]},
+     ["mul_cuts", "'partial' only for fp32"]),
+])
+def test_cut_config_errors_name_the_field(fields, words):
+    with pytest.raises(QhwInputError) as e:
+        config_from_dict(g.FpDotConfig, {"lanes": 8, "simd": 2, **fields})
+    assert all(w in str(e.value) for w in words), str(e.value)
+
+
+def test_cut_subsets_stages_and_cycles():
+    """Latency = input register + (multiplier cuts + 1) + (adder cuts + 1) per adder level,
+    counted by hand for the benchmark shape (2 in-fold and 2 fold-tree levels)."""
+    def cfg(fmt, **cuts):
+        return config_from_dict(g.FpDotConfig, {"lanes": 16, "simd": 4, "act_format": fmt,
+                                                "pipeline": "deep", **cuts})
+    # the fp16 benchmark's: both multiplier cuts, adder cuts after the magnitude compare, the
+    # alignment and the leading-one detection: 1 + 3 + 4 levels x 4
+    lean = cfg("fp16", mul_cuts=["round", "product"], add_cuts=["lead", "compare", "align"])
+    assert lean.add_cut_names == ("compare", "align", "lead")   # pipeline order, as given or not
+    assert lean.mul_cut_names == ("product", "round")
+    assert hdl.cost_model(lean, frames=10).latency == 1 + 3 + 4 * 4
+    assert hdl.cost_model(lean, frames=10).expected == 4 * 10 + 20
+    # no cuts: 1 + 1 + 4 x 1
+    assert hdl.stages(cfg("bf16", mul_cuts=[], add_cuts=[])) == 6
+    # fp32 keeps its partial products as wires unless "partial" is named
+    assert hdl.stages(cfg("fp32", mul_cuts=["round"], add_cuts=["compare"])) == 1 + 2 + 4 * 2
+    # naming every cut is the default, and the same Verilog
+    for fmt, mul in (("fp16", ["product", "round"]), ("fp32", ["partial", "product", "round"])):
+        full = cfg(fmt, mul_cuts=mul, add_cuts=list(g.ADD_CUT_NAMES))
+        default = cfg(fmt)
+        assert full.mul_cut_names == default.mul_cut_names == tuple(mul)
+        assert hdl.stages(full) == hdl.stages(default)
+        params = UNIT.random_params(default, np.random.default_rng(0))
+        assert (to_verilog(hdl.FpDot(full, params), "fpdot")
+                == to_verilog(hdl.FpDot(default, params), "fpdot"))
+    # the golden count of multiplier cuts matches the generator's
+    for fmt in ("fp32", "fp16", "bf16"):
+        assert len(cfg(fmt).mul_cut_names) == mulbase.mul_cuts(gexp.FLOAT_FORMATS[fmt])
+
+
+@pytest.mark.parametrize("fmt_name, lanes, simd, cuts", [
+    ("fp32", 6, 2, {}), ("fp16", 8, 2, {}),
+    ("fp16", 8, 2, {"mul_cuts": ["product", "round"], "add_cuts": ["compare", "align", "lead"]}),
+    ("bf16", 6, 2, {"mul_cuts": [], "add_cuts": ["add"]})])
+def test_deep_adder_stress_with_stalls(fmt_name, lanes, simd, cuts):
     """Weights 1.0: the in-fold adders and the fold tree (3 folds: a pass-through; 4: two
-    levels) see operand pairs that cancel, carry, tie and align over the shifter's range."""
-    cfg = g.FpDotConfig(lanes=lanes, simd=simd, act_format=fmt_name, pipeline="deep")
+    levels) see operand pairs that cancel, carry, tie and align over the shifter's range; with
+    every cut and with subsets (the fp16 benchmark's, and one adder cut only)."""
+    cfg = g.FpDotConfig(lanes=lanes, simd=simd, act_format=fmt_name, pipeline="deep", **cuts)
     x = stress_vectors(cfg.fmt, np.random.default_rng(13), 800, cfg.lanes)
     params = _ones(cfg)
     run = flow.rtlsim(UNIT, cfg, params, x, stall_in=0.2, stall_out=0.3, seed=8)

@@ -15,6 +15,9 @@ def _describe(cfg):
         "derived": {"x_bits": cfg.x_bits, "fold": cfg.fold, "tree_levels": cfg.tree_levels,
                     "fold_levels": cfg.fold_levels,
                     "pipeline_stages": fpdot_hdl.stages(cfg),
+                    # deep: the cuts registered (all of the format's unless the config names some)
+                    "mul_cut_names": list(cfg.mul_cut_names),
+                    "add_cut_names": list(cfg.add_cut_names),
                     "order": (f"products; per fold a pairwise tree over its {cfg.simd} products "
                               f"(v0+v1, v2+v3, ..., odd last passed up); {folds}; every "
                               f"operation rounds to nearest even, subnormals flushed")},
@@ -46,7 +49,9 @@ def fpdot_operations(cfg, frames, inputs=None):
 
 
 # Every format, tree depths 0..2 with an odd level (simd 3), and folds of 1 and several; deep:
-# the benchmark's shape, fold trees with an odd level (F = 3, 5, 6) and none (F = 1).
+# the benchmark's shape, fold trees with an odd level (F = 3, 5, 6) and none (F = 1); subsets of
+# the cuts: the fp16 benchmark's lean one, none at all (each adder one stage, the fold tree's
+# gate on its output register), and fp32's partial products as wires.
 FPDOT_REGRESSION = {
     "fp32_n8_simd4": dict(lanes=8, simd=4, act_format="fp32"),
     "fp16_n6_simd3": dict(lanes=6, simd=3, act_format="fp16"),
@@ -57,6 +62,13 @@ FPDOT_REGRESSION = {
     "bf16_n5_simd1_deep": dict(lanes=5, simd=1, act_format="bf16", pipeline="deep"),
     "fp16_n12_simd2_deep": dict(lanes=12, simd=2, act_format="fp16", pipeline="deep"),
     "fp32_n2_simd2_deep": dict(lanes=2, simd=2, act_format="fp32", pipeline="deep"),
+    "fp16_n12_simd4_deep_lean": dict(lanes=12, simd=4, act_format="fp16", pipeline="deep",
+                                     mul_cuts=["product", "round"],
+                                     add_cuts=["compare", "align", "lead"]),
+    "bf16_n6_simd2_deep_nocuts": dict(lanes=6, simd=2, act_format="bf16", pipeline="deep",
+                                      mul_cuts=[], add_cuts=[]),
+    "fp32_n10_simd2_deep_cuts": dict(lanes=10, simd=2, act_format="fp32", pipeline="deep",
+                                     mul_cuts=["round"], add_cuts=["compare", "normalise"]),
 }
 
 FPDOT = register(Unit(
