@@ -28,6 +28,8 @@
    calibrated and per-fold-rounded accumulators and ``fpdot`` (both orders of additions)
    against the exact sum, on synthetic data and on activations recorded from DNSMOS P.808 (the inputs of its
    conv2 on the offline eSpeak clips; :func:`speech_vectors`) (``expmul_seofp.json/.md``).
+6. ``--fpdot-cuts`` (alone): the pipelined fp16 and bf16 ``fpdot`` with each cut placement of
+   :data:`FPDOT_CUT_TRIALS`: transistors, ECP5 figures and Fmax (``expmul_fpdot_cuts.json/.md``).
 
 Run: ``.venv/bin/python bench/bench_expmul.py [--quick] [--lanes 16 --simd 4]``. Writes
 ``build/bench/expmul.json`` and ``build/bench/expmul.md``; docs/benchmarks_expmul.md records a run.
@@ -52,6 +54,7 @@ from qhw.golden import expmul as g
 from qhw.golden import fpdot as gf
 from qhw.hdl.common import to_verilog
 from qhw.hdl.expdot import ExpDot
+from qhw.hdl.fpdot import stages as fpdot_stages
 from qhw.hdl.mulbase import fp_mul_logic
 
 from _report import table, write_results
@@ -275,6 +278,64 @@ def seofp_designs(lanes, simd):
     out.append(("16 x 8 MAC dot product (macconv 1x1, 16-bit activations, c_in = N, pe 1)",
                 "macconv", dict(mac, act_bits=16)))
     return out
+
+
+#: Cut placements tried for the pipelined fp16 (and bf16) ``fpdot`` (``--fpdot-cuts``): (format,
+#: mul_cuts, add_cuts), None for every cut; the adder's cuts are after the magnitude compare,
+#: alignment, add, leading-one detection, normalising shift (:data:`qhw.golden.fpdot.ADD_CUT_NAMES`).
+FPDOT_CUT_TRIALS = [
+    ("fp16", None, None),
+    ("fp16", ["product", "round"], ["compare", "align", "lead", "normalise"]),
+    ("fp16", ["product", "round"], ["compare", "add", "lead", "normalise"]),
+    ("fp16", ["product", "round"], ["compare", "align", "add", "lead"]),
+    ("fp16", ["product", "round"], ["align", "add", "normalise"]),
+    ("fp16", ["product", "round"], ["compare", "add", "lead"]),
+    ("fp16", ["product", "round"], ["compare", "align", "lead"]),
+    ("fp16", ["product", "round"], ["compare", "lead"]),
+    ("fp16", ["product", "round"], ["align", "lead"]),
+    ("fp16", ["product"], None),
+    ("fp16", ["product"], ["compare", "add", "lead", "normalise"]),
+    ("fp16", ["product"], ["compare", "align", "add", "lead"]),
+    ("fp16", ["product"], ["compare", "add", "lead"]),
+    ("fp16", ["product"], ["compare", "align", "lead"]),
+    ("fp16", ["product"], ["align", "normalise"]),
+    ("fp16", ["product"], ["align", "lead"]),
+    ("fp16", ["product"], ["add"]),
+    ("bf16", None, None),
+    ("bf16", ["product", "round"], ["compare", "align", "lead"]),
+    ("bf16", ["product", "round"], ["align", "lead"]),
+    ("bf16", ["product"], ["compare", "align", "lead"]),
+]
+
+
+def fpdot_cut_rows(lanes, simd):
+    """Transistors (generic flow) and ECP5 figures with Fmax of :data:`FPDOT_CUT_TRIALS`."""
+    rows = []
+    for fmt, mul, add in FPDOT_CUT_TRIALS:
+        d = {"lanes": lanes, "simd": simd, "act_format": fmt, "pipeline": "deep"}
+        d.update({k: v for k, v in (("mul_cuts", mul), ("add_cuts", add)) if v is not None})
+        v, cfg = _unit_verilog("fpdot", d)
+        gen = synth_flow.synthesize_verilog(v, "fpdot", "generic")["figures"]
+        ecp5 = synth_flow.synthesize_verilog(v, "fpdot", "ecp5", fmax=True)["figures"]
+        row = {"format": fmt, "mul_cuts": list(cfg.mul_cut_names),
+               "add_cuts": list(cfg.add_cut_names), "latency": fpdot_stages(cfg),
+               "transistors": gen["transistors"], "flip_flops": gen["flip_flops"],
+               "ecp5": {k: ecp5[k] for k in ("LUT4", "CCU2C", "FF", "MULT18X18D", "fmax_mhz")
+                        if k in ecp5}}
+        rows.append(row)
+        print(f"  {fmt} {row['mul_cuts']} {row['add_cuts']}: {row['transistors']} transistors, "
+              f"ecp5 {row['ecp5']}", flush=True)
+    return rows
+
+
+def fpdot_cuts_markdown(rows, lanes, simd):
+    out = [f"### Cut placements of the pipelined fpdot (N = {lanes}, SIMD = {simd})", ""]
+    out += table(["format", "multiplier cuts", "adder cuts", "latency", "transistors",
+                  "flip-flops", "ECP5 LUT4", "FF", "Fmax MHz"],
+                 ([r["format"], ", ".join(r["mul_cuts"]), ", ".join(r["add_cuts"]),
+                   r["latency"], r["transistors"], r["flip_flops"], r["ecp5"].get("LUT4"),
+                   r["ecp5"].get("FF"), _cell(r, "ecp5", "fmax_mhz")] for r in rows))
+    return "\n".join(out) + "\n"
 
 
 def _full_range_fp32(unit_name, cfg):
@@ -728,8 +789,16 @@ def main(argv=None):
     p.add_argument("--designs", default=None, metavar="PART[,PART...]",
                    help="--seofp-only: synthesize only the designs whose label contains one of "
                         "these comma-separated parts (e.g. 'rounded per fold')")
+    p.add_argument("--fpdot-cuts", action="store_true",
+                   help="only the pipelined fp16/bf16 fpdot with each cut placement tried "
+                        "(transistors, ECP5 with Fmax)")
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     args = p.parse_args(argv)
+    if args.fpdot_cuts:
+        rows = fpdot_cut_rows(args.lanes, args.simd)
+        write_results(args.output, "expmul_fpdot_cuts", {"rows": rows},
+                      fpdot_cuts_markdown(rows, args.lanes, args.simd))
+        return 0
     if args.seofp_only:
         only = [part for part in args.designs.split(",") if part] if args.designs else None
         res = {"lanes": args.lanes, "simd": args.simd,
