@@ -101,13 +101,15 @@ class FpDotConfig:
         register stages (:func:`qhw.hdl.mulbase.mul_cuts`, :data:`qhw.hdl.fpdot.ADD_CUTS`) and
         the fold sums are added by a pairwise tree instead of the loop, which changes the order
         of the additions (module docstring, step 3). One fold per cycle either way.
-    mul_cuts : list of names from :data:`MUL_CUT_NAMES`, or None
+    mul_cuts : list of 'partial', 'product', 'round' (:data:`MUL_CUT_NAMES`), or None
         ``pipeline: "deep"`` only: where each multiplier is registered (besides its output
-        register); None: every cut the format has (fp32: all three, others: "product" and
-        "round"). "partial" only for fp32. Changes the latency, not the result.
-    add_cuts : list of names from :data:`ADD_CUT_NAMES`, or None
-        ``pipeline: "deep"`` only: where each adder is registered (besides its output register);
-        None: all five. Changes the latency, not the result.
+        register): after four partial products, the significand product, the rounding; None:
+        every cut the format has (fp32: all three, others: "product" and "round"). "partial"
+        only for fp32. Changes the latency, not the result.
+    add_cuts : list of 'compare', 'align', 'add', 'lead', 'normalise', or None
+        ``pipeline: "deep"`` only: where each adder is registered (besides its output register):
+        after the magnitude compare, the alignment shift, the add/subtract, the leading-one
+        detection, the normalising shift; None: all five. Changes the latency, not the result.
     """
 
     lanes: int = 16
