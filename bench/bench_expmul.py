@@ -30,6 +30,9 @@
    conv2 on the offline eSpeak clips; :func:`speech_vectors`) (``expmul_seofp.json/.md``).
 6. ``--fpdot-cuts`` (alone): the pipelined fp16 and bf16 ``fpdot`` with each cut placement of
    :data:`FPDOT_CUT_TRIALS`: transistors, ECP5 figures and Fmax (``expmul_fpdot_cuts.json/.md``).
+7. ``--expdot-cuts`` (alone): the bounded ``expdot`` (fp16 (-14, 4), fp32 (-24, 8)) with the deep
+   pipeline's cut subsets of :data:`EXPDOT_CUT_TRIALS`: transistors, ECP5 figures, Fmax and the
+   critical path's end registers (``expmul_expdot_cuts.json/.md``).
 
 Run: ``.venv/bin/python bench/bench_expmul.py [--quick] [--lanes 16 --simd 4]``. Writes
 ``build/bench/expmul.json`` and ``build/bench/expmul.md``; docs/benchmarks_expmul.md records a run.
@@ -54,6 +57,7 @@ from qhw.golden import expmul as g
 from qhw.golden import fpdot as gf
 from qhw.hdl.common import to_verilog
 from qhw.hdl.expdot import ExpDot
+from qhw.hdl.expdot import stages as expdot_stages
 from qhw.hdl.fpdot import stages as fpdot_stages
 from qhw.hdl.mulbase import fp_mul_logic
 
@@ -335,6 +339,103 @@ def fpdot_cuts_markdown(rows, lanes, simd):
                  ([r["format"], ", ".join(r["mul_cuts"]), ", ".join(r["add_cuts"]),
                    r["latency"], r["transistors"], r["flip_flops"], r["ecp5"].get("LUT4"),
                    r["ecp5"].get("FF"), _cell(r, "ecp5", "fmax_mhz")] for r in rows))
+    return "\n".join(out) + "\n"
+
+
+#: Cut subsets tried for the deep-pipelined bounded ``expdot`` (``--expdot-cuts``): (format, cuts),
+#: None for every cut (:data:`qhw.golden.expmul.EXPDOT_CUT_NAMES`: product; the float alignment's
+#: exponent (shift amounts), shift (magnitudes), align (signed lane values); the lane-sum tree's
+#: first level, its last (sum); the rounding's abs, lead (leading one), normalise).
+#: The fp16 subset with the fewest transistors at >= 100 MHz of those tried
+#: (docs/benchmarks_expmul.md, run F): every cut but the alignment's shift amounts ("exponent"), the signed lane values
+#: ("align"), the lane sum ("sum") and |sum| ("abs").
+EXPDOT_FP16_CUTS = ["product", "shift", "tree", "lead", "normalise"]
+
+EXPDOT_CUT_TRIALS = [
+    ("fp16", None),
+    ("fp16", ["product", "exponent", "shift", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "align", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "align", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["exponent", "shift", "align", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "shift", "align", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "shift", "align", "tree", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "shift", "align", "tree", "sum", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "shift", "align", "tree", "sum", "abs", "normalise"]),
+    ("fp16", ["product", "exponent", "shift", "align", "tree", "sum", "abs", "lead"]),
+    ("fp16", ["product", "exponent", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["exponent", "shift", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "tree", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "tree", "sum", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "tree", "sum", "abs", "normalise"]),
+    ("fp16", ["product", "align", "tree", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "sum", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "tree", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "shift", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "align", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "align", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "align", "sum", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "abs", "lead", "normalise"]),
+    ("fp16", ["product", "shift", "tree", "normalise"]),
+    ("fp16", ["product", "shift", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "align", "lead", "normalise"]),
+    ("fp16", ["shift", "tree", "lead", "normalise"]),
+    ("fp16", ["product", "exponent", "align", "tree", "lead", "normalise"]),
+    ("fp16", ["product", "align", "tree", "lead", "normalise"]),
+    ("fp16", ["product", "align", "lead", "normalise"]),
+    ("fp32", None),
+    ("fp32", EXPDOT_FP16_CUTS),
+]
+
+
+def _critical_ends(result):
+    """The first and last register of nextpnr's critical path (the clock's), as the design's
+    signal names (the wrapper's prefix and the FF cell suffix dropped)."""
+    report = json.loads(Path(result["logs"]["nextpnr_report"]).read_text())
+    path = next(c["path"] for c in report["critical_paths"] if c["from"] == c["to"])
+
+    def name(cell):
+        return cell.removeprefix("qhw_dut.").split("_TRELLIS_FF")[0]
+    return f"{name(path[0]['from']['cell'])} -> {name(path[-1]['to']['cell'])}"
+
+
+def expdot_cut_rows(lanes, simd, trials=None):
+    """Transistors (generic flow), ECP5 figures with Fmax and the critical path's ends of the
+    bounded ``expdot`` with each cut subset of ``trials`` (default :data:`EXPDOT_CUT_TRIALS`)."""
+    rows = []
+    for fmt, cuts in trials or EXPDOT_CUT_TRIALS:
+        d = dict(_expdot_dict(fmt, lanes, simd), accumulator="bounded",
+                 exp_range=list(SEOFP_RANGES[fmt]), pipeline="deep")
+        if cuts is not None:
+            d["cuts"] = list(cuts)
+        v, cfg = _unit_verilog("expdot", d)
+        gen = synth_flow.synthesize_verilog(v, "expdot", "generic")["figures"]
+        ecp5_res = synth_flow.synthesize_verilog(v, "expdot", "ecp5", fmax=True)
+        ecp5 = ecp5_res["figures"]
+        row = {"format": fmt, "exp_range": list(SEOFP_RANGES[fmt]),
+               "every_cut": cuts is None, "cuts": list(cfg.cut_names),
+               "left_out": [c for c in cfg.available_cuts if c not in cfg.cut_names],
+               "latency": expdot_stages(cfg),
+               "transistors": gen["transistors"], "flip_flops": gen["flip_flops"],
+               "ecp5": {k: ecp5[k] for k in ("LUT4", "CCU2C", "FF", "MULT18X18D", "fmax_mhz")
+                        if k in ecp5},
+               "critical_path": _critical_ends(ecp5_res)}
+        rows.append(row)
+        print(f"  {fmt} without {row['left_out']}: {row['transistors']} transistors, "
+              f"ecp5 {row['ecp5']}, {row['critical_path']}", flush=True)
+    return rows
+
+
+def expdot_cuts_markdown(rows, lanes, simd):
+    out = [f"### Cut subsets of the deep-pipelined bounded expdot (N = {lanes}, SIMD = {simd})",
+           ""]
+    out += table(["format", "cuts left out", "latency", "transistors", "flip-flops",
+                  "ECP5 LUT4", "FF", "Fmax MHz", "critical path (registers)"],
+                 ([r["format"], ", ".join(r["left_out"]) or "none (every cut)", r["latency"],
+                   r["transistors"], r["flip_flops"], r["ecp5"].get("LUT4"),
+                   r["ecp5"].get("FF"), _cell(r, "ecp5", "fmax_mhz"), r["critical_path"]]
+                  for r in rows))
     return "\n".join(out) + "\n"
 
 
@@ -792,8 +893,16 @@ def main(argv=None):
     p.add_argument("--fpdot-cuts", action="store_true",
                    help="only the pipelined fp16/bf16 fpdot with each cut placement tried "
                         "(transistors, ECP5 with Fmax)")
+    p.add_argument("--expdot-cuts", action="store_true",
+                   help="only the deep-pipelined bounded expdot with each cut subset tried "
+                        "(transistors, ECP5 with Fmax, critical path)")
     p.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     args = p.parse_args(argv)
+    if args.expdot_cuts:
+        rows = expdot_cut_rows(args.lanes, args.simd)
+        write_results(args.output, "expmul_expdot_cuts", {"rows": rows},
+                      expdot_cuts_markdown(rows, args.lanes, args.simd))
+        return 0
     if args.fpdot_cuts:
         rows = fpdot_cut_rows(args.lanes, args.simd)
         write_results(args.output, "expmul_fpdot_cuts", {"rows": rows},

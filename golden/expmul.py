@@ -41,7 +41,7 @@ __all__ = [
     "FLOAT_FORMATS", "FloatFormat", "float_format", "ExpMulConfig", "ExpDotConfig",
     "MulBaseConfig", "expmul_ref", "expdot_ref", "mulbase_ref", "round_to_float",
     "encode_weights", "decode_weights", "qnan", "max_finite", "calibrate_exp_range",
-    "rounded_accumulation",
+    "rounded_accumulation", "EXPDOT_CUT_NAMES",
 ]
 
 ACT_FORMATS = ("fp32", "fp16", "bf16", "fixed")
@@ -50,6 +50,14 @@ ACCUMULATORS = ("exact", "bounded", "rounded")
 OUT_OF_RANGE = ("saturate", "flag")
 PRODUCTS = ("format", "exact")
 PIPELINES = ("compact", "deep")
+#: Where ``expdot``'s ``pipeline: "deep"`` may register, in pipeline order
+#: (:attr:`ExpDotConfig.cuts`, :mod:`qhw.hdl.expdot`): the products; the float alignment's shift
+#: amounts and flags, its barrel-shifted magnitudes, the signed lane values in the accumulator's
+#: grid (fixed point: that one alignment register); the lane-sum tree's levels but the last, its
+#: last level (the fold's lane sum); the float rounding's |sum|, leading one and normalising
+#: shift. Cuts change the latency only, never the result.
+EXPDOT_CUT_NAMES = ("product", "exponent", "shift", "align", "tree", "sum", "abs", "lead",
+                    "normalise")
 BIAS_RANGE = (-512, 512)
 
 
@@ -208,6 +216,14 @@ class ExpDotConfig(_ActMixin):
         'deep' registers the alignment, every level of the lane-sum tree and three rounding
         stages, for clock (latency :func:`qhw.hdl.expdot.stages`); with 'rounded' the rounding
         is inside the accumulator's loop and is not pipelined.
+    cuts : list of names from :data:`EXPDOT_CUT_NAMES`, or None
+        ``pipeline: "deep"`` only: which of its registers to keep (the input, accumulator and
+        output registers always stay); None: all of them. "product": the products; float:
+        "exponent" (shift amounts and flags), "shift" (the shifted magnitudes), "align" (the
+        signed lane values), fixed point: "align" (the lane values); "tree" (the lane-sum
+        levels but the last, simd > 2) and "sum" (the last, simd > 1); float with 'exact' or
+        'bounded': "abs" (|sum|), "lead" (the leading one), "normalise" (the normalising
+        shift). Changes the latency, not the result.
     """
 
     lanes: int = 16
@@ -222,6 +238,7 @@ class ExpDotConfig(_ActMixin):
     out_of_range: str = "saturate"
     product: str = "format"
     pipeline: str = "compact"
+    cuts: tuple = None
 
     def __post_init__(self):
         check_int("lanes", self.lanes, low=1, high=1024)
@@ -261,6 +278,46 @@ class ExpDotConfig(_ActMixin):
                     f"product: 'exact' needs acc_bits = act_bits + 2^weight_exp_bits - 1 + "
                     f"ceil(log2 lanes) <= 64, got {self.acc_bits} (act_bits {self.act_bits}, "
                     f"weight_exp_bits {self.weight_exp_bits}, lanes {self.lanes})")
+        self._check_cuts()
+
+    def _check_cuts(self):
+        """``cuts``: None, or distinct names of this configuration's cuts, only with 'deep'."""
+        value = self.cuts
+        if value is None:
+            return
+        if isinstance(value, list):     # Python callers may pass a list: keep it hashable
+            value = tuple(value)
+            object.__setattr__(self, "cuts", value)
+        if self.pipeline != "deep":
+            raise QhwInputError(f"cuts: only with pipeline 'deep' (pipeline is "
+                                f"{self.pipeline!r}), got {value!r}")
+        allowed = self.available_cuts
+        if (not isinstance(value, tuple) or any(v not in allowed for v in value)
+                or len(set(value)) != len(value)):
+            shown = list(value) if isinstance(value, tuple) else value
+            raise QhwInputError(f"cuts: must be a list of distinct names from "
+                                f"{', '.join(repr(a) for a in allowed)} (this configuration's "
+                                f"cuts), got {shown!r}")
+
+    @property
+    def available_cuts(self):
+        """The cuts a deep pipeline of this configuration has, in pipeline order: "product";
+        "exponent", "shift", "align" (float) or "align" (fixed point); "tree" (simd > 2); "sum"
+        (simd > 1); "abs", "lead", "normalise" (float, not 'rounded')."""
+        names = ["product"] + (["exponent", "shift"] if self.is_float else []) + ["align"]
+        names += (["tree"] if self.simd > 2 else []) + (["sum"] if self.simd > 1 else [])
+        if self.is_float and not self.rounded:
+            names += ["abs", "lead", "normalise"]
+        return tuple(names)
+
+    @property
+    def cut_names(self):
+        """``pipeline: "deep"``: the registered cuts in pipeline order (every available one
+        unless :attr:`cuts` names some); () for 'compact'."""
+        if self.pipeline != "deep":
+            return ()
+        chosen = self.available_cuts if self.cuts is None else self.cuts
+        return tuple(c for c in self.available_cuts if c in chosen)
 
     @property
     def exact_products(self):

@@ -20,6 +20,14 @@ With ``accumulator='rounded'`` (float) the accumulator register is one activatio
 S3 adds the fold's exact lane sum to that word's value in the same grid and rounds the result
 back to the format in the same cycle (a float accumulator's loop), and S4 is the output
 register.
+
+``pipeline='deep'`` registers every step instead (:func:`stages`): the products; the float
+alignment in three stages (shift amounts and flags, shifted magnitudes, signed lane values;
+fixed point: one); each level of the lane-sum tree; the accumulator; the float rounding in four
+(|sum|, leading one, normalising shift, rounding into the output register). The config's
+``cuts`` (:data:`qhw.golden.expmul.EXPDOT_CUT_NAMES`) name the ones to keep: a cut left out is a
+wire of the register's shape, so the arithmetic, and the result, are the same for every subset
+and only the latency changes (the input, accumulator and output registers always stay).
 """
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed
@@ -87,13 +95,21 @@ class ExpDot(wiring.Component):
         deep = cfg.pipeline == "deep"
         n_stages = stages(cfg)
         k_next = iter(range(1, n_stages))
+        # deep: the cuts registered (cfg.cuts); the others are wires of the registers' shapes
+        self._registered = set(cfg.cut_names)
 
         # ---- S0: input register, weight word, fold position ------------------------------------
         en, v, x0, w0, first0, last0 = fold_input(m, self, cfg.fold, simd * wb,
                                                   self.weight_words, n_stages)
 
-        def register(values, shapes, first, last, name, gate_last=False):
-            """The next stage's registers for ``values`` (and the fold markers)."""
+        def register(values, shapes, first, last, name, gate_last=False, cut=None):
+            """The next stage's registers for ``values`` (and the fold markers); for a deep
+            pipeline's ``cut`` that the config leaves out, wires of the same shapes instead
+            (the arithmetic bit for bit the registered one's) and no stage."""
+            if deep and cut is not None and cut not in self._registered:
+                wires = [Signal(shape, name=f"{name}{j}") for j, shape in enumerate(shapes)]
+                m.d.comb += [w.eq(val) for w, val in zip(wires, values)]
+                return wires, first, last
             k = next(k_next)
             regs = [Signal(shape, name=f"{name}{j}", reset_less=True)
                     for j, shape in enumerate(shapes)]
@@ -109,7 +125,8 @@ class ExpDot(wiring.Component):
         products = [self.product(m, x0[s * xb:(s + 1) * xb], w0[s * wb:(s + 1) * wb],
                                  name=f"lane{s}")
                     for s in range(simd)]
-        p1, first, last = register(products, [cfg.product_bits] * simd, first0, last0, "p1_")
+        p1, first, last = register(products, [cfg.product_bits] * simd, first0, last0, "p1_",
+                                   cut="product")
 
         # ---- S2: align into the accumulator grid, flags (deep: registered; then the lane sum) ----
         if deep and cfg.is_float:
@@ -119,7 +136,8 @@ class ExpDot(wiring.Component):
         if deep:
             if not cfg.is_float:
                 regs, first, last = register(lane_vals + [flags_now],
-                                             [signed(acc_bits)] * simd + [4], first, last, "al")
+                                             [signed(acc_bits)] * simd + [4], first, last, "al",
+                                             cut="align")
                 lane_vals, flags = regs[:simd], regs[simd]
             while len(lane_vals) > 1:  # one register per level of a pairwise tree
                 summed = [lane_vals[j] + lane_vals[j + 1] for j in range(0, len(lane_vals) - 1, 2)]
@@ -127,7 +145,8 @@ class ExpDot(wiring.Component):
                     summed.append(lane_vals[-1])
                 regs, first, last = register(summed + [flags],
                                              [signed(acc_bits)] * len(summed) + [4],
-                                             first, last, "tr")
+                                             first, last, "tr",
+                                             cut="sum" if len(summed) == 1 else "tree")
                 lane_vals, flags = regs[:-1], regs[-1]
             (sum2, flags2), first2, last2 = (lane_vals[0], flags), first, last
         else:
@@ -192,7 +211,8 @@ class ExpDot(wiring.Component):
         flag_oor = (Cat(*oor_l).any() if cfg.bounded and cfg.out_of_range == "flag"
                     else Const(0, 1))
         flags_now = Cat(Cat(*nan_l).any(), Cat(*pinf_l).any(), Cat(*ninf_l).any(), flag_oor)
-        regs, first, last = register(values + [flags_now], shapes + [4], first, last, "ap")
+        regs, first, last = register(values + [flags_now], shapes + [4], first, last, "ap",
+                                     cut="exponent")
         flags = regs[-1]
         values, shapes = [], []
         for s in range(cfg.simd):
@@ -206,11 +226,12 @@ class ExpDot(wiring.Component):
                 m.d.comb += mag.eq(Cat(man, Const(1, 1)) << shift)
             values += [sgn, mag]
             shapes += [1, acc_bits - 1]
-        regs, first, last = register(values + [flags], shapes + [4], first, last, "as")
+        regs, first, last = register(values + [flags], shapes + [4], first, last, "as",
+                                     cut="shift")
         flags = regs[-1]
         vals = [Mux(regs[2 * s], -regs[2 * s + 1], regs[2 * s + 1]) for s in range(cfg.simd)]
         regs, first, last = register(vals + [flags], [signed(acc_bits)] * cfg.simd + [4],
-                                     first, last, "al")
+                                     first, last, "al", cut="align")
         return regs[:-1], regs[-1], first, last
 
     def _align(self, m, p1):
@@ -281,11 +302,13 @@ class ExpDot(wiring.Component):
         cfg, fmt = self.cfg, self.cfg.fmt
         a, mb = cfg.acc_bits, fmt.mbits
         c = cfg.lsb_exp + fmt.bias  # biased exponent of a leading bit at acc[0]
+        deep_pipeline = deep
 
-        def stage(pairs):
-            """Register (name, value, shape) triples under en when deep; wires otherwise (a
-            value None stays None)."""
+        def stage(pairs, cut):
+            """Register (name, value, shape) triples under en when deep and ``cut`` is
+            registered; wires otherwise (a value None stays None)."""
             out = []
+            deep = deep_pipeline and cut in self._registered
             k = next(k_next) if deep else None
             for name, val, shape in pairs:
                 if val is None:
@@ -305,10 +328,10 @@ class ExpDot(wiring.Component):
 
         neg0 = acc[a - 1]
         mag0, neg0, flags = stage([("r_abs", Mux(neg0, -acc, acc), a), ("r_neg0", neg0, 1),
-                                   ("r_flags0", flags, 4)])
+                                   ("r_flags0", flags, 4)], "abs")
         any0, lead0 = leading_one(mag0)
         mag, lead, neg, flags = stage([("r_mag", mag0, a), ("r_lead", lead0, range(a)),
-                                       ("r_neg", neg0, 1), ("r_flags1", flags, 4)])
+                                       ("r_neg", neg0, 1), ("r_flags1", flags, 4)], "lead")
         shift = Signal(range(a), name="r_shift")
         m.d.comb += shift.eq(a - 1 - lead)
         # the exponent before the rounding's carry, and its flush / overflow tests, are computed
@@ -319,7 +342,8 @@ class ExpDot(wiring.Component):
         norm, e0, neg, flags, zero, tiny, ovf0, edge = stage([
             ("r_norm", mag << shift, a), ("r_e0", e_pre, signed(ew)), ("r_neg2", neg, 1),
             ("r_flags2", flags, 4), ("r_zero", mag == 0, 1), ("r_tiny", e_pre < 1, 1),
-            ("r_ovf0", e_pre >= fmt.emask, 1), ("r_edge", e_pre == fmt.emask - 1, 1)])
+            ("r_ovf0", e_pre >= fmt.emask, 1), ("r_edge", e_pre == fmt.emask - 1, 1)],
+            "normalise")
         sig = norm[a - 1 - mb:]
         guard = norm[a - 2 - mb]
         sticky = norm[:a - 2 - mb].any()
@@ -419,12 +443,12 @@ def stages(cfg):
     levels, accumulator, output: 5 + ceil(log2 simd). ``accumulator='rounded'`` rounds inside
     the accumulator's loop, so its rounding is not pipelined: compact 5 (the output register in
     place of the rounding stage), deep 7 + ceil(log2 simd) (input, products, three alignment
-    stages, the tree levels, the accumulator loop, the output register)."""
+    stages, the tree levels, the accumulator loop, the output register). Those are every cut of
+    the deep pipeline; with ``cuts`` naming a subset, the input, accumulator and output
+    registers and one stage per named cut ("tree": ceil(log2 simd) - 1 of them)."""
     if cfg.pipeline != "deep":
         return STAGES
-    if cfg.rounded:
-        return cfg.lane_tree_levels + 7
-    return cfg.lane_tree_levels + (10 if cfg.is_float else 5)
+    return 3 + sum(cfg.lane_tree_levels - 1 if c == "tree" else 1 for c in cfg.cut_names)
 
 
 def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on data
@@ -442,6 +466,10 @@ def cost_model(cfg, frames=1, inputs=None):  # inputs: cycles do not depend on d
         back = "accumulator, " + ("|sum|, leading one, normalisation, rounding" if cfg.is_float
                                   else "output register")
     what = f"input register, products, {front}, {back}"
+    if deep and cfg.cuts is not None:
+        what = (f"input register, the registered cuts ({', '.join(cfg.cut_names) or 'none'}), "
+                + ("the rounding accumulator (add and round in one cycle), output register"
+                   if cfg.rounded else "accumulator, output register"))
     return CycleEstimate(
         formula=f * frames, latency=n, expected=f * frames + n, first_input=f - 1,
         notes=(f"F = lanes/simd = {f} cycles per vector (one fold per cycle, folds of consecutive "

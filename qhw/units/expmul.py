@@ -76,7 +76,9 @@ def _expdot_describe(cfg):
                     "accumulator_register_bits": cfg.acc_register_bits,
                     "product_magnitude_bits": cfg.product_mag_bits,
                     "weight_exponents": list(cfg.d_range),
-                    "pipeline_stages": expdot_hdl.stages(cfg)},
+                    "pipeline_stages": expdot_hdl.stages(cfg),
+                    # deep: the cuts registered (every one this config has unless it names some)
+                    "cut_names": list(cfg.cut_names)},
         "streams": {
             "i": {"direction": "in", "payload_bits": cfg.simd * cfg.x_bits,
                   "layout": f"one fold of {cfg.simd} activations ({_layout_text(cfg)}) per "
@@ -256,6 +258,26 @@ EXPDOT_REGRESSION = {
                                       weight_bias=8, overflow="inf", accumulator="rounded"),
     "bf16_n12_simd4_rounded_deep": dict(lanes=12, simd=4, act_format="bf16", weight_exp_bits=3,
                                         weight_bias=3, accumulator="rounded", pipeline="deep"),
+    # deep pipelines with a subset of the cuts (latency only): the fp16 benchmark's lean one,
+    # simd 8's two-level "tree" registered with the lane sum a wire, fixed point with the tree
+    # level a wire, and the rounded accumulator with the alignment in fewer stages
+    "fp16_n8_simd4_bounded_deep_cuts": dict(lanes=8, simd=4, act_format="fp16",
+                                            weight_exp_bits=4, weight_bias=8,
+                                            accumulator="bounded", exp_range=(-8, 6),
+                                            pipeline="deep",
+                                            cuts=("product", "shift", "tree", "lead",
+                                                  "normalise")),
+    "fp32_n16_simd8_bounded_deep_cuts": dict(lanes=16, simd=8, act_format="fp32",
+                                             weight_exp_bits=5, weight_bias=31,
+                                             accumulator="bounded", exp_range=(-30, 10),
+                                             pipeline="deep", cuts=("exponent", "tree", "lead")),
+    "fixed16_n12_simd4_exact_deep_cuts": dict(lanes=12, simd=4, act_format="fixed", act_bits=16,
+                                              weight_exp_bits=3, weight_bias=4, product="exact",
+                                              pipeline="deep", cuts=("product", "sum")),
+    "bf16_n8_simd2_rounded_deep_cuts": dict(lanes=8, simd=2, act_format="bf16",
+                                            weight_exp_bits=3, weight_bias=3,
+                                            accumulator="rounded", pipeline="deep",
+                                            cuts=("shift", "sum")),
 }
 
 EXPDOT = register(Unit(
