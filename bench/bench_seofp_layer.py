@@ -10,8 +10,15 @@ tests/test_bench_seofp_layer.py, from the cost models, which equal the RTL):
 * ``expdot`` fp16: exponent-adder products, a bounded exact accumulator (``exp_range``
   :data:`FP16_RANGE`), one rounding per output, ``pipeline: "deep"`` (docs/benchmarks_expmul.md,
   issue 15);
+* ``expdot`` fp16 with the lean deep pipeline: the same with only the cuts that 100 MHz needs
+  (:data:`EXPDOT_CUTS`, bench_expmul's ``EXPDOT_FP16_CUTS``);
 * ``fpdot`` fp16: IEEE multipliers, a rounding adder tree and a rounding accumulator (the
-  conventional float layer, the same folding);
+  conventional float layer, the same folding), as the unit is by default (``pipeline: "none"``);
+* ``fpdot`` fp16 pipelined: ``pipeline: "deep"`` with the fewest cuts that reach 100 MHz on
+  ECP5 (:data:`FPDOT_CUTS`, bench_expmul's ``FPDOT_FP16_CUTS``; fp32: every cut), the strongest
+  float baseline: both float layers then run near 100 MHz, so equal cycles per frame is also
+  about equal frames per second; the fold sums go through a pairwise adder tree instead of the
+  accumulator loop (another order of additions: its accuracy is measured too);
 * int8 ``dense`` (``arith: "mac"``: macconv, PE = outputs, the same SIMD): 8-bit signed
   activations times 8-bit weights, exact sums;
 * ``expdot`` 8-bit fixed point: the exact shift-and-add dot product (``product: "exact"``).
@@ -28,11 +35,14 @@ DP16KD / MULT18X18D and Fmax (nextpnr-ecp5, speed 6; the part picked by size), x
 FF / BRAM / DSP, the operation-count energy per frame (Horowitz 45 nm, ``synth/energy.py``), and
 the accuracy against the exact dot products (Python fractions) on ``--vectors`` random frames
 (x ~ N(0, 1) in the float format; the integer layers' x uniform in -128..127, where both are
-exact and must agree bit for bit).
+exact and must agree bit for bit), and the frames per second at each design's own Fmax
+(Fmax / cycles per frame: at equal cycles per frame, the throughput comparison).
 
-Run: ``.venv/bin/python bench/bench_seofp_layer.py [--quick] [--fp32]``; writes
-``build/bench/seofp_layer.json`` and ``.md``; docs/benchmarks_expmul.md records a run.
-``--quick``: no place and route (no Fmax). Synthesis is cached (``~/.cache/qhw/synth``).
+Run: ``.venv/bin/python bench/bench_seofp_layer.py [--simd 4] [--quick] [--fp32]``; writes
+``build/bench/seofp_layer.json`` and ``.md``; docs/benchmarks_expmul.md records its runs.
+``--quick``: no place and route (no Fmax); ``--synth PART[,PART...]``: synthesize only the rows
+whose label contains one of the parts (the others: cycles, energy and accuracy only).
+Synthesis is cached (``~/.cache/qhw/synth``).
 """
 
 import argparse
@@ -50,6 +60,7 @@ from qhw.hdl.network import steady_cycles
 from qhw.synth import energy
 
 from _report import table, write_results
+from bench_expmul import EXPDOT_FP16_CUTS, FPDOT_FP16_CUTS
 
 NETWORK = registry.get("network")
 
@@ -63,11 +74,20 @@ FP32_RANGE = (-24, 9)
 FLOAT_BIAS = {"fp16": 15, "fp32": 15}   # E = 5 codes: w = +-2^(f - 15), f = k + 15 in 15..21
 FIXED_E, FIXED_BIAS = 3, 1              # E = 3 codes: f = k + 1 in 1..7
 NATIVE = {"fp16": (np.float16, np.uint16), "fp32": (np.float32, np.uint32)}
+#: Cuts of the pipelined ``fpdot`` rows, by format: fp16 the fewest that reach 100 MHz (run E of
+#: docs/benchmarks_expmul.md's issue-15 section); fp32 needs every cut (the unit's default).
+FPDOT_CUTS = {"fp16": FPDOT_FP16_CUTS, "fp32": {}}
+#: Cuts of the lean deep-pipelined bounded ``expdot`` rows, by format: the fp16 subset with the
+#: fewest transistors at >= 100 MHz of those bench_expmul's ``--expdot-cuts`` tried (N = 16,
+#: SIMD 4); fp32 has no such row (every cut, the deep row, is what it needs).
+EXPDOT_CUTS = {"fp16": EXPDOT_FP16_CUTS}
 
 
 def designs(inputs=64, outputs=16, simd=1, fp32=False, fpdot_pipeline=None, compact=False):
     """(label, kind, network description) of the compared layers; kind is 'float' (x in a
     float format, 'fp16' or 'fp32' in the description's input) or 'int' (8-bit signed x).
+    Per float format: the bounded expdot (deep pipeline; fp16 also with :data:`EXPDOT_CUTS`),
+    fpdot as the unit is by default, and fpdot with the deep pipeline and :data:`FPDOT_CUTS`.
     ``fpdot_pipeline``: also an fpdot row with that ``pipeline`` option of the unit;
     ``compact``: also the bounded expdot with the compact pipeline (what the deep one costs)."""
     def net(name, input_spec, layer):
@@ -82,6 +102,16 @@ def designs(inputs=64, outputs=16, simd=1, fp32=False, fpdot_pipeline=None, comp
             f"seofp_{fmt}", {"format": fmt},
             {"kind": "expdot", "weight_exp_bits": 5, "weight_bias": FLOAT_BIAS[fmt],
              "accumulator": "bounded", "exp_range": list(rng), "pipeline": "deep"})))
+        if fmt in EXPDOT_CUTS:
+            deep = {"weight_exp_bits": 5, "weight_bias": FLOAT_BIAS[fmt],
+                    "accumulator": "bounded", "exp_range": list(rng), "pipeline": "deep"}
+            # the chosen cuts this layer has (no "tree" below SIMD 3, no "sum" at SIMD 1)
+            have = config_from_dict(registry.get("expdot").config, dict(
+                deep, lanes=inputs, simd=simd, act_format=fmt)).available_cuts
+            cuts = [c for c in EXPDOT_CUTS[fmt] if c in have]
+            out.append((f"expdot {fmt}, bounded {rng}, deep pipeline, cuts: " + "/".join(cuts),
+                        "float", net(f"seofp_{fmt}_cuts", {"format": fmt},
+                                     {"kind": "expdot", **deep, "cuts": cuts})))
         if compact:
             out.append((f"expdot {fmt}, bounded {rng}, compact pipeline", "float", net(
                 f"seofp_{fmt}_compact", {"format": fmt},
@@ -89,8 +119,14 @@ def designs(inputs=64, outputs=16, simd=1, fp32=False, fpdot_pipeline=None, comp
                  "accumulator": "bounded", "exp_range": list(rng)})))
         out.append((f"fpdot {fmt}", "float", net(f"fpdot_{fmt}", {"format": fmt},
                                                  {"kind": "fpdot"})))
-        if fpdot_pipeline is not None:
-            out.append((f"fpdot {fmt}, pipeline {fpdot_pipeline!r}", "float", net(
+        cuts = FPDOT_CUTS[fmt]
+        out.append((f"fpdot {fmt}, deep pipeline, "
+                    + ("cuts: mul " + "/".join(cuts["mul_cuts"]) + ", add "
+                       + "/".join(cuts["add_cuts"]) if cuts else "every cut"), "float", net(
+            f"fpdot_{fmt}_deep", {"format": fmt}, {"kind": "fpdot", "pipeline": "deep", **cuts})))
+        if fpdot_pipeline is not None and not (fpdot_pipeline == "deep" and not cuts):
+            out.append((f"fpdot {fmt}, {fpdot_pipeline} pipeline"
+                        + (", every cut" if fpdot_pipeline == "deep" else ""), "float", net(
                 f"fpdot_{fmt}_{fpdot_pipeline}", {"format": fmt},
                 {"kind": "fpdot", "pipeline": fpdot_pipeline})))
     out.append(("int8 dense (macconv, PE = outputs)", "int", net(
@@ -242,12 +278,23 @@ def operation_energy(cfg):
 
 # Report ------------------------------------------------------------------------------------------------
 
+def frames_per_second(row):
+    """Frames per second at the design's own ECP5 Fmax (steady state, one frame every
+    cycles_per_frame cycles), or None without an Fmax."""
+    fmax = row.get("ecp5", {}).get("fmax_mhz")
+    return None if fmax is None else fmax * 1e6 / row["cycles_per_frame"]
+
+
 def _fmt(v, digits=1):
     if v is None:
         return "-"
     if isinstance(v, float):
         return f"{v:.{digits}f}"
     return str(v)
+
+
+def _mega(v):
+    return None if v is None else v / 1e6
 
 
 def markdown(res):
@@ -257,7 +304,8 @@ def markdown(res):
              f"frame); weights +-2^k, k in 0..{K_MAX}, the same values in every design.", ""]
     header = ["design", "cycles/frame", "cycles, 1 frame", "transistors", "comb", "flip-flops",
               "memory bits", "ECP5 LUT4", "CCU2C", "FF", "DP16KD", "MULT18X18D", "Fmax MHz",
-              "xc7 LUT", "CARRY4", "FF", "BRAM", "DSP", "energy pJ/frame (op count)"]
+              "M frames/s at Fmax", "xc7 LUT", "CARRY4", "FF", "BRAM", "DSP",
+              "energy pJ/frame (op count)"]
     rows = []
     for r in res["rows"]:
         e, x = r.get("ecp5", {}), r.get("xc7", {})
@@ -266,14 +314,18 @@ def markdown(res):
                      r.get("transistors_seq", "-"), r.get("transistors_mem", "-"),
                      e.get("LUT4", "-"), e.get("CCU2C", "-"), e.get("FF", "-"),
                      e.get("DP16KD", "-"), e.get("MULT18X18D", "-"),
-                     _fmt(e.get("fmax_mhz")), x.get("LUT", "-"), x.get("CARRY4", "-"),
+                     _fmt(e.get("fmax_mhz")), _fmt(_mega(frames_per_second(r)), 2),
+                     x.get("LUT", "-"), x.get("CARRY4", "-"),
                      x.get("FF", "-"), x.get("BRAM", "-"), x.get("DSP", "-"),
                      _fmt(r["energy"]["pj_per_frame"], 0)])
     lines += table(header, rows)
+    parts = {r["design"]: r["ecp5"]["device"] for r in res["rows"]
+             if "device" in r.get("ecp5", {})}
     lines += ["", "Transistors: the generic CMOS flow's gates (comb), flip-flops at 20 each and "
-              "memory bits at 6 each (the columns add up to the total). ECP5 part: "
-              + ", ".join(sorted({r['ecp5'].get('device', '?') for r in res['rows']
-                                  if 'ecp5' in r})) + ".", ""]
+              "memory bits at 6 each (the columns add up to the total). Frames/s: Fmax / cycles "
+              "per frame. ECP5 part: " + ("; ".join(f"{d}: {p}" for d, p in parts.items())
+                                          if len(set(parts.values())) > 1
+                                          else ", ".join(set(parts.values())) or "-") + ".", ""]
     by = {r["design"]: r for r in res["rows"]}
     for a_label, b_label in res["pairs"]:
         ra, rb = by.get(a_label), by.get(b_label)
@@ -285,8 +337,16 @@ def markdown(res):
                      else f"- {a_label} vs {b_label}: {1 / ratio:.2f}x more transistors")
         lines[-1] += (f"; ECP5 LUT4 {ra['ecp5'].get('LUT4')} vs {rb['ecp5'].get('LUT4')}, "
                       f"MULT18X18D {ra['ecp5'].get('MULT18X18D', 0)} vs "
-                      f"{rb['ecp5'].get('MULT18X18D', 0)}, Fmax {_fmt(fa)} vs {_fmt(fb)} MHz; "
-                      f"energy {ra['energy']['pj_per_frame']:.0f} vs "
+                      f"{rb['ecp5'].get('MULT18X18D', 0)}, Fmax {_fmt(fa)} vs {_fmt(fb)} MHz")
+        pa, pb = frames_per_second(ra), frames_per_second(rb)
+        if pa and pb:
+            # transistors per frame/s: the area-time product of one frame, what equal
+            # throughput would cost if either layer were scaled (in SIMD or copies) to the other's
+            per = (rb["transistors"] / pb) / (ra["transistors"] / pa)
+            lines[-1] += (f" ({_mega(pa):.2f} vs {_mega(pb):.2f} M frames/s: "
+                          f"{pa / pb:.2f}x the throughput; transistors per frame/s "
+                          + (f"{per:.2f}x fewer)" if per >= 1 else f"{1 / per:.2f}x more)"))
+        lines[-1] += (f"; energy {ra['energy']['pj_per_frame']:.0f} vs "
                       f"{rb['energy']['pj_per_frame']:.0f} pJ/frame")
     acc = res["accuracy"]
     lines += ["", f"Accuracy against the exact dot products (Python fractions), {a['vectors']} "
@@ -322,6 +382,9 @@ def main(argv=None):
     ap.add_argument("--compact", action="store_true",
                     help="also the bounded expdot rows with the compact pipeline")
     ap.add_argument("--quick", action="store_true", help="no place and route (no Fmax)")
+    ap.add_argument("--synth", default=None, metavar="PART[,PART...]",
+                    help="synthesize only the rows whose label contains one of these parts "
+                         "(the others: cycles, energy and accuracy only)")
     ap.add_argument("--no-synth", action="store_true", help="cycles, energy and accuracy only")
     ap.add_argument("-o", "--output", type=Path, default=Path("build/bench"))
     args = ap.parse_args(argv)
@@ -343,7 +406,8 @@ def main(argv=None):
         t0 = time.time()
         row = {"design": label, "config": cfg.layers[0], **cycles(cfg),
                "energy": operation_energy(cfg)}
-        if not args.no_synth:
+        if not args.no_synth and (args.synth is None or any(
+                part in label for part in args.synth.split(","))):
             print(f"synthesizing {label} ...", flush=True)
             row.update(figures(cfg, params, fmax=not args.quick))
         row["seconds"] = round(time.time() - t0, 1)
