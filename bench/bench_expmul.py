@@ -20,7 +20,7 @@
 
 5. ``--seofp-only`` (issue 15, alone): the deep-pipelined ``expdot`` (fp32, fp16) with each
    accumulator (bounded, rounded per fold, full-range exact; fp16 bounded also with the compact
-   pipeline), the exact 16-bit and 8-bit fixed-point shift-and-add ``expdot`` (deep and
+   pipeline and with the deep one's cuts that 100 MHz needs, :data:`EXPDOT_FP16_CUTS`), the exact 16-bit and 8-bit fixed-point shift-and-add ``expdot`` (deep and
    compact), ``fpdot`` as before and pipelined (``pipeline: "deep"``; fp16 with the fewest
    cuts that still make 100 MHz on ECP5, :data:`FPDOT_FP16_CUTS`, and with every cut), and MAC
    dot products (``macconv`` 1x1) of the same lanes with 8 x 8 and 16 x 8 bits, with Fmax (the fp32
@@ -260,6 +260,9 @@ def seofp_designs(lanes, simd):
         if fmt == "fp16":   # fewer flip-flops: the smaller design at the fp16 clock goal?
             out.append((f"expdot {fmt}, bounded {SEOFP_RANGES[fmt]}, compact pipeline", "expdot",
                         dict(d, pipeline="compact")))
+            # the deep pipeline with only the cuts 100 MHz needs (--expdot-cuts)
+            out.append((f"expdot {fmt}, bounded {SEOFP_RANGES[fmt]}, lean pipeline", "expdot",
+                        dict(d, cuts=list(EXPDOT_FP16_CUTS))))
         out.append((f"fpdot {fmt} (not pipelined further)", "fpdot",
                     {"lanes": lanes, "simd": simd, "act_format": fmt}))
         deep = {"lanes": lanes, "simd": simd, "act_format": fmt, "pipeline": "deep"}
@@ -386,6 +389,7 @@ EXPDOT_CUT_TRIALS = [
     ("fp16", ["product", "align", "lead", "normalise"]),
     ("fp32", None),
     ("fp32", EXPDOT_FP16_CUTS),
+    ("fp32", ["product", "shift", "tree", "sum", "abs", "lead", "normalise"]),
 ]
 
 
@@ -773,6 +777,9 @@ def seofp_markdown(res):
              ("fpdot fp32 (pipelined)", "fpdot fp32 (not pipelined further)"),
              ("expdot fp16, bounded (-14, 4), deep pipeline", "fpdot fp16 (pipelined)"),
              ("expdot fp16, bounded (-14, 4), compact pipeline", "fpdot fp16 (pipelined)"),
+             ("expdot fp16, bounded (-14, 4), lean pipeline", "fpdot fp16 (pipelined)"),
+             ("expdot fp16, bounded (-14, 4), lean pipeline",
+              "expdot fp16, bounded (-14, 4), deep pipeline"),
              ("expdot fp16, bounded (-14, 4), compact pipeline",
               "fpdot fp16 (not pipelined further)"),
              ("fpdot fp16 (pipelined)", "fpdot fp16 (not pipelined further)"),
