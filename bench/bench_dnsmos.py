@@ -17,7 +17,9 @@ a slice of the demo's window, scaled: ``qhw.synth.energy_sampled``, docs/energy.
 binary and 8-bit networks.
 
 Run: ``.venv/bin/python bench/bench_dnsmos.py [--whole] [--energy] [--jobs 2] [-o docs]``; writes
-``benchmarks_dnsmos.{md,json}`` to the output folder (default ``build/bench``). Syntheses are
+``benchmarks_dnsmos.{md,json}`` to the output folder (default ``build/bench``). With
+``--energy-only``, only the measured energy of both networks, no synthesis (``--jobs`` layers at
+a time): ``benchmarks_dnsmos_energy.{md,json}``. Syntheses are
 cached (``~/.cache/qhw/synth``); cold, on the 2-core machine, the layers take about 4 minutes
 and ``--whole`` adds about 8 (measured: 12 minutes in all).
 """
@@ -244,6 +246,8 @@ def main(argv=None):
     ap.add_argument("--energy", action="store_true",
                     help="also the measured (gate-level toggle, sampled per layer) energy per "
                          "window of the binary and 8-bit networks (synth/energy_sampled.py)")
+    ap.add_argument("--energy-only", action="store_true",
+                    help="only the measured energy per window of both networks, no synthesis")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("-o", "--output", type=Path, default=ROOT / "build" / "bench")
     args = ap.parse_args(argv)
@@ -252,7 +256,9 @@ def main(argv=None):
     res = {"command": "python bench/bench_dnsmos.py " + " ".join(
         sys.argv[1:] if argv is None else argv)}
     tasks = {}
-    window = demo_window() if args.energy else None
+    window = demo_window() if args.energy or args.energy_only else None
+    if args.energy_only:
+        return energy_only(args, res, window)
     for kind in NETWORKS:
         res[kind] = design_facts(kind)
         _, cfg, _ = _network(kind)
@@ -280,6 +286,30 @@ def main(argv=None):
         if args.energy and kind in ENERGY_KINDS:
             res[kind]["energy_measured"] = measured_energy(kind, window)
     write_results(args.output, "benchmarks_dnsmos", res, report(res))
+
+
+def energy_only(args, res, window):
+    """--energy-only: both networks' sampled measured energy per window, layers in parallel."""
+    from tqdm import tqdm
+    work = [(kind, layer.name) for kind in ENERGY_KINDS for layer in _network(kind)[1].resolved]
+    with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool, \
+            tqdm(total=len(work), desc="layer energies") as bar:
+        futures = [pool.submit(energy_task, kind, name, window) for kind, name in work]
+        for fut in concurrent.futures.as_completed(futures):
+            fut.result()
+            bar.update(1)
+    for kind in ENERGY_KINDS:
+        res[kind] = {"energy_measured": measured_energy(kind, window),
+                     "energy_uj_per_window": design_facts(kind)["energy_uj_per_window"]}
+    b, q = (res[k]["energy_measured"]["uj_per_window"] for k in ENERGY_KINDS)
+    rows = [[NETWORKS[k], _fmt(res[k]["energy_uj_per_window"]),
+             _fmt(res[k]["energy_measured"]["uj_per_window"]),
+             _fmt(res[k]["energy_measured"]["idle_uj"])] for k in ENERGY_KINDS]
+    md = ("Energy per 9.01 s window (45 nm, 0.9 V; the demo's window), both estimates:\n\n"
+          + "\n".join(table(["network", "operation count (µJ)", "measured, sampled (µJ)",
+                              "of it in cycles a layer has no work (µJ)"], rows))
+          + f"\n\nMeasured: 8-bit activations / binary = {q / b:.2f}x.\n")
+    write_results(args.output, "benchmarks_dnsmos_energy", res, md)
 
 
 if __name__ == "__main__":
