@@ -61,6 +61,7 @@ from qhw.synth import energy
 
 from _report import table, write_results
 from bench_expmul import EXPDOT_FP16_CUTS, FPDOT_FP16_CUTS
+from bench_expmul import _ulp_error_fmt as ulp_error
 
 NETWORK = registry.get("network")
 
@@ -188,19 +189,6 @@ def exact_sums(x, w):
     xs = [[Fraction(float(a)) for a in row] for row in x]
     ws = [[Fraction(float(b)) for b in row] for row in w]
     return [[sum((a * b for a, b in zip(xr, wr)), Fraction(0)) for wr in ws] for xr in xs]
-
-
-def ulp_error(value, exact, mbits):
-    """|value - exact| in ulps of a format with ``mbits`` fraction bits at |exact|."""
-    mag = abs(exact)
-    if mag == 0:
-        return 0.0 if value == 0 else float("inf")
-    e = mag.numerator.bit_length() - mag.denominator.bit_length()
-    while Fraction(2) ** e > mag:
-        e -= 1
-    while Fraction(2) ** (e + 1) <= mag:
-        e += 1
-    return float(abs(value - exact) / Fraction(2) ** (e - mbits))
 
 
 def float_accuracy(got_bits, exact, fmt):

@@ -49,7 +49,7 @@ from . import flows
 __all__ = ["toggle_energy", "operation_energy", "ASSUMPTIONS", "CELL_MODEL", "HOROWITZ",
            "TOGGLE_MODEL", "OPERATION_MODEL", "GateLevelMismatch", "gate_netlist",
            "parse_coverage", "netlist_loads", "measure_toggles", "toggle_energy_of_netlist",
-           "op_energy_pj", "cache_root"]
+           "op_energy_pj", "cache_root", "check_gate_level_run"]
 
 # --------------------------------------------------------------------------------------------
 # The per-cell energy model (45 nm, 0.9 V)
@@ -548,6 +548,23 @@ def measure_toggles(netlist, testbench, inputs, words, *, timeout_cycles=None):
     return sim, idle_sim, toggles
 
 
+def check_gate_level_run(unit, cfg, sim, expected, frames, netlist="netlist"):
+    """Raise unless a gate-level run kept the stream protocol, finished, and gave the golden
+    model's outputs (:class:`GateLevelMismatch` naming the first difference); ``netlist`` says
+    which netlist in the message."""
+    if sim.protocol_errors:
+        raise AssertionError(f"gate-level simulation of {unit.name}: stream protocol violated: "
+                             f"{sim.protocol_errors[0]}")
+    if sim.timed_out or any(sim.surplus.values()):
+        raise AssertionError(f"gate-level simulation of {unit.name}: "
+                             + ("timed out" if sim.timed_out else f"surplus words {sim.surplus}"))
+    got = unit.unpack_outputs(cfg, sim.outputs, frames)
+    mismatch = flow.first_mismatch(unit, got, expected, cfg)
+    if mismatch is not None:
+        raise GateLevelMismatch(f"gate-level simulation of the synthesized {unit.name} {netlist} "
+                                f"differs from the golden model: {mismatch}")
+
+
 def toggle_energy(unit, cfg, params, x, *, timeout=None):
     """Dynamic energy per inference measured from gate-level switching activity.
 
@@ -607,17 +624,7 @@ def toggle_energy(unit, cfg, params, x, *, timeout=None):
                                              timeout_cycles=timeout_cycles)
     sim_s = time.monotonic() - t0
 
-    if sim.protocol_errors:
-        raise AssertionError(f"gate-level simulation of {unit.name}: stream protocol violated: "
-                             f"{sim.protocol_errors[0]}")
-    if sim.timed_out or any(sim.surplus.values()):
-        raise AssertionError(f"gate-level simulation of {unit.name}: "
-                             + ("timed out" if sim.timed_out else f"surplus words {sim.surplus}"))
-    got = unit.unpack_outputs(cfg, sim.outputs, frames)
-    mismatch = flow.first_mismatch(unit, got, expected, cfg)
-    if mismatch is not None:
-        raise GateLevelMismatch(f"gate-level simulation of the synthesized {unit.name} netlist "
-                                f"differs from the golden model: {mismatch}")
+    check_gate_level_run(unit, cfg, sim, expected, frames, "netlist")
 
     cycles = int(sim.cycles)
     figures = toggle_energy_of_netlist(loads, toggles, cycles)

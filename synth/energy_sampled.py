@@ -207,18 +207,7 @@ def measure_unit(unit, cfg, params, x, *, timeout=None):
     sim, idle_sim, toggles = energy.measure_toggles(counted, unit.testbench, inputs, words,
                                                     timeout_cycles=timeout_cycles)
     sim_s = time.monotonic() - t0
-    if sim.protocol_errors:
-        raise AssertionError(f"gate-level simulation of {unit.name}: stream protocol violated: "
-                             f"{sim.protocol_errors[0]}")
-    if sim.timed_out or any(sim.surplus.values()):
-        raise AssertionError(f"gate-level simulation of {unit.name}: "
-                             + ("timed out" if sim.timed_out else f"surplus words {sim.surplus}"))
-    got = unit.unpack_outputs(cfg, sim.outputs, frames)
-    mismatch = flow.first_mismatch(unit, got, expected, cfg)
-    if mismatch is not None:
-        raise energy.GateLevelMismatch(f"gate-level simulation of the synthesized {unit.name} "
-                                       f"netlist (memories kept) differs from the golden model: "
-                                       f"{mismatch}")
+    energy.check_gate_level_run(unit, cfg, sim, expected, frames, "netlist (memories kept)")
     for k, port in enumerate(ports):
         port.pop("enable", None), port.pop("address", None)
         if port["rule"] == "every cycle":
