@@ -15,14 +15,14 @@ Per task (default: both; recorded in docs/search.md):
    configuration taken by the search's rule: the least synthesized transistors within 1 point
    of homogeneous 8-bit's validation accuracy.
 2. **Networks**: the chosen configuration and homogeneous 8-bit, each exported as a network
-   (features -> GRU on 8 MACs -> dense head -> class scores; qhw.search.export) into
-   ``<output>/search_network/``; its golden model against the integer classifier on the whole
-   test split; its RTL against the golden model on ``--utterances`` test utterances (C++
-   harness, no stalls: cycles and latency against the cost model) and ``--stall-utterances``
-   under 30 % stalls (cocotb); ECP5 and iCE40 synthesis of the whole network and its layers
-   (place and route for Fmax unless ``--no-pnr``); energy per utterance, both estimates
-   (synth/energy.py: operation counts on the ``--utterances``, gate-level toggles on one
-   utterance unless ``--no-toggle``).
+   (features -> GRU on 8 MACs -> dense head -> class scores) into ``<output>/search_network/``
+   by ``qhw search --export-network``'s :func:`qhw.search.export.export_chosen` (``<name>.json``
+   included); its golden model against the integer classifier on the whole test split; its RTL
+   against the golden model on ``--utterances`` test utterances (C++ harness, no stalls: cycles
+   and latency against the cost model) and ``--stall-utterances`` under 30 % stalls (cocotb);
+   ECP5 and iCE40 synthesis of the whole network and its layers (place and route for Fmax unless
+   ``--no-pnr``); energy per utterance, both estimates (synth/energy.py: operation counts on the
+   ``--utterances``, gate-level toggles on one utterance unless ``--no-toggle``).
 3. **Seeds**: the validation and test accuracy of both configurations after the candidate's QAT
    with ``--seeds`` seeds (0 is the search's), for the noise of the objective.
 
@@ -90,34 +90,35 @@ def _fig(figs, key):
 
 
 def network_point(task, label, widths, result, args, outdir):
-    """Export one configuration as a network and measure it (docs in the module docstring)."""
-    s = result["settings"]
+    """Export one configuration as a network and measure it (docs in the module docstring).
+    The export is ``qhw search --export-network``'s (:func:`qhw.search.export.export_chosen`:
+    the candidate's QAT again, its golden network against the integer classifier on the whole
+    test split); the RTL and the energy take the input maps it wrote."""
     t0 = time.perf_counter()
-    model, ev, prepared = E.trained_model(task, result["size"], widths, steps=s["steps"],
-                                          batch=s["batch"], lr=s["lr"], seed=s["eval_seed"])
-    test = prepared.data.test
-    steps = int(test.x.shape[1])
     name = f"{task}_{label}"
-    macs = result["area_model"]["size"]["macs"]
-    paths = E.write_network(model, steps, outdir, name, macs=macs,
-                            x=test.x[:args.utterances])
+    info = E.export_chosen(result, outdir, name, widths=widths,
+                           test_sequences=max(args.utterances, args.stall_utterances, 1))
+    paths = info["paths"]
     cfg = flow.read_config(NETWORK, paths["config"])
     params = flow.read_params(NETWORK, cfg, paths["weights"])
-    rec = {"label": label, "widths": widths, "val_accuracy": ev["val_accuracy"],
-           "test_accuracy": ev["test_accuracy"], "paths": {k: str(v) for k, v in paths.items()}}
-    # golden network against the integer classifier, whole test split
-    x_all = NETWORK.check_inputs(cfg, E.network_inputs(model, test.x))
-    logits = E.logits_of(NETWORK.golden(cfg, params, x_all))
-    expected = model.logits(test.x)
-    rec["golden_equals_integer_model"] = {
-        "utterances": int(len(test)), "logits": bool(np.array_equal(logits, expected)),
-        "classes": bool(np.array_equal(logits.argmax(1), expected.argmax(1)))}
-    rec["network_test_accuracy"] = float(np.mean(logits.argmax(1) == test.y))
-    print(f"[{name}] golden = integer model on {len(test)} utterances: "
+    maps = np.load(paths["inputs"])        # (utterances x steps, 1, 1, I) input codes
+    steps = info["steps_per_utterance"]
+
+    def first(n):
+        """The first ``n`` test utterances' input maps."""
+        return NETWORK.check_inputs(cfg, maps[:n * steps])
+    check = info["golden_network_equals_integer_model"]
+    rec = {"label": label, "widths": widths, "val_accuracy": info["val_accuracy"],
+           "test_accuracy": info["test_accuracy"], "paths": paths,
+           # export_chosen refuses a network whose logits differ, so "logits" is True here
+           "golden_equals_integer_model": {"utterances": check["test_sequences"],
+                                           "logits": check["logits"],
+                                           "classes": check["classes"]},
+           "network_test_accuracy": info["network_test_accuracy"]}
+    print(f"[{name}] golden = integer model on {check['test_sequences']} utterances: "
           f"{rec['golden_equals_integer_model']}", flush=True)
     # cycles: the cost model, and the RTL
-    perf = NETWORK.describe(cfg)["estimate_network_performance"]
-    x = NETWORK.check_inputs(cfg, E.network_inputs(model, test.x[:args.utterances]))
+    x = first(args.utterances)
     model_u = NETWORK.cost_model(cfg, args.utterances, x)
     ts = time.perf_counter()
     run, mismatch = flow.check_rtl(NETWORK, cfg, params, x, fast=True)
@@ -125,14 +126,13 @@ def network_point(task, label, widths, result, args, outdir):
                   "mismatch": mismatch, "cycles": run.cycles, "cycles_model": model_u.expected,
                   "latency": run.latency, "latency_model": model_u.latency,
                   "cycles_per_utterance": run.steady_cycles,
-                  "cycles_per_utterance_model": perf["max_cycles"],
+                  "cycles_per_utterance_model": info["cycles_per_utterance"]["model"],
                   "seconds": round(time.perf_counter() - ts, 1)}
     print(f"[{name}] RTL (fast, {args.utterances} utterances): {rec['rtl']}", flush=True)
     if args.stall_utterances:
-        xs = NETWORK.check_inputs(cfg, E.network_inputs(model, test.x[:args.stall_utterances]))
         ts = time.perf_counter()
-        _, mismatch = flow.check_rtl(NETWORK, cfg, params, xs, stall_in=0.3, stall_out=0.3,
-                                     seed=1)
+        _, mismatch = flow.check_rtl(NETWORK, cfg, params, first(args.stall_utterances),
+                                     stall_in=0.3, stall_out=0.3, seed=1)
         rec["rtl_stalls"] = {"utterances": args.stall_utterances, "stalls": 0.3,
                              "bit_exact": mismatch is None, "mismatch": mismatch,
                              "seconds": round(time.perf_counter() - ts, 1)}
@@ -153,9 +153,8 @@ def network_point(task, label, widths, result, args, outdir):
     # energy per utterance
     rec["energy"] = {"operations": energy.operation_energy(NETWORK, cfg, args.utterances, x)}
     if not args.no_toggle:
-        one = NETWORK.check_inputs(cfg, E.network_inputs(model, test.x[:1]))
         try:
-            rec["energy"]["toggles"] = energy.toggle_energy(NETWORK, cfg, params, one)
+            rec["energy"]["toggles"] = energy.toggle_energy(NETWORK, cfg, params, first(1))
         except Exception as e:  # noqa: BLE001 - recorded
             rec["energy"]["toggles"] = {"error": str(e).splitlines()[0]}
     for k, v in rec["energy"].items():

@@ -244,9 +244,18 @@ def trained_model(task, size, widths, *, steps, batch, lr, seed, test=True):
     return r.pop("model"), r, prepared
 
 
-def export_chosen(result, out, name, *, macs=None, test_sequences=8):
-    """Export a search's chosen configuration (``result["chosen"]``, :func:`choose`) as a
-    network into the folder ``out``.
+def _search_record(result, widths):
+    """The search's record of the configuration ``widths`` (front, homogeneous or candidates);
+    None if the search did not evaluate it."""
+    for r in result["front"] + result["homogeneous"] + result["candidates"]:
+        if r["widths"] == widths:
+            return r
+    return None
+
+
+def export_chosen(result, out, name, *, macs=None, test_sequences=8, widths=None):
+    """Export a search's chosen configuration (``result["chosen"]``, :func:`choose`), or
+    another configuration it evaluated (``widths``), as a network into the folder ``out``.
 
     The configuration is trained again with the search's candidate budget and seed (QAT is
     deterministic, so this is the model the search evaluated; its validation accuracy is
@@ -267,25 +276,37 @@ def export_chosen(result, out, name, *, macs=None, test_sequences=8):
         The GRU's multipliers (default: the area model's folding, ``result["area_model"]``).
     test_sequences : int
         Test utterances written as inputs.
+    widths : dict, optional
+        A width per format name: a configuration the search evaluated, e.g. the homogeneous
+        reference the chosen one is measured against (bench/bench_search_network.py). Default:
+        the chosen configuration.
 
     Returns
     -------
     dict
-        What ``<name>.json`` holds: the chosen record, the accuracies, the checks, the cost
-        model's cycles per utterance and the paths.
+        What ``<name>.json`` holds: the configuration (``widths``), the accuracies, the
+        checks, the cost model's cycles per utterance and the paths.
     """
     from .. import registry
     from ..config import config_from_dict
     from ..hdl import network as hn
     check_name(name)
-    chosen = result.get("chosen")
-    if not chosen:
-        raise QhwInputError("--export-network: the search has no chosen configuration (it needs "
-                            "homogeneous 8-bit among search.homogeneous)")
+    if widths is None:
+        chosen = result.get("chosen")
+        if not chosen:
+            raise QhwInputError("--export-network: the search has no chosen configuration (it "
+                                "needs homogeneous 8-bit among search.homogeneous)")
+        widths, search_val_accuracy = chosen["widths"], chosen["val_accuracy"]
+    else:
+        record = _search_record(result, widths)
+        if record is None:
+            raise QhwInputError("widths: not a configuration this search evaluated (its "
+                                "validation accuracy is checked against the search's record)")
+        search_val_accuracy = 1 - record["val_error"]
     s = result["settings"]
     if macs is None:
         macs = result["area_model"]["size"]["macs"]
-    model, ev, prepared = trained_model(result["task"], result["size"], chosen["widths"],
+    model, ev, prepared = trained_model(result["task"], result["size"], widths,
                                         steps=s["steps"], batch=s["batch"], lr=s["lr"],
                                         seed=s["eval_seed"])
     steps = int(prepared.data.test.x.shape[1])
@@ -302,11 +323,11 @@ def export_chosen(result, out, name, *, macs=None, test_sequences=8):
     perf = registry.get("network").describe(cfg)["estimate_network_performance"]
     info = {
         "name": name, "task": result["task"], "size": result["size"],
-        "widths": chosen["widths"], "formats": {n: list(model.cfg.formats[n])
-                                                for n in g.FORMAT_NAMES},
-        "search_val_accuracy": chosen["val_accuracy"],
+        "widths": dict(widths), "formats": {n: list(model.cfg.formats[n])
+                                            for n in g.FORMAT_NAMES},
+        "search_val_accuracy": search_val_accuracy,
         "val_accuracy": ev["val_accuracy"], "test_accuracy": ev["test_accuracy"],
-        "same_as_search": abs(ev["val_accuracy"] - chosen["val_accuracy"]) < 1e-12,
+        "same_as_search": abs(ev["val_accuracy"] - search_val_accuracy) < 1e-12,
         "classes": list(prepared.data.classes), "steps_per_utterance": steps,
         "logit_scale": model.logit_scale,
         "golden_network_equals_integer_model": {
