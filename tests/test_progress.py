@@ -19,6 +19,7 @@ import time
 import pytest
 
 from clihelp import run
+from dask_cluster import cluster
 from qhw import stages
 from qhw.dnsmos import demo
 from qhw.explore import progress, report, sweep
@@ -312,7 +313,6 @@ def test_no_stage_lines_without_progress(tmp_path):
 
 
 def test_an_existing_cluster_relays_the_stages_too(tmp_path):
-    from test_sweep_dask import cluster
     with cluster(tmp_path, allowed_failures=2) as (address, _):
         done = subprocess.run(QHW + ["sweep", str(sweep_file(tmp_path, ONE)), "-o",
                                      str(tmp_path / "r"), "--scheduler", address],

@@ -1,6 +1,7 @@
 """``qhw sweep`` on Dask: the embedded LocalCluster against the serial run, a worker killed with
 SIGKILL mid-sweep, the cache, and an existing cluster (``dask scheduler`` and ``dask worker``
-processes started here) through ``--scheduler``: its results, a lost worker, a lost scheduler.
+processes, tests/dask_cluster.py) through ``--scheduler``: its results, a lost worker, a lost
+scheduler.
 
 The points are the cheapest the sweep has: exponent-adder multipliers, cosimulation only (no
 synthesis, no energy, no stalls), about two seconds each once their Verilator models are cached
@@ -11,20 +12,18 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from clihelp import assert_usage_error, run
+from dask_cluster import cluster, free_port, wait_for
 from qhw.explore import executor, sweep
 
 QHW = [sys.executable, "-m", "qhw.cli"]
-DASK = str(Path(sys.executable).with_name("dask"))
 
 CHEAP = """
 name = "cheap"
@@ -75,22 +74,6 @@ def running_point(keys, under):
                 if under in {p.pid for p in proc.parents()}:
                     return proc
     return None
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -176,38 +159,6 @@ def test_a_point_whose_process_computes_another_key_is_refused():
 
 
 # An existing cluster ----------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def cluster(tmp_path, allowed_failures):
-    """A ``dask scheduler`` and one ``dask worker`` (one thread) on 127.0.0.1, as processes."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = os.environ | {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures)}
-    logs = [open(tmp_path / name, "w") for name in ("scheduler.log", "worker.log")]
-    procs = [subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], stdout=logs[0], stderr=subprocess.STDOUT,
-                              env=env, start_new_session=True)]
-    try:
-        wait_for(lambda: _listening(port), 60, "the scheduler")
-        procs.append(subprocess.Popen([DASK, "worker", address, "--host", "127.0.0.1",
-                                       "--nthreads", "1", "--nworkers", "1", "--no-dashboard"],
-                                      stdout=logs[1], stderr=subprocess.STDOUT,
-                                      start_new_session=True))
-        yield address, procs
-    finally:
-        for proc in reversed(procs):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        for log in logs:
-            log.close()
-
-
-def _listening(port):
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-    return False
-
 
 def test_an_existing_cluster_runs_the_sweep_and_survives_a_lost_worker_and_scheduler(
         tmp_path, serial):
