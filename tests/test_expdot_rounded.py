@@ -23,10 +23,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from config_errors import assert_config_error
 from float_oracle import FORMATS, NATIVE, limits, nearest, to_float64
 from qhw import cli, flow, registry
-from qhw.config import config_from_dict
-from qhw.errors import QhwInputError
 from qhw.golden import expmul as g
 
 UNIT = registry.get("expdot")
@@ -240,10 +239,7 @@ def test_widths():
     ({"accumulator": "round"}, ["accumulator", "'rounded'"]),
 ])
 def test_bad_configs(data, words):
-    with pytest.raises(QhwInputError) as err:
-        config_from_dict(g.ExpDotConfig, data)
-    for word in words:
-        assert word in str(err.value)
+    assert_config_error(g.ExpDotConfig, data, words)
 
 
 def test_manifest_and_explain():
