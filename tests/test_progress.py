@@ -4,7 +4,8 @@ The progress display (:mod:`qhw.explore.progress`) fed by a fake clock; the stag
 :mod:`qhw.stages` and the tool flows' announcement of each tool run; the stages of real sweep
 points travelling from their processes to the client through Dask, on the embedded cluster and
 on an existing one; the demo's tasks through its process pool; and the ending of ``qhw sweep
---report`` and ``qhw report``: the report's headline findings and the paths of the report.
+--report``, ``qhw report`` and ``qhw demo --units``: the report's headline findings and the
+paths of the report.
 
 The sweep points are the cheapest there are (exponent-adder multipliers: generation,
 cosimulation without stalls and generic synthesis, a few seconds each once their Verilator
@@ -297,6 +298,22 @@ def test_a_sweep_logs_its_points_stages_and_the_reports_end_with_the_headline(
     headline["lines"] = None  # no headline.txt: just the paths
     code, printed, _ = run(["report", out, "-o", rep], capsys)
     assert code == 0 and printed.splitlines() == _ending(rep)[-2:]
+
+
+def test_the_unit_demo_ends_with_the_headline_and_the_report(tmp_path, headline, capsys,
+                                                             monkeypatch):
+    """``qhw demo --units`` on one cheap point instead of the demo sweep (every unit's default
+    would take minutes): its count of points, then the report's headline and paths, last."""
+    from qhw import demo as unit_demo
+    monkeypatch.setattr(unit_demo, "demo_sweep",
+                        lambda quick=False: sweep.parse_sweep(ONE, name="demo"))
+    out = tmp_path / "demo"
+    code, printed, err = run(["demo", "--units", "-o", out, "-j", "1", "--no-progress"], capsys)
+    assert code == 0, printed + err
+    lines = printed.splitlines()
+    assert lines[0].startswith("[qhw demo] 1 design points over 1 unit kinds"), lines
+    assert lines[1:] == ["[qhw demo] 1 points computed, 0 from the cache, 0 failed",
+                         *_ending(out / "report")]
 
 
 def test_no_stage_lines_without_progress(tmp_path):
