@@ -251,6 +251,16 @@ def test_search_synthesizes_the_front_and_exports_the_chosen(tiny_fit, tmp_path,
     x = flow.read_inputs(NETWORK, cfg, out / "digits_net.inputs.npy")
     assert x["activations"].shape == (8 * 8, 1, 1, 8)      # 8 test utterances of 8 steps
     assert NETWORK.golden(cfg, params, x).shape == (8, 1, 1, 10)
+    # another configuration the search evaluated (the homogeneous reference, as the bench
+    # exports it): the search's own model again, its golden network equal to its integer model
+    ref = result["homogeneous"][0]
+    assert ref["widths"] != chosen["widths"]
+    info = E.export_chosen(result, out, "ref_net", widths=ref["widths"])
+    assert info["widths"] == ref["widths"] and info["same_as_search"]
+    assert info["val_accuracy"] == pytest.approx(1 - ref["val_error"], abs=1e-12)
+    assert info["golden_network_equals_integer_model"]["logits"]
+    with pytest.raises(QhwInputError, match="widths: not a configuration this search"):
+        E.export_chosen(result, out, "nope", widths={k: 3 for k in ref["widths"]})
 
 
 @pytest.mark.parametrize("extra, args, match", [
