@@ -49,7 +49,7 @@ from ..errors import QhwInputError
 from . import expmul as g
 
 __all__ = ["FpDotConfig", "MUL_CUT_NAMES", "ADD_CUT_NAMES", "fp_mul_ref", "fp_add_ref",
-           "tree_level", "tree_depth", "fpdot_ref", "encode_values", "random_values"]
+           "tree_level", "tree_root", "tree_depth", "fpdot_ref", "encode_values", "random_values"]
 
 FORMATS = ("fp32", "fp16", "bf16")
 PIPELINES = ("none", "deep")
@@ -63,7 +63,8 @@ MUL_CUT_NAMES = ("partial", "product", "round")
 #: the magnitude compare and exponent differences, the alignment shift, the add/subtract, the
 #: leading-one detection, the normalising shift.
 ADD_CUT_NAMES = ("compare", "align", "add", "lead", "normalise")
-#: Widest significand one ECP5 MULT18X18D multiplies (:data:`qhw.hdl.mulbase.HARD_MUL_BITS`)
+#: Widest significand one ECP5 MULT18X18D multiplies (the generator's too:
+#: :data:`qhw.hdl.mulbase.HARD_MUL_BITS`)
 HARD_MUL_BITS = 18
 
 
@@ -279,6 +280,13 @@ def tree_level(values, add):
     return out
 
 
+def tree_root(values, add):
+    """The root of the pairwise tree over ``values``: :func:`tree_level` until one is left."""
+    while len(values) > 1:
+        values = tree_level(values, add)
+    return values[0]
+
+
 def tree_depth(n):
     """Levels of the pairwise tree over n values: ceil(log2 n)."""
     return (n - 1).bit_length()
@@ -291,15 +299,13 @@ def fpdot_ref(cfg, x, w):
     x = np.asarray(x, dtype=np.int64)
     w = np.asarray(w, dtype=np.int64)
     p = fp_mul_ref(fmt, x, w[None, :]).reshape(x.shape[0], cfg.fold, cfg.simd)
-    level = [p[:, :, s] for s in range(cfg.simd)]
-    while len(level) > 1:
-        level = tree_level(level, lambda u, v: fp_add_ref(fmt, u, v))
-    t = level[0]                                   # (V, F): one tree root per fold
+
+    def add(u, v):
+        return fp_add_ref(fmt, u, v)
+
+    t = tree_root([p[:, :, s] for s in range(cfg.simd)], add)  # (V, F): one root per fold
     if cfg.pipeline == "deep":                     # a pairwise tree over the fold sums
-        level = [t[:, f] for f in range(cfg.fold)]
-        while len(level) > 1:
-            level = tree_level(level, lambda u, v: fp_add_ref(fmt, u, v))
-        return level[0]
+        return tree_root([t[:, f] for f in range(cfg.fold)], add)
     acc = t[:, 0]
     for f in range(1, cfg.fold):
         acc = fp_add_ref(fmt, acc, t[:, f])

@@ -16,6 +16,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..golden import expmul as golden
+from ..golden import fpdot as golden_fpdot
 from .expmul import stream_cost_model
 from .streampipe import valid_chain
 
@@ -24,8 +25,9 @@ __all__ = ["MulBase", "fp_mul_logic", "mul_cuts", "cost_model", "STAGES"]
 STAGES = 2
 
 #: Widest operand of one hard multiplier (ECP5 MULT18X18D): a significand wider than this is
-#: multiplied as four registered partial products when ``fp_mul_logic`` is cut.
-HARD_MUL_BITS = 18
+#: multiplied as four registered partial products when ``fp_mul_logic`` is cut (one definition,
+#: the config's: :data:`qhw.golden.fpdot.HARD_MUL_BITS`).
+HARD_MUL_BITS = golden_fpdot.HARD_MUL_BITS
 
 
 def mul_cuts(fmt):
