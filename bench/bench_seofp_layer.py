@@ -55,6 +55,7 @@ import numpy as np
 
 from qhw import flow, registry, synth_flow
 from qhw.config import config_from_dict
+from qhw.explore.render import ratio_phrase
 from qhw.golden import expmul as g
 from qhw.hdl.network import steady_cycles
 from qhw.synth import energy
@@ -319,10 +320,9 @@ def markdown(res):
         ra, rb = by.get(a_label), by.get(b_label)
         if not ra or not rb or "transistors" not in ra or "transistors" not in rb:
             continue
-        ratio = rb["transistors"] / ra["transistors"]
         fa, fb = ra["ecp5"].get("fmax_mhz"), rb["ecp5"].get("fmax_mhz")
-        lines.append(f"- {a_label} vs {b_label}: {ratio:.2f}x fewer transistors" if ratio >= 1
-                     else f"- {a_label} vs {b_label}: {1 / ratio:.2f}x more transistors")
+        lines.append(f"- {a_label} vs {b_label}: "
+                     f"{ratio_phrase(ra['transistors'], rb['transistors'])} transistors")
         lines[-1] += (f"; ECP5 LUT4 {ra['ecp5'].get('LUT4')} vs {rb['ecp5'].get('LUT4')}, "
                       f"MULT18X18D {ra['ecp5'].get('MULT18X18D', 0)} vs "
                       f"{rb['ecp5'].get('MULT18X18D', 0)}, Fmax {_fmt(fa)} vs {_fmt(fb)} MHz")
@@ -330,10 +330,11 @@ def markdown(res):
         if pa and pb:
             # transistors per frame/s: the area-time product of one frame, what equal
             # throughput would cost if either layer were scaled (in SIMD or copies) to the other's
-            per = (rb["transistors"] / pb) / (ra["transistors"] / pa)
+            # (throughput is larger-is-better: the baseline's frames/s is the "design" side)
             lines[-1] += (f" ({_mega(pa):.2f} vs {_mega(pb):.2f} M frames/s: "
-                          f"{pa / pb:.2f}x the throughput; transistors per frame/s "
-                          + (f"{per:.2f}x fewer)" if per >= 1 else f"{1 / per:.2f}x more)"))
+                          f"{ratio_phrase(pb, pa, 'higher', 'lower')} throughput; transistors "
+                          f"per frame/s "
+                          f"{ratio_phrase(ra['transistors'] / pa, rb['transistors'] / pb)})")
         lines[-1] += (f"; energy {ra['energy']['pj_per_frame']:.0f} vs "
                       f"{rb['energy']['pj_per_frame']:.0f} pJ/frame")
     acc = res["accuracy"]
