@@ -175,3 +175,21 @@ def test_cli_bad_values_exit_2_with_one_line(argv, word, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("python -m qhw.dnsmos.train: error: "), err
     assert word in err[0]
+
+
+def test_train_on_val_learns_from_validation_windows_and_keeps_the_final_state(corpus):
+    """--train-on-val: the validation windows join the training set, nothing held out chooses a
+    state (the final EMA state is kept, no dense stage), and the test split stays unseen."""
+    model, fig = T.train("binary", steps=6, minutes=10, corpus=corpus, threads=1, progress=False,
+                         log=lambda *a: None, lr=1e-2, ema=0.5, train_on_val=True, **QUICK)
+    assert fig["train_windows"] == len(corpus.train.features) + len(corpus.val.features)
+    assert fig["best"] == {"step": 6, "source": "final (validation windows trained on)"}
+    assert fig["dense_stage"] is None and fig["options"]["refit_head"] is False
+    # The kept state is the EMA's (with decay 0.5 it differs from the last step's weights).
+    assert fig["history"][-1]["step"] == 6
+    assert fig["validation"]["rmse"] == pytest.approx(fig["history"][-1]["val_rmse"])
+
+
+def test_cli_train_on_val_is_a_flag(capsys):
+    assert T._parser().parse_args(["--train-on-val"]).train_on_val is True
+    assert T._parser().parse_args([]).train_on_val is False

@@ -74,7 +74,8 @@ DEFAULTS = {"lr": 3e-3, "lr_mode": "relative", "bias_lr": 1.0, "batch": 8, "crop
             "full_frac": 0.15, "mixup": 0.0, "warmup": 0.03, "final_lr": 0.05, "clip": 0.0,
             "val_every": 250, "refit_head": True, "tune_thresholds": True, "head_steps": 3000,
             "head_lr": 1e-2,
-            "beta": None, "distill": 0.0, "distill_layers": CONV_NAMES, "ema": 0.0}
+            "beta": None, "distill": 0.0, "distill_layers": CONV_NAMES, "ema": 0.0,
+            "train_on_val": False}
 
 
 class _FakeQuantAct(torch.autograd.Function):
@@ -582,6 +583,8 @@ def _check_options(o):
         bad("--distill", ">= 0", o["distill"])
     if not 0 <= o["ema"] < 1:
         bad("--ema", "in [0, 1)", o["ema"])
+    if not isinstance(o["train_on_val"], bool):
+        bad("--train-on-val", "True or False", o["train_on_val"])
 
 
 def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None, progress=True,
@@ -614,10 +617,14 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         :data:`DEFAULTS`'s keys (``lr``, ``batch`` also positional): learning rate and mode,
         crops, mixup, schedule, clipping, validation interval, the dense stage (on/off,
         threshold search, steps, rate), surrogate beta (None: the student's), intermediate
-        distillation weight and layers, EMA of the weights.
+        distillation weight and layers, EMA of the weights, ``train_on_val``.
 
     The state with the best validation RMSE (clip scores) is kept: a validation during
-    training, or the final state after the dense stage."""
+    training, or the final state after the dense stage. With ``train_on_val`` the validation
+    windows join the training windows (more voices and sentences to learn from, once a recipe
+    has been chosen on the validation split): nothing is held out to choose a state by, so the
+    final state (its EMA, if any) is kept and there is no dense stage; the validation figures
+    are then figures on trained-on windows, and only the test split is unseen."""
     from tqdm import tqdm
     from .corpus import build_corpus
     from .teacher import TeacherP808
@@ -654,7 +661,10 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         torch.backends.cuda.matmul.allow_tf32 = False
     _EVAL_DEVICE[0] = device
     ftr, xtr, ytr, _, _ = _split(corpus, "train", max_windows)
-    _, xva, _, cva, lva = _split(corpus, "val", max_windows)
+    fva, xva, yva, cva, lva = _split(corpus, "val", max_windows)
+    if o["train_on_val"]:
+        ftr, xtr, ytr = (np.concatenate(pair) for pair in ((ftr, fva), (xtr, xva), (ytr, yva)))
+        o["refit_head"] = False  # its variants are kept only if they validate better
     _, xte, _, cte, lte = _split(corpus, "test", max_windows)
     n, frames = len(xtr), xtr.shape[1]
     rng = np.random.default_rng(seed)
@@ -748,7 +758,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         log(f"step {step} ({ph}, {entry['minutes']:.1f} min): train MSE "
             f"{entry['train_mse'] if entry['train_mse'] is None else round(entry['train_mse'], 4)}"
             f", validation PCC {v['pcc']:.3f}, RMSE {v['rmse']:.3f}")
-        if v["rmse"] < best["rmse"]:
+        if v["rmse"] < best["rmse"] and not o["train_on_val"]:
             best.update(rmse=v["rmse"], state=src if src is not None else snapshot(),
                         step=step, source="train")
             if src is not None:
@@ -833,6 +843,11 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
             record(phase)
     if losses or step == 0:
         record(phase)
+    if o["train_on_val"]:
+        final = ema if ema is not None else snapshot()
+        best.update(rmse=history[-1]["val_rmse"], step=step,
+                    state={k: x.clone() for k, x in final.items()},
+                    source="final (validation windows trained on)")
     # From here on everything runs on the CPU (exact float32 integer sums).
     model.to("cpu")
     best["state"] = {k: v.to("cpu") for k, v in best["state"].items()}
@@ -951,6 +966,9 @@ def _parser():
                     default=d["distill_layers"], help="layers distilled (%(default)s)")
     ap.add_argument("--ema", type=float, default=d["ema"],
                     help="EMA decay of the weights for validation, 0: none (%(default)s)")
+    ap.add_argument("--train-on-val", action="store_true",
+                    help="train on the training and validation windows, keep the final state "
+                         "(its EMA with --ema), no dense stage: only the test split is unseen")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
     ap.add_argument("--device", default="cpu",
                     help="where the training steps run: cpu, or cuda on a machine with a GPU "
