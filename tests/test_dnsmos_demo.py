@@ -41,6 +41,12 @@ def test_quick_demo_scores_verifies_and_reports(quick):
     for section in ("## Headline", "## Scores", "## Verification", "## Accelerator",
                     "## Memory", "## Reproduce"):
         assert section in report
+    # The training record says whether the validation clips were trained on.
+    shipped = json.loads(demo.TRAINING.read_text())
+    on_val = bool(shipped["options"].get("train_on_val"))
+    assert results["training"]["train_on_val"] is on_val
+    assert results["training"]["test"] == shipped["test"]
+    assert ("`--train-on-val`" in report) is on_val
     html = (out / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3
     assert len(list((out / "clips").glob("*.wav"))) == len(rows)
@@ -70,9 +76,21 @@ def test_score_command_gives_the_demo_scores(quick, tmp_path, capsys):
     wav = out / "clips" / f"{rows[1]['clip']}.wav"
     assert cli.main(["score", str(wav), "--json", str(tmp_path / "s.json")]) == 0
     got = json.loads((tmp_path / "s.json").read_text())[0]
-    # The WAV holds the clip at 16 bits: the scores agree to well within a hundredth of a MOS.
+    # The WAV holds the clip at 16 bits: the float model's score moves by far less than a
+    # hundredth of a MOS.
     assert got["teacher_mos"] == pytest.approx(float(rows[1]["teacher_mos"]), abs=0.01)
-    assert got["student_mos"] == pytest.approx(float(rows[1]["student_mos"]), abs=0.02)
+    # The binary student is a step function of its input: the 16-bit rounding can flip a few
+    # activations and move the integer sum by a few steps of mos_scale (11 steps, 0.026 MOS,
+    # on this clip with the shipped weights), so against the demo's score only a loose bound;
+    # exactly, the score is the PyTorch integer oracle's on the audio the WAV holds.
+    assert got["student_mos"] == pytest.approx(float(rows[1]["student_mos"]), abs=0.1)
+    pytest.importorskip("torch")
+    from qhw.dnsmos import features, student
+    audio_16bit, _ = audio.read_clip(wav)
+    xq = student.quantize_features(features.clip_features(audio_16bit))
+    sums = student.integer_forward(dict(np.load(demo.WEIGHTS)), xq)
+    scale = json.loads(demo.TRAINING.read_text())["mos_scale"]
+    assert got["student_mos"] == float(student.mos_from_sum(sums, scale).mean())
 
 
 @pytest.mark.parametrize("make,message", [

@@ -185,7 +185,7 @@ def test_train_on_val_learns_from_validation_windows_and_keeps_the_final_state(c
     assert fig["train_windows"] == len(corpus.train.features) + len(corpus.val.features)
     assert fig["best"] == {"step": 6, "source": "final (validation windows trained on)"}
     assert fig["dense_stage"] is None and fig["options"]["refit_head"] is False
-    # The kept state is the EMA's (with decay 0.5 it differs from the last step's weights).
+    # The kept state is the one the last validation scored: the final (EMA) state.
     assert fig["history"][-1]["step"] == 6
     assert fig["validation"]["rmse"] == pytest.approx(fig["history"][-1]["val_rmse"])
 

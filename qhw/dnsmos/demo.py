@@ -457,8 +457,9 @@ def run(outdir, *, quick=False, jobs=None, progress=True):
 
     results = {
         "quick": quick, "clips": rows, "agreement": agreement,
-        "training": {k: training[k] for k in ("test", "validation", "minutes", "student")
-                     if k in training},
+        "training": {**{k: training[k] for k in ("test", "validation", "minutes", "student")
+                        if k in training},
+                     "train_on_val": bool(training.get("options", {}).get("train_on_val"))},
         "design_points": design, "cosimulation": cosim,
         "synthesis": _collect_synthesis(done),
         "front_end_operations": features.operations(),

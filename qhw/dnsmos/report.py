@@ -392,8 +392,11 @@ def build_blocks(results, figdir):
             f"Training record of the shipped weights ({train.get('student')} student, "
             f"{train.get('minutes')} min of CPU training, `python -m qhw.dnsmos.train`): test "
             f"PCC {fmt(test.get('pcc'))}, RMSE {fmt(test.get('rmse'))} MOS on "
-            f"{test.get('clips')} clips; validation PCC {fmt(v.get('pcc'))}, RMSE "
-            f"{fmt(v.get('rmse'))}."))
+            f"{test.get('clips')} clips; "
+            + ("validation (trained on: `--train-on-val` adds the validation windows to the "
+               "training set, so only the test clips are unseen) " if train.get("train_on_val")
+               else "validation ")
+            + f"PCC {fmt(v.get('pcc'))}, RMSE {fmt(v.get('rmse'))}."))
 
     # Verification -----------------------------------------------------------------------
     blocks.append(Heading("Verification"))
