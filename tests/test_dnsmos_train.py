@@ -190,6 +190,6 @@ def test_train_on_val_learns_from_validation_windows_and_keeps_the_final_state(c
     assert fig["validation"]["rmse"] == pytest.approx(fig["history"][-1]["val_rmse"])
 
 
-def test_cli_train_on_val_is_a_flag(capsys):
+def test_cli_train_on_val_is_a_flag():
     assert T._parser().parse_args(["--train-on-val"]).train_on_val is True
     assert T._parser().parse_args([]).train_on_val is False
