@@ -257,7 +257,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs: must be an integer >= 1, got {args.jobs}")
-    res = {"command": "python bench/bench_dnsmos.py " + " ".join(
+    res = {"command": ".venv/bin/python bench/bench_dnsmos.py " + " ".join(
         sys.argv[1:] if argv is None else argv)}
     tasks = {}
     window = demo_window() if args.energy or args.energy_only else None

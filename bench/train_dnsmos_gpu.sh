@@ -8,7 +8,8 @@
 #   .venv/bin/python -m qhw.dnsmos.train --evaluate build/gpu_train/A/dnsmos_bam.npz
 #
 # Environment: TOTAL_S (the whole budget in seconds, corpus build included; default 540),
-# OUT (results; default build/gpu_train), DEVICE (default cuda), CORPUS (default large),
+# OUT (results; default build/gpu_train), DEVICE (default cuda), CORPUS (large, the default, or
+# wide: 16 training voices),
 # WORKERS (corpus build processes; default: the cores), THREADS (torch CPU threads per variant;
 # default 4). Needs qhw and PyTorch importable by python3 (or PYTHON).
 set -u -o pipefail

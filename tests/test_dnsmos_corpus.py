@@ -190,6 +190,31 @@ def test_tiny_corpus_splits_disjoint_by_sentence_and_voice(tiny):
                 assert not set(corpus.VOICES[a]) & set(corpus.VOICES[b])
 
 
+def test_wide_recipe_adds_training_voices_and_keeps_the_held_out_clips():
+    """The ``wide`` size only adds training speech: its validation and test clips are planned
+    exactly as the default's (so their figures compare row for row), the other sizes' recipes
+    (and so their cache keys) are as before, and no added training voice shares a variant (its
+    timbre) with a held-out one."""
+    wide, default = corpus.recipe("wide"), corpus.recipe("default")
+    assert "train_pitch" not in default and set(wide) - set(default) == {"train_pitch"}
+    assert default["voices"] == corpus.VOICES and corpus.recipe("large")["voices"] == corpus.VOICES
+    train = wide["voices"]["train"]
+    assert train[:len(corpus.VOICES["train"])] == corpus.VOICES["train"]
+    assert len(set(train)) == len(train) == 16
+    assert all(speech.check_params(TEXT, v, 170, 50) is None for v in train)
+    held_out = corpus.VOICES["val"] + corpus.VOICES["test"]
+    assert not {v.split("+")[1] for v in train if "+" in v} & {v.split("+")[1] for v in held_out}
+    plans = {n: [p for p in corpus._plan_clean_clips(r) if p["split"] != "train"]
+             for n, r in (("wide", wide), ("default", default))}
+    strip = [{k: (list(v) if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+             for p in plans["wide"]]
+    assert strip == [{k: (list(v) if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+                     for p in plans["default"]]
+    pitches = [p["pitch"] for p in corpus._plan_clean_clips(wide) if p["split"] == "train"]
+    assert min(pitches) < corpus.PITCH_RANGE[0] and max(pitches) > corpus.PITCH_RANGE[1]
+    assert 20 <= min(pitches) and max(pitches) <= 80
+
+
 def test_tiny_labels_match_teacher(tiny):
     sp = tiny.test
     i = len(sp) - 1

@@ -70,6 +70,24 @@ def test_quick_demo_ends_with_the_headline_and_the_report_paths(quick):
     assert [s.split()[2] for s in steps] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
 
 
+@pytest.mark.parametrize("on_val", [False, True])
+def test_report_says_whether_validation_was_trained_on(quick, tmp_path, on_val):
+    """The training paragraph for both kinds of shipped student (the shipped one is only one of
+    them), with accuracy figures to three decimals: 0.16 prints as 0.160 beside 0.153."""
+    from qhw.dnsmos import report as R
+    _, out, _ = quick
+    results = json.loads((out / "results.json").read_text())
+    results["training"] = dict(results["training"], train_on_val=on_val,
+                               test={"pcc": 0.938, "rmse": 0.16, "clips": 104},
+                               validation={"pcc": 0.97, "rmse": 0.124})
+    text = R.write_report(results, tmp_path).read_text()
+    para = next(line for line in text.splitlines() if line.startswith("Training record"))
+    assert "test PCC 0.938, RMSE 0.160 MOS on 104 clips" in para
+    assert para.endswith("PCC 0.970, RMSE 0.124.")
+    assert ("validation (trained on: `--train-on-val`" in para) is on_val
+    assert ("; validation PCC" in para) is not on_val
+
+
 def test_score_command_gives_the_demo_scores(quick, tmp_path, capsys):
     _, out, _ = quick
     rows = list(csv.DictReader(open(out / "scores.csv")))

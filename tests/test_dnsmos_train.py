@@ -151,6 +151,37 @@ def test_cli_writes_export_and_figures(corpus, tmp_path, monkeypatch):
     assert student.integer_forward(params, xq).shape == (3,)
 
 
+def test_evaluate_export_scores_and_splits_error_by_voice(trained, corpus, tmp_path, capsys,
+                                                          monkeypatch):
+    """--evaluate: the export's clip scores against the teacher (checked here by NumPy's own
+    corrcoef on the eval forward's scores), and each voice's mean error."""
+    model, _ = trained
+    params, scale = student.export_params(model)
+    np.savez(tmp_path / "s.npz", **params)
+    (tmp_path / "s.json").write_text(json.dumps({"mos_scale": scale}))
+    test = types.SimpleNamespace(**vars(corpus.test), meta=[{"voice": "a"}, {"voice": "b"}])
+    with_meta = types.SimpleNamespace(train=corpus.train, val=corpus.val, test=test)
+    out = T.evaluate_export(tmp_path / "s.npz", corpus=with_meta)
+    pred = T.clip_scores(student.mos_from_sum(
+        student.integer_forward(params, student.quantize_features(corpus.test.features)), scale),
+        corpus.test.clip_index)
+    err = pred - corpus.test.labels
+    assert out["test"]["rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), abs=1e-6)
+    assert out["test"]["pcc"] == pytest.approx(np.corrcoef(pred, corpus.test.labels)[0, 1],
+                                                abs=1e-6)
+    # one clip per voice: each offset is that clip's error, and nothing is left beside them
+    assert out["test"]["voice_offsets"] == pytest.approx({"a": err[0], "b": err[1]}, abs=1e-6)
+    assert out["test"]["rmse_without_voice_offsets"] == pytest.approx(0, abs=1e-6)
+    assert "voice_offsets" not in out["val"]          # no meta: no per-voice figures
+    offsets, rest = T.voice_offsets([1.0, 2.0, 3.0, 5.0], [1.5, 2.5, 3.0, 4.0], list("aabb"))
+    assert offsets == {"a": -0.5, "b": 0.5} and rest == pytest.approx(np.sqrt(0.5 / 4))
+    # the command line prints both
+    monkeypatch.setattr(T, "evaluate_export", lambda path: out)
+    T.main(["--evaluate", str(tmp_path / "s.npz")])
+    printed = capsys.readouterr().out
+    assert f"mean error per voice (MOS): a {err[0]:+.3f}, b {err[1]:+.3f}" in printed
+
+
 @pytest.mark.parametrize("argv, word", [
     (["--minutes", "0"], "--minutes"),
     (["--minutes", "nan"], "--minutes"),
@@ -180,8 +211,9 @@ def test_cli_bad_values_exit_2_with_one_line(argv, word, capsys):
 def test_train_on_val_learns_from_validation_windows_and_keeps_the_final_state(corpus):
     """--train-on-val: the validation windows join the training set, nothing held out chooses a
     state (the final EMA state is kept, no dense stage), and the test split stays unseen."""
+    quick = {k: v for k, v in QUICK.items() if k != "head_steps"}  # no dense stage to size
     model, fig = T.train("binary", steps=6, minutes=10, corpus=corpus, threads=1, progress=False,
-                         log=lambda *a: None, lr=1e-2, ema=0.5, train_on_val=True, **QUICK)
+                         log=lambda *a: None, lr=1e-2, ema=0.5, train_on_val=True, **quick)
     assert fig["train_windows"] == len(corpus.train.features) + len(corpus.val.features)
     assert fig["best"] == {"step": 6, "source": "final (validation windows trained on)"}
     assert fig["dense_stage"] is None and fig["options"]["refit_head"] is False
@@ -190,6 +222,19 @@ def test_train_on_val_learns_from_validation_windows_and_keeps_the_final_state(c
     assert fig["validation"]["rmse"] == pytest.approx(fig["history"][-1]["val_rmse"])
 
 
-def test_cli_train_on_val_is_a_flag():
-    assert T._parser().parse_args(["--train-on-val"]).train_on_val is True
-    assert T._parser().parse_args([]).train_on_val is False
+@pytest.mark.parametrize("extra, named", [
+    (["--head-steps", "100"], "--head-steps"),
+    (["--head-lr", "0.1"], "--head-lr"),
+    (["--no-tune", "--head-lr", "0.1"], "--head-lr, --no-tune"),
+])
+def test_cli_train_on_val_refuses_dense_stage_options(extra, named, capsys, monkeypatch):
+    """--train-on-val has no dense stage: an option of that stage is refused, not dropped."""
+    monkeypatch.setattr(T, "train", lambda *a, **k: pytest.fail("trained despite a bad option"))
+    with pytest.raises(SystemExit) as e:
+        T.main(["--train-on-val", "--steps", "1"] + extra)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(f"cannot be combined with {named}"), err
+    # ... while --no-refit, which says the same, is accepted by the check.
+    options = dict(T.DEFAULTS, train_on_val=True, refit_head=False)
+    T._check_options(options)

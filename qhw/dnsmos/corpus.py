@@ -26,12 +26,15 @@ all clips end to end), ``<split>_arrays.npz`` (indices and labels), and ``meta.j
 
 Public API
 ----------
-build_corpus(size="default"|"large"|"tiny", cache=True, progress=True, workers=None) -> Corpus
+build_corpus(size="default"|"large"|"wide"|"tiny", cache=True, progress=True, workers=None)
+    -> Corpus (``large``: 4x the training speech; ``wide``: 16 training voices instead of 7
+    (:data:`EXTRA_TRAIN_VOICES`), 2x the speech, training pitches 20..80; both keep the
+    default's validation and test clips)
 Corpus.train / .val / .test : Split with features (N_windows, 900, 120) float32,
     clip_index (N_windows,) int32 -> clip, labels (N_clips,) float32, window_labels
     (N_windows,) float32, meta (list of dicts), audio / audio_offsets, clip_audio(i),
     clip_windows(i)
-``python -m qhw.dnsmos.corpus [--size tiny|default|large] [--no-cache] [--workers N]`` prints a
+``python -m qhw.dnsmos.corpus [--size tiny|default|large|wide] [--no-cache] [--workers N]`` prints a
 summary.
 """
 
@@ -51,7 +54,7 @@ import numpy as np
 from ..errors import QhwInputError
 from . import degrade, features, speech
 
-__all__ = ["RECIPE_VERSION", "SENTENCES", "VOICES", "SPLITS", "SIZES", "Split", "Corpus",
+__all__ = ["RECIPE_VERSION", "SENTENCES", "VOICES", "EXTRA_TRAIN_VOICES", "SPLITS", "SIZES", "Split", "Corpus",
            "recipe", "corpus_key", "cache_dir", "build_corpus", "summary"]
 
 RECIPE_VERSION = 1
@@ -125,7 +128,18 @@ SIZES = {
     # the same training sentences and voices); validation and test are the default's clips.
     "large": {"clean_clips": {"train": 256, "val": 10, "test": 13}, "plan": "full"},
     "tiny": {"clean_clips": {"train": 2, "val": 1, "test": 1}, "plan": "tiny"},
+    # More speakers: the default's 7 training voices plus :data:`EXTRA_TRAIN_VOICES` (16), twice
+    # the training speech and a wider training pitch range; validation and test are the
+    # default's clips, so its figures compare with the default's row for row.
+    "wide": {"clean_clips": {"train": 128, "val": 10, "test": 13}, "plan": "full",
+             "extra_train_voices": True, "train_pitch": (20, 80)},
 }
+
+#: The training voices the ``wide`` size adds: every ``en`` / ``en-us`` variant whose variant
+#: (``m1``..``m7``, ``f1``..``f5``) no validation or test voice uses, so the held-out voices'
+#: timbres stay unheard. ``en+f2`` and ``en-us+f3`` are breathy (see the note on VOICES).
+EXTRA_TRAIN_VOICES = ("en-us+m1", "en+m3", "en-us+m4", "en+m5", "en-us+m5", "en+m6",
+                      "en-us+m6", "en+f2", "en-us+f3")
 
 RATE_RANGE = (130, 200)
 PITCH_RANGE = (30, 70)
@@ -142,14 +156,20 @@ def recipe(size="default"):
     if size not in SIZES:
         raise QhwInputError(f"size: must be one of {', '.join(SIZES)}, got {size!r}")
     s = SIZES[size]
-    return {"version": RECIPE_VERSION, "seed": SEED, "size": size,
-            "clean_clips": s["clean_clips"],
-            "plan": list(FULL_PLAN if s["plan"] == "full" else TINY_PLAN),
-            "sentences": list(SENTENCES), "sentence_split": SENTENCE_SPLIT, "voices": VOICES,
-            "rate": RATE_RANGE, "pitch": PITCH_RANGE, "target_s": TARGET_SECONDS,
-            "sentences_per_clip": [MIN_SENTENCES, MAX_SENTENCES], "gap_s": GAP_RANGE,
-            "edge_s": EDGE_RANGE, "espeak": speech.espeak_version(),
-            "teacher": _teacher_digest()}
+    voices = VOICES
+    if s.get("extra_train_voices"):
+        voices = {**VOICES, "train": VOICES["train"] + EXTRA_TRAIN_VOICES}
+    rec = {"version": RECIPE_VERSION, "seed": SEED, "size": size,
+           "clean_clips": s["clean_clips"],
+           "plan": list(FULL_PLAN if s["plan"] == "full" else TINY_PLAN),
+           "sentences": list(SENTENCES), "sentence_split": SENTENCE_SPLIT, "voices": voices,
+           "rate": RATE_RANGE, "pitch": PITCH_RANGE, "target_s": TARGET_SECONDS,
+           "sentences_per_clip": [MIN_SENTENCES, MAX_SENTENCES], "gap_s": GAP_RANGE,
+           "edge_s": EDGE_RANGE, "espeak": speech.espeak_version(),
+           "teacher": _teacher_digest()}
+    if "train_pitch" in s:   # only where set, so the other sizes keep their cache keys
+        rec["train_pitch"] = s["train_pitch"]
+    return rec
 
 
 def _teacher_digest():
@@ -239,7 +259,8 @@ def _plan_clean_clips(rec):
             rng = _clip_rng(split, i, 0)
             voice = voices[i % len(voices)]
             rate = int(rng.integers(RATE_RANGE[0], RATE_RANGE[1] + 1))
-            pitch = int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1))
+            lo, hi = rec.get(f"{split}_pitch", PITCH_RANGE)
+            pitch = int(rng.integers(lo, hi + 1))
             cand = [int(s) for s in rng.permutation(sents)[:MAX_SENTENCES]]
             gaps = rng.uniform(*GAP_RANGE, size=MAX_SENTENCES - 1)
             edges = rng.uniform(*EDGE_RANGE, size=2)

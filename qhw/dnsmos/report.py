@@ -166,6 +166,12 @@ def _multipliers(figures):
 _DATA = ("combinational", "register_outputs", "input_ports")
 
 
+def _acc(v):
+    """An accuracy figure (PCC, RMSE in MOS) to three decimals, so 0.160 does not print as
+    0.16 beside 0.153; "–" when missing."""
+    return "–" if v is None else f"{v:.3f}"
+
+
 def _uj(pj):
     return f"{pj / 1e6:,.1f} µJ" if pj >= 1e5 else f"{pj / 1e6:,.3f} µJ"
 
@@ -303,8 +309,8 @@ def headline(results):
     met = test.get("pcc", 0) >= GOAL_PCC and test.get("rmse", 9) <= GOAL_RMSE
     findings.append(Finding(
         f"Accuracy: the binary student follows the float DNSMOS P.808 with PCC "
-        f"{fmt(agree['pcc'])} and RMSE {fmt(agree['rmse'])} MOS on the {agree['clips']} demo "
-        f"clips, and PCC {fmt(test.get('pcc'))} / RMSE {fmt(test.get('rmse'))} MOS on the "
+        f"{_acc(agree['pcc'])} and RMSE {_acc(agree['rmse'])} MOS on the {agree['clips']} demo "
+        f"clips, and PCC {_acc(test.get('pcc'))} / RMSE {_acc(test.get('rmse'))} MOS on the "
         f"{test.get('clips', '?')} held-out corpus clips (goal PCC >= {GOAL_PCC}, RMSE <= "
         f"{GOAL_RMSE}: {'met' if met else 'not met yet'}) ([scores](#scores))."))
     if "error" not in cosim:
@@ -391,12 +397,12 @@ def build_blocks(results, figdir):
         blocks.append(Para(
             f"Training record of the shipped weights ({train.get('student')} student, "
             f"{train.get('minutes')} min of CPU training, `python -m qhw.dnsmos.train`): test "
-            f"PCC {fmt(test.get('pcc'))}, RMSE {fmt(test.get('rmse'))} MOS on "
+            f"PCC {_acc(test.get('pcc'))}, RMSE {_acc(test.get('rmse'))} MOS on "
             f"{test.get('clips')} clips; "
             + ("validation (trained on: `--train-on-val` adds the validation windows to the "
                "training set, so only the test clips are unseen) " if train.get("train_on_val")
                else "validation ")
-            + f"PCC {fmt(v.get('pcc'))}, RMSE {fmt(v.get('rmse'))}."))
+            + f"PCC {_acc(v.get('pcc'))}, RMSE {_acc(v.get('rmse'))}."))
 
     # Verification -----------------------------------------------------------------------
     blocks.append(Heading("Verification"))
@@ -563,7 +569,7 @@ def build_blocks(results, figdir):
         ["Binary activation maps (arXiv 2407.04578): 25x less memory at inference than the "
          "float model, at matching quality",
          f"fp32 / binary memory bits: {fb['fp32'] / fb['binary']:.1f}x frame-buffered, "
-         f"{st['fp32'] / st['binary']:.1f}x streaming; PCC {fmt(agree['pcc'])} against the "
+         f"{st['fp32'] / st['binary']:.1f}x streaming; PCC {_acc(agree['pcc'])} against the "
          f"float model on the demo clips",
          "The paper's exact accounting is not stated (fp32 weights and activations against 8-bit "
          "weights and binary activations fits 25x); here: weights, thresholds and activation "

@@ -63,7 +63,8 @@ from torch import nn  # noqa: E402
 from ..golden.bamconv_torch import _RoundSTE  # noqa: E402
 from . import student as S  # noqa: E402
 
-__all__ = ["Int8P808", "int8_forward", "clip_scores", "evaluate", "window_scores", "train",
+__all__ = ["Int8P808", "int8_forward", "clip_scores", "evaluate", "voice_offsets",
+           "evaluate_export", "window_scores", "train",
            "main", "DEFAULTS"]
 
 CONV_NAMES = tuple(n for n, _, _ in S.CONV_LAYERS)
@@ -274,11 +275,22 @@ def _integer_forward32(params, xq, batch=16, upto=None):
     return np.concatenate(out)
 
 
+def voice_offsets(pred_clips, teacher_clips, voices):
+    """Mean error (student - teacher, MOS) of the clips of each voice, and the RMSE left once
+    each clip's voice offset is taken out: how much of a split's error is a per-voice bias."""
+    err = np.asarray(pred_clips, float) - np.asarray(teacher_clips, float)
+    voices = np.asarray(voices)
+    offsets = {str(v): float(err[voices == v].mean()) for v in sorted(set(voices.tolist()))}
+    rest = err - np.array([offsets[str(v)] for v in voices])
+    return offsets, float(np.sqrt(np.mean(rest ** 2)))
+
+
 def evaluate_export(npz_path, splits=("val", "test"), corpus=None, corpus_size="default"):
     """PCC and RMSE against the teacher of a binary student's integer export (``dnsmos_bam.npz``
     with ``mos_scale`` in the ``.json`` beside it) on this machine's corpus, on the CPU in exact
     float32: how a student trained elsewhere (another machine's corpus differs in the breathy
-    voices' clips) is scored before it is shipped."""
+    voices' clips) is scored before it is shipped. Where the split's clips name their voices
+    (``meta``), also :func:`voice_offsets` (``voice_offsets``, ``rmse_without_voice_offsets``)."""
     npz_path = os.fspath(npz_path)
     with np.load(npz_path) as f:
         params = {k: f[k] for k in f.files}
@@ -292,8 +304,12 @@ def evaluate_export(npz_path, splits=("val", "test"), corpus=None, corpus_size="
         out = {}
         for name in splits:
             _, xq, _, clip, labels = _split(corpus, name)
-            pred = S.mos_from_sum(_integer_forward32(params, xq), scale)
-            out[name] = evaluate(clip_scores(pred, clip), labels)
+            pred = clip_scores(S.mos_from_sum(_integer_forward32(params, xq), scale), clip)
+            out[name] = evaluate(pred, labels)
+            meta = getattr(getattr(corpus, name), "meta", None)
+            if meta:
+                offsets, rest = voice_offsets(pred, labels, [m["voice"] for m in meta])
+                out[name].update(voice_offsets=offsets, rmse_without_voice_offsets=rest)
     finally:
         _EVAL_DEVICE[0] = saved
     return out
@@ -585,6 +601,15 @@ def _check_options(o):
         bad("--ema", "in [0, 1)", o["ema"])
     if not isinstance(o["train_on_val"], bool):
         bad("--train-on-val", "True or False", o["train_on_val"])
+    if o["train_on_val"]:
+        # It has no dense stage (each variant is kept only if it validates better, and nothing
+        # is held out): an option of that stage would be dropped without a word.
+        dense = [flag for flag, key in (("--head-steps", "head_steps"), ("--head-lr", "head_lr"),
+                                        ("--no-tune", "tune_thresholds"))
+                 if o[key] != DEFAULTS[key]]
+        if dense:
+            raise QhwInputError(f"--train-on-val: has no dense stage, so it cannot be combined "
+                                f"with {', '.join(dense)}")
 
 
 def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None, progress=True,
@@ -600,7 +625,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         The budget: training, validations and the dense stage (the test scoring after it is
         not counted).
     corpus : object with .train/.val/.test splits, or None (the cached corpus of
-        ``corpus_size``: "default" or "large", :data:`qhw.dnsmos.corpus.SIZES`)
+        ``corpus_size``: "default", "large" or "wide", :data:`qhw.dnsmos.corpus.SIZES`)
     device : str
         Where the training steps run ("cpu", or "cuda" on a machine with a GPU). Validation,
         the dense stage and the test scoring always run on the CPU, in exact float32 (a GPU's
@@ -968,14 +993,16 @@ def _parser():
                     help="EMA decay of the weights for validation, 0: none (%(default)s)")
     ap.add_argument("--train-on-val", action="store_true",
                     help="train on the training and validation windows, keep the final state "
-                         "(its EMA with --ema), no dense stage: only the test split is unseen")
+                         "(its EMA with --ema), no dense stage (so none of --head-steps, --head-lr, "
+                         "--no-tune): only the test split is unseen")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
     ap.add_argument("--device", default="cpu",
                     help="where the training steps run: cpu, or cuda on a machine with a GPU "
                          "(validation and the dense stage stay on the CPU) (%(default)s)")
-    ap.add_argument("--corpus", choices=("default", "large"), default="default",
+    ap.add_argument("--corpus", choices=("default", "large", "wide"), default="default",
                     help="the corpus size (qhw.dnsmos.corpus.SIZES; 'large': 4x the training "
-                         "speech, the same validation and test clips) (%(default)s)")
+                         "speech; 'wide': 16 training voices instead of 7 and 2x the speech; "
+                         "both with the default's validation and test clips) (%(default)s)")
     ap.add_argument("--max-windows", type=int, default=None,
                     help="only the first N windows of each split (quick runs)")
     ap.add_argument("--seed", type=int, default=0)
@@ -995,6 +1022,10 @@ def main(argv=None):
         for name, v in evaluate_export(args.evaluate).items():
             print(f"{args.evaluate} on this machine's {name} split: PCC {v['pcc']:.4f}, RMSE "
                   f"{v['rmse']:.4f} MOS ({v['clips']} clips)")
+            if "voice_offsets" in v:
+                print("  mean error per voice (MOS): " + ", ".join(
+                    f"{k} {e:+.3f}" for k, e in v["voice_offsets"].items())
+                    + f"; RMSE without them {v['rmse_without_voice_offsets']:.4f}")
         return
     if not args.minutes > 0 or not math.isfinite(args.minutes):
         ap.error(f"--minutes: must be a finite number > 0, got {args.minutes!r}")
