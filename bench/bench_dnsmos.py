@@ -312,7 +312,8 @@ def energy_only(args, res, window):
              _fmt(res[k]["energy_uj_per_window"]),
              _fmt(res[k]["energy_measured"]["uj_per_window"]),
              _fmt(res[k]["energy_measured"]["idle_uj"])] for k in ENERGY_ONLY]
-    md = ("Energy per 9.01 s window (45 nm, 0.9 V; the demo's window), both estimates:\n\n"
+    md = ("Energy per 9.01 s window (45 nm, 0.9 V; the demo's window), both estimates.\n\n"
+          f"Command: `{res['command']}`\n\n"
           + "\n".join(table(["network", "cycles per window", "operation count (µJ)",
                               "measured, sampled (µJ)",
                               "of it in cycles a layer has no work (µJ)"], rows))
