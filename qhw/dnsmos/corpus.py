@@ -34,8 +34,8 @@ Corpus.train / .val / .test : Split with features (N_windows, 900, 120) float32,
     clip_index (N_windows,) int32 -> clip, labels (N_clips,) float32, window_labels
     (N_windows,) float32, meta (list of dicts), audio / audio_offsets, clip_audio(i),
     clip_windows(i)
-``python -m qhw.dnsmos.corpus [--size tiny|default|large|wide] [--no-cache] [--workers N]`` prints a
-summary.
+``python -m qhw.dnsmos.corpus [--size tiny|default|large|wide] [--no-cache] [--workers N]``
+prints a summary.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ import numpy as np
 from ..errors import QhwInputError
 from . import degrade, features, speech
 
-__all__ = ["RECIPE_VERSION", "SENTENCES", "VOICES", "EXTRA_TRAIN_VOICES", "SPLITS", "SIZES", "Split", "Corpus",
-           "recipe", "corpus_key", "cache_dir", "build_corpus", "summary"]
+__all__ = ["RECIPE_VERSION", "SENTENCES", "VOICES", "EXTRA_TRAIN_VOICES", "SPLITS", "SIZES",
+           "Split", "Corpus", "recipe", "corpus_key", "cache_dir", "build_corpus", "summary"]
 
 RECIPE_VERSION = 1
 SEED = 808
@@ -128,8 +128,8 @@ SIZES = {
     # the same training sentences and voices); validation and test are the default's clips.
     "large": {"clean_clips": {"train": 256, "val": 10, "test": 13}, "plan": "full"},
     "tiny": {"clean_clips": {"train": 2, "val": 1, "test": 1}, "plan": "tiny"},
-    # More speakers: the default's 7 training voices plus :data:`EXTRA_TRAIN_VOICES` (16), twice
-    # the training speech and a wider training pitch range; validation and test are the
+    # More speakers: the default's 7 training voices plus :data:`EXTRA_TRAIN_VOICES` (16 in all),
+    # twice the training speech and a wider training pitch range; validation and test are the
     # default's clips, so its figures compare with the default's row for row.
     "wide": {"clean_clips": {"train": 128, "val": 10, "test": 13}, "plan": "full",
              "extra_train_voices": True, "train_pitch": (20, 80)},

@@ -993,8 +993,8 @@ def _parser():
                     help="EMA decay of the weights for validation, 0: none (%(default)s)")
     ap.add_argument("--train-on-val", action="store_true",
                     help="train on the training and validation windows, keep the final state "
-                         "(its EMA with --ema), no dense stage (so none of --head-steps, --head-lr, "
-                         "--no-tune): only the test split is unseen")
+                         "(its EMA with --ema), no dense stage (so none of --head-steps, "
+                         "--head-lr, --no-tune): only the test split is unseen")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
     ap.add_argument("--device", default="cpu",
                     help="where the training steps run: cpu, or cuda on a machine with a GPU "
