@@ -154,7 +154,8 @@ def test_cli_writes_export_and_figures(corpus, tmp_path, monkeypatch):
 def test_evaluate_export_scores_and_splits_error_by_voice(trained, corpus, tmp_path, capsys,
                                                           monkeypatch):
     """--evaluate: the export's clip scores against the teacher (checked here by NumPy's own
-    corrcoef on the eval forward's scores), and each voice's mean error."""
+    corrcoef on the scores of the integer oracle, student.integer_forward), and each voice's
+    mean error."""
     model, _ = trained
     params, scale = student.export_params(model)
     np.savez(tmp_path / "s.npz", **params)
