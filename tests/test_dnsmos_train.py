@@ -176,6 +176,12 @@ def test_evaluate_export_scores_and_splits_error_by_voice(trained, corpus, tmp_p
     assert "voice_offsets" not in out["val"]          # no meta: no per-voice figures
     offsets, rest = T.voice_offsets([1.0, 2.0, 3.0, 5.0], [1.5, 2.5, 3.0, 4.0], list("aabb"))
     assert offsets == {"a": -0.5, "b": 0.5} and rest == pytest.approx(np.sqrt(0.5 / 4))
+    # clips and voices that do not pair up (a run on the first windows only): no offsets
+    assert "voice_offsets" not in T.split_figures(pred[:1], corpus.test.labels[:1], test)
+    # training records the same figures for its test split
+    _, fig = T.train("binary", steps=2, minutes=10, corpus=with_meta, threads=1, progress=False,
+                     log=lambda *a: None, **QUICK)
+    assert set(fig["test"]["voice_offsets"]) == {"a", "b"}
     # the command line prints both
     monkeypatch.setattr(T, "evaluate_export", lambda path: out)
     T.main(["--evaluate", str(tmp_path / "s.npz")])
@@ -225,6 +231,7 @@ def test_train_on_val_learns_from_validation_windows_and_keeps_the_final_state(c
 
 @pytest.mark.parametrize("extra, named", [
     (["--head-steps", "100"], "--head-steps"),
+    (["--head-steps", str(T.DEFAULTS["head_steps"])], "--head-steps"),  # given, if at default
     (["--head-lr", "0.1"], "--head-lr"),
     (["--no-tune", "--head-lr", "0.1"], "--head-lr, --no-tune"),
 ])
@@ -236,6 +243,13 @@ def test_cli_train_on_val_refuses_dense_stage_options(extra, named, capsys, monk
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith(f"cannot be combined with {named}"), err
-    # ... while --no-refit, which says the same, is accepted by the check.
-    options = dict(T.DEFAULTS, train_on_val=True, refit_head=False)
-    T._check_options(options)
+
+
+def test_train_on_val_accepts_no_refit_and_the_dense_defaults():
+    """--no-refit says what --train-on-val implies; through the API, dense-stage options at
+    their defaults cannot be told from options not given, so they pass."""
+    T._check_options(dict(T.DEFAULTS, train_on_val=True, refit_head=False))
+    T._check_options(dict(T.DEFAULTS, train_on_val=True), given=set())
+    from qhw.errors import QhwInputError
+    with pytest.raises(QhwInputError, match="cannot be combined with --head-lr"):
+        T._check_options(dict(T.DEFAULTS, train_on_val=True), given={"head_lr"})

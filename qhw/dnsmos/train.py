@@ -64,7 +64,7 @@ from ..golden.bamconv_torch import _RoundSTE  # noqa: E402
 from . import student as S  # noqa: E402
 
 __all__ = ["Int8P808", "int8_forward", "clip_scores", "evaluate", "voice_offsets",
-           "evaluate_export", "window_scores", "train",
+           "split_figures", "evaluate_export", "window_scores", "train",
            "main", "DEFAULTS"]
 
 CONV_NAMES = tuple(n for n, _, _ in S.CONV_LAYERS)
@@ -285,12 +285,23 @@ def voice_offsets(pred_clips, teacher_clips, voices):
     return offsets, float(np.sqrt(np.mean(rest ** 2)))
 
 
+def split_figures(pred_clips, teacher_clips, part):
+    """:func:`evaluate` of a split's clip scores, with :func:`voice_offsets` (``voice_offsets``,
+    ``rmse_without_voice_offsets``) where the split's clips name their voices (``part.meta``,
+    one per clip: not in a run on the first windows only)."""
+    out = evaluate(pred_clips, teacher_clips)
+    meta = getattr(part, "meta", None)
+    if meta and len(meta) == out["clips"]:
+        offsets, rest = voice_offsets(pred_clips, teacher_clips, [m["voice"] for m in meta])
+        out.update(voice_offsets=offsets, rmse_without_voice_offsets=rest)
+    return out
+
+
 def evaluate_export(npz_path, splits=("val", "test"), corpus=None, corpus_size="default"):
     """PCC and RMSE against the teacher of a binary student's integer export (``dnsmos_bam.npz``
     with ``mos_scale`` in the ``.json`` beside it) on this machine's corpus, on the CPU in exact
     float32: how a student trained elsewhere (another machine's corpus differs in the breathy
-    voices' clips) is scored before it is shipped. Where the split's clips name their voices
-    (``meta``), also :func:`voice_offsets` (``voice_offsets``, ``rmse_without_voice_offsets``)."""
+    voices' clips) is scored before it is shipped. Figures: :func:`split_figures`."""
     npz_path = os.fspath(npz_path)
     with np.load(npz_path) as f:
         params = {k: f[k] for k in f.files}
@@ -305,11 +316,7 @@ def evaluate_export(npz_path, splits=("val", "test"), corpus=None, corpus_size="
         for name in splits:
             _, xq, _, clip, labels = _split(corpus, name)
             pred = clip_scores(S.mos_from_sum(_integer_forward32(params, xq), scale), clip)
-            out[name] = evaluate(pred, labels)
-            meta = getattr(getattr(corpus, name), "meta", None)
-            if meta:
-                offsets, rest = voice_offsets(pred, labels, [m["voice"] for m in meta])
-                out[name].update(voice_offsets=offsets, rmse_without_voice_offsets=rest)
+            out[name] = split_figures(pred, labels, getattr(corpus, name))
     finally:
         _EVAL_DEVICE[0] = saved
     return out
@@ -556,8 +563,14 @@ def _quantize_t(x):
                        S.INPUT_SCALE).float()
 
 
-def _check_options(o):
-    """One-line QhwInputError for a bad option value (the names are the command line's)."""
+#: The options of the dense stage (command-line flag, option name), which --train-on-val lacks.
+DENSE_STAGE_OPTIONS = (("--head-steps", "head_steps"), ("--head-lr", "head_lr"),
+                       ("--no-tune", "tune_thresholds"))
+
+
+def _check_options(o, given=None):
+    """One-line QhwInputError for a bad option value (the names are the command line's).
+    ``given``: the option names the caller set explicitly, where it knows them."""
     from ..errors import QhwInputError
 
     def bad(flag, what, value):
@@ -603,10 +616,11 @@ def _check_options(o):
         bad("--train-on-val", "True or False", o["train_on_val"])
     if o["train_on_val"]:
         # It has no dense stage (each variant is kept only if it validates better, and nothing
-        # is held out): an option of that stage would be dropped without a word.
-        dense = [flag for flag, key in (("--head-steps", "head_steps"), ("--head-lr", "head_lr"),
-                                        ("--no-tune", "tune_thresholds"))
-                 if o[key] != DEFAULTS[key]]
+        # is held out): an option of that stage would be dropped without a word. The command
+        # line says which options were given; otherwise those off their defaults count.
+        if given is None:
+            given = {key for _, key in DENSE_STAGE_OPTIONS if o[key] != DEFAULTS[key]}
+        dense = [flag for flag, key in DENSE_STAGE_OPTIONS if key in given]
         if dense:
             raise QhwInputError(f"--train-on-val: has no dense stage, so it cannot be combined "
                                 f"with {', '.join(dense)}")
@@ -914,7 +928,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
     bar.close()
     train_minutes = (time.monotonic() - t_begin) / 60
     val, _ = validate()
-    test = evaluate(clip_scores(window_scores(model, xte), cte), lte)
+    test = split_figures(clip_scores(window_scores(model, xte), cte), lte, corpus.test)
     final = snapshot()
     model.load_state_dict(init_state)
     t = evaluate(clip_scores(window_scores(model, xte), cte), lte)
@@ -973,14 +987,15 @@ def _parser():
     ap.add_argument("--no-refit", dest="refit_head", action="store_false",
                     help="no dense stage at the end (dense layers on fixed conv5 bits)")
     ap.add_argument("--no-tune", dest="tune_thresholds", action="store_false",
+                    default=argparse.SUPPRESS,
                     help="in the dense stage, keep conv5's trained thresholds only (default: "
                          "also a cross-validated coordinate search over them, kept if it "
                          "validates better)")
-    ap.add_argument("--head-steps", type=int, default=d["head_steps"],
+    ap.add_argument("--head-steps", type=int, default=argparse.SUPPRESS,
                     help="steps of the dense stage, 0: least-squares dense3 only "
-                         "(%(default)s)")
-    ap.add_argument("--head-lr", type=float, default=d["head_lr"],
-                    help="relative learning rate of the dense stage (%(default)s)")
+                         f"({d['head_steps']})")
+    ap.add_argument("--head-lr", type=float, default=argparse.SUPPRESS,
+                    help=f"relative learning rate of the dense stage ({d['head_lr']})")
     ap.add_argument("--beta", type=float, default=d["beta"],
                     help="SuperSpike surrogate sharpness (default: the student's, 5)")
     ap.add_argument("--distill", type=float, default=d["distill"],
@@ -1035,10 +1050,13 @@ def main(argv=None):
         ap.error(f"--threads: must be an integer >= 1, got {args.threads!r}")
     if args.max_windows is not None and args.max_windows < 2:
         ap.error(f"--max-windows: must be an integer >= 2, got {args.max_windows!r}")
-    options = {k: getattr(args, k) for k in DEFAULTS}
+    # The dense-stage options default to "not given" (argparse.SUPPRESS), so that one given at
+    # its default value is still seen.
+    given = {key for _, key in DENSE_STAGE_OPTIONS if key in vars(args)}
+    options = {k: vars(args).get(k, DEFAULTS[k]) for k in DEFAULTS}
     options["crop"] = tuple(args.crop)
     try:
-        _check_options(options)
+        _check_options(options, given)
     except QhwInputError as e:
         ap.error(str(e))
     if args.device.split(":")[0] not in ("cpu", "cuda"):
