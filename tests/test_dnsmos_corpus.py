@@ -214,6 +214,20 @@ def test_wide_recipe_adds_training_voices_and_keeps_the_held_out_clips():
     assert 20 <= min(pitches) and max(pitches) <= 80
 
 
+def test_clip_plans_are_drawn_from_the_recipe():
+    """Everything a clip plan draws comes from the recipe (whose hash is the cache key), not
+    from module constants: a recipe with other ranges and another seed gives other plans."""
+    rec = corpus.recipe("default")
+    other = dict(rec, rate=(150, 150), pitch=(41, 41), gap_s=(0.5, 0.5), edge_s=(0.25, 0.25),
+                 sentences_per_clip=[3, 3])
+    plans = corpus._plan_clean_clips(other)
+    assert {(p["rate"], p["pitch"]) for p in plans} == {(150, 41)}
+    assert all(len(p["candidates"]) == 3 and np.all(p["gaps"] == 0.5)
+               and np.all(p["edges"] == 0.25) for p in plans)
+    reseeded = [p["candidates"] for p in corpus._plan_clean_clips(dict(rec, seed=rec["seed"] + 1))]
+    assert reseeded != [p["candidates"] for p in corpus._plan_clean_clips(rec)]
+
+
 def test_tiny_labels_match_teacher(tiny):
     sp = tiny.test
     i = len(sp) - 1

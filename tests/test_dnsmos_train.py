@@ -197,6 +197,8 @@ def test_evaluate_export_scores_and_splits_error_by_voice(trained, corpus, tmp_p
     (["--crop", "300", "200"], "--crop"),
     (["--crop", "4", "200"], "--crop"),
     (["--mixup", "1.5"], "--mixup"),
+    (["--warp", "0.5"], "--warp"),
+    (["--warp", "-0.1"], "--warp"),
     (["--full-frac", "-0.1"], "--full-frac"),
     (["--warmup", "1"], "--warmup"),
     (["--val-every", "0"], "--val-every"),
@@ -213,6 +215,68 @@ def test_cli_bad_values_exit_2_with_one_line(argv, word, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("python -m qhw.dnsmos.train: error: "), err
     assert word in err[0]
+
+
+def test_warp_of_one_is_the_identity():
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 20, features.N_MELS)).astype(np.float32)
+    np.testing.assert_allclose(T.warp_features(x, [1.0, 1.0, 1.0]), x, atol=1e-6)
+
+
+def _vtlp_forward(f, alpha, f_hi=4800.0, nyq=8000.0):
+    """VTLP's frequency map as Jaitly & Hinton (2013) write it: original -> warped."""
+    knee = f_hi * min(alpha, 1.0) / alpha
+    return np.where(f <= knee, alpha * f, nyq - (nyq - f_hi * min(alpha, 1.0))
+                    / (nyq - knee) * (nyq - f))
+
+
+@pytest.mark.parametrize("alpha", [0.88, 0.95, 1.07, 1.15])
+def test_warp_moves_the_spectrum_as_vtlp_maps_frequency(alpha):
+    """Spectra that are bumps in Hz, sampled at the mel band centres (librosa's, the features'
+    reference), warped: each band holds the original spectrum at the frequency VTLP maps to its
+    centre (the forward map inverted numerically here), to within linear interpolation between
+    bands; unwarped they are far from it."""
+    librosa = pytest.importorskip("librosa")
+    centre = librosa.mel_frequencies(n_mels=features.N_MELS + 2, fmin=0.0, fmax=8000.0,
+                                     htk=False)[1:-1]
+    grid = np.linspace(0.0, 8000.0, 400001)
+    source = np.interp(centre, _vtlp_forward(grid, alpha), grid)
+    peaks = (600.0, 1500.0, 3000.0, 5200.0, 6800.0)
+    # As wide as a few bands (which widen with frequency), so linear interpolation holds them.
+    bump = lambda f, f0: np.exp(-0.5 * ((f - f0) / max(250.0, 0.1 * f0)) ** 2)  # noqa: E731
+    x = np.stack([bump(centre, f0) for f0 in peaks])[:, None, :].repeat(2, axis=1)
+    want = np.stack([bump(np.maximum(source, centre[0]), f0) for f0 in peaks])
+    got = T.warp_features(x.astype(np.float32), [alpha] * len(peaks))
+    assert got.shape == x.shape and got.dtype == np.float32
+    assert np.abs(got[:, 0] - want).max() < 0.03
+    assert np.abs(got[:, 1] - want).max() < 0.03
+    assert np.abs(x[:, 0] - want).max() > 0.2
+
+
+def test_warped_training_labels_the_warped_windows_by_the_teacher(corpus, monkeypatch):
+    """--warp: every step's windows (crops and full windows) are warped, and the teacher labels
+    exactly the warped windows (the student sees their 8-bit quantization)."""
+    warped, labelled = [], []
+    real_warp, real_teacher = T.warp_features, T._teacher_forward
+
+    def warp(x, alpha):
+        assert np.all((np.asarray(alpha) >= 0.9) & (np.asarray(alpha) <= 1.1))
+        out = real_warp(x, alpha)
+        warped.append(out)
+        return out
+
+    def teacher_forward(teacher, x, collect=False):
+        labelled.append(x.numpy().copy())
+        return real_teacher(teacher, x, collect)
+
+    monkeypatch.setattr(T, "warp_features", warp)
+    monkeypatch.setattr(T, "_teacher_forward", teacher_forward)
+    quick = dict(QUICK, head_steps=0, full_frac=0.5)
+    _, fig = T.train("binary", steps=6, minutes=10, corpus=corpus, threads=1, progress=False,
+                     log=lambda *a: None, lr=1e-2, warp=0.1, **quick)
+    assert fig["options"]["warp"] == 0.1 and len(warped) == 6 == len(labelled)
+    assert {w.shape[1] for w in warped} >= {FRAMES} and min(w.shape[1] for w in warped) < FRAMES
+    for w, t in zip(warped, labelled):
+        np.testing.assert_array_equal(w, t)
 
 
 def test_train_on_val_learns_from_validation_windows_and_keeps_the_final_state(corpus):

@@ -245,25 +245,28 @@ class Corpus:
 # --------------------------------------------------------------------------------- building
 
 
-def _clip_rng(split, i, step):
-    return np.random.default_rng([SEED, SPLITS.index(split), i, step])
+def _clip_rng(rec, split, i, step):
+    """Clip ``i`` of ``split``'s own random stream (``step`` 0: its plan, 1: its copies)."""
+    return np.random.default_rng([rec["seed"], SPLITS.index(split), i, step])
 
 
 def _plan_clean_clips(rec):
-    """(split, i, voice, rate, pitch, candidate sentence ids, gaps, edges) per clean clip."""
+    """(split, i, voice, rate, pitch, candidate sentence ids, gaps, edges) per clean clip,
+    all drawn from the ranges of the recipe ``rec`` (:func:`recipe`)."""
     plans = []
+    most = rec["sentences_per_clip"][1]
     for split in SPLITS:
         voices = rec["voices"][split]
         sents = list(rec["sentence_split"][split])
         for i in range(rec["clean_clips"][split]):
-            rng = _clip_rng(split, i, 0)
+            rng = _clip_rng(rec, split, i, 0)
             voice = voices[i % len(voices)]
-            rate = int(rng.integers(RATE_RANGE[0], RATE_RANGE[1] + 1))
-            lo, hi = rec.get(f"{split}_pitch", PITCH_RANGE)
+            rate = int(rng.integers(rec["rate"][0], rec["rate"][1] + 1))
+            lo, hi = rec.get(f"{split}_pitch", rec["pitch"])
             pitch = int(rng.integers(lo, hi + 1))
-            cand = [int(s) for s in rng.permutation(sents)[:MAX_SENTENCES]]
-            gaps = rng.uniform(*GAP_RANGE, size=MAX_SENTENCES - 1)
-            edges = rng.uniform(*EDGE_RANGE, size=2)
+            cand = [int(s) for s in rng.permutation(sents)[:most]]
+            gaps = rng.uniform(*rec["gap_s"], size=most - 1)
+            edges = rng.uniform(*rec["edge_s"], size=2)
             plans.append({"split": split, "i": i, "voice": voice, "rate": rate,
                           "pitch": pitch, "candidates": cand, "gaps": gaps, "edges": edges})
     return plans
@@ -276,14 +279,15 @@ def _clip_length(plan, utts, k):
     return (n + sr * (sum(plan["gaps"][:k - 1]) + sum(plan["edges"]))) / sr
 
 
-def _synthesize_clean(plans, progress, workers=2):
-    """Synthesise the utterances round by round: 2 sentences per clip, then a 3rd and 4th for
-    clips still shorter than the target. Returns the utterances and sentence count per clip."""
+def _synthesize_clean(plans, rec, progress, workers=2):
+    """Synthesise the utterances round by round: the recipe's fewest sentences per clip (2),
+    then one more (up to its most, 4) for clips still shorter than its target length. Returns
+    the utterances and sentence count per clip."""
     utts = {}
     counts = [0] * len(plans)
-    k = MIN_SENTENCES
+    k, most = rec["sentences_per_clip"]
     need = list(range(len(plans)))
-    while need and k <= MAX_SENTENCES:
+    while need and k <= most:
         todo = []
         for j in need:
             p = plans[j]
@@ -291,13 +295,13 @@ def _synthesize_clean(plans, progress, workers=2):
                 item = (s, p["voice"], p["rate"], p["pitch"])
                 if item not in utts and item not in todo:
                     todo.append(item)
-        audio = speech.synthesize_many([(SENTENCES[s], v, r, q) for s, v, r, q in todo],
+        audio = speech.synthesize_many([(rec["sentences"][s], v, r, q) for s, v, r, q in todo],
                                        workers=max(2, workers), progress=progress,
                                        desc=f"speech ({k} sentences)")
         utts.update(zip(todo, audio))
         for j in need:
             counts[j] = k
-        need = [j for j in need if _clip_length(plans[j], utts, k) < TARGET_SECONDS]
+        need = [j for j in need if _clip_length(plans[j], utts, k) < rec["target_s"]]
         k += 1
     return utts, counts
 
@@ -379,7 +383,7 @@ def _degrade_clean_clip(job):
     split = plan["split"]
     clean = _assemble(plan, utts, count)
     used = set(plan["candidates"][:count])
-    rng = _clip_rng(split, plan["i"], 1)
+    rng = _clip_rng(rec, split, plan["i"], 1)
     # Babble talkers: utterances of the same split, other voices (other sentences when the
     # split has enough of them).
     pool = sorted(k for k in utts if k[1] != plan["voice"]
@@ -416,7 +420,7 @@ def _build(rec, progress, workers=1):
 
     t0 = time.perf_counter()
     plans = _plan_clean_clips(rec)
-    utts, counts = _synthesize_clean(plans, progress, workers)
+    utts, counts = _synthesize_clean(plans, rec, progress, workers)
     timings = {"speech_s": time.perf_counter() - t0, "utterances": len(utts),
                "workers": workers}
     t0 = time.perf_counter()

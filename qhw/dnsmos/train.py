@@ -10,7 +10,9 @@ with the teacher's P.808 score as the target (mean squared error):
   global max pool, so it scores any length), each labelled by the teacher's forward on the same
   crop, so the label is exact for what the student sees; a crop step costs a fraction of a
   full-window step, so many more steps fit in the budget. Optionally ``--mixup`` (a share of the
-  batch is a convex mix of two windows' features, which the teacher labels). The last
+  batch is a convex mix of two windows' features, which the teacher labels) and ``--warp``
+  (vocal tract length perturbation: each window's spectrum warped along frequency by a random
+  factor, :func:`warp_features`, and labelled by the teacher as warped). The last
   ``--full-frac`` of the budget trains on the full 900-frame windows (their stored labels).
 * **Per-tensor learning rates** (``--lr-mode relative``, the default): each weight tensor's Adam
   step is ``--lr`` times its initial mean magnitude (conv1's weights are ~100x smaller than
@@ -63,18 +65,18 @@ from torch import nn  # noqa: E402
 from ..golden.bamconv_torch import _RoundSTE  # noqa: E402
 from . import student as S  # noqa: E402
 
-__all__ = ["Int8P808", "int8_forward", "clip_scores", "evaluate", "voice_offsets",
-           "split_figures", "evaluate_export", "window_scores", "train",
-           "main", "DEFAULTS"]
+__all__ = ["Int8P808", "int8_forward", "warp_positions", "warp_features", "clip_scores",
+           "evaluate", "voice_offsets", "split_figures", "evaluate_export", "window_scores",
+           "train", "main", "DEFAULTS"]
 
 CONV_NAMES = tuple(n for n, _, _ in S.CONV_LAYERS)
 HIDDEN_DENSE = ("dense1", "dense2")
 
 #: The training options of :func:`train` (and the command line) and their defaults.
 DEFAULTS = {"lr": 3e-3, "lr_mode": "relative", "bias_lr": 1.0, "batch": 8, "crop": (200, 450),
-            "full_frac": 0.15, "mixup": 0.0, "warmup": 0.03, "final_lr": 0.05, "clip": 0.0,
-            "val_every": 250, "refit_head": True, "tune_thresholds": True, "head_steps": 3000,
-            "head_lr": 1e-2,
+            "full_frac": 0.15, "mixup": 0.0, "warp": 0.0, "warmup": 0.03, "final_lr": 0.05,
+            "clip": 0.0, "val_every": 250, "refit_head": True, "tune_thresholds": True,
+            "head_steps": 3000, "head_lr": 1e-2,
             "beta": None, "distill": 0.0, "distill_layers": CONV_NAMES, "ema": 0.0,
             "train_on_val": False}
 
@@ -558,6 +560,42 @@ def _teacher_forward(teacher, x, collect=False):
     return (out, pre) if collect else out
 
 
+#: VTLP's boundary frequency (Hz; Jaitly & Hinton 2013, "Vocal tract length perturbation
+#: (VTLP) improves speech recognition", ICML workshop, with 16 kHz audio as here): below it a
+#: warp scales every frequency by alpha, above it a straight line keeps the Nyquist frequency.
+WARP_F_HI = 4800.0
+
+
+def warp_positions(alpha, f_hi=WARP_F_HI):
+    """The fractional mel band that each band of a warped window reads, (len(alpha), N_MELS).
+
+    VTLP maps frequency ``f`` to ``alpha f`` up to ``f_hi * min(alpha, 1) / alpha`` and then
+    linearly to the Nyquist frequency; band ``k`` of the warped window holds the spectrum at the
+    frequency that maps to its centre. The bands are uniform in Slaney's mel scale (the DNSMOS
+    features', :mod:`qhw.dnsmos.features`), whose area-normalized filters measure power per Hz,
+    so a band's value is (about) the spectrum at its centre."""
+    from .features import N_MELS, SAMPLE_RATE, _hz_to_mel, _mel_to_hz
+    nyq = SAMPLE_RATE / 2
+    mel = np.linspace(_hz_to_mel(0.0), _hz_to_mel(nyq), N_MELS + 2)[1:-1]
+    centre = _mel_to_hz(mel)[None, :]
+    a = np.asarray(alpha, np.float64).reshape(-1, 1)
+    bend = f_hi * np.minimum(a, 1.0)  # the bend, in warped frequency
+    source = np.where(centre <= bend, centre / a,
+                      nyq - (nyq - centre) * (nyq - bend / a) / (nyq - bend))
+    return np.clip((_hz_to_mel(source) - mel[0]) / (mel[1] - mel[0]), 0, N_MELS - 1)
+
+
+def warp_features(x, alpha):
+    """Windows ``x`` (B, frames, N_MELS) with each one's spectrum warped by its factor
+    ``alpha[b]`` (:func:`warp_positions`), linearly interpolated between bands (float32)."""
+    pos = warp_positions(alpha)
+    lo = np.minimum(np.floor(pos).astype(np.int64), pos.shape[1] - 2)
+    w = (pos - lo)[:, None, :]
+    below = np.take_along_axis(x, lo[:, None, :], axis=2)
+    above = np.take_along_axis(x, lo[:, None, :] + 1, axis=2)
+    return (below * (1 - w) + above * w).astype(np.float32)
+
+
 def _quantize_t(x):
     return torch.clamp(torch.round(x.double() * S.INPUT_SCALE), -S.INPUT_SCALE,
                        S.INPUT_SCALE).float()
@@ -591,6 +629,8 @@ def _check_options(o, given=None):
         bad("--full-frac", "in [0, 1]", o["full_frac"])
     if not 0 <= o["mixup"] <= 1:
         bad("--mixup", "in [0, 1]", o["mixup"])
+    if not 0 <= o["warp"] <= 0.3:
+        bad("--warp", "in [0, 0.3] (the largest relative frequency warp)", o["warp"])
     if not 0 <= o["warmup"] < 1:
         bad("--warmup", "in [0, 1)", o["warmup"])
     if not 0 <= o["final_lr"] <= 1:
@@ -654,8 +694,8 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         same work on any machine. ``minutes`` then only caps the wall clock.
     options
         :data:`DEFAULTS`'s keys (``lr``, ``batch`` also positional): learning rate and mode,
-        crops, mixup, schedule, clipping, validation interval, the dense stage (on/off,
-        threshold search, steps, rate), surrogate beta (None: the student's), intermediate
+        crops, mixup, frequency warp, schedule, clipping, validation interval, the dense stage
+        (on/off, threshold search, steps, rate), surrogate beta (None: the student's), intermediate
         distillation weight and layers, EMA of the weights, ``train_on_val``.
 
     The state with the best validation RMSE (clip scores) is kept: a validation during
@@ -829,8 +869,13 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
             xs = torch.from_numpy(np.stack([xtr[i, s:s + length] for i, s in zip(idx, offs)]))
         else:
             xf, xs = torch.from_numpy(ftr[idx]), torch.from_numpy(xtr[idx])
+        warped = o["warp"] > 0
+        if warped:
+            xf = torch.from_numpy(warp_features(xf.numpy(), rng.uniform(
+                1 - o["warp"], 1 + o["warp"], len(idx))))
+            xs = _quantize_t(xf)
         xf, xs = xf.to(device), xs.to(device)
-        mixed = False
+        relabel = warped  # features the stored labels do not describe: the teacher labels them
         if o["mixup"] > 0:
             mix = torch.from_numpy(rng.random(len(idx)) < o["mixup"]).to(device)
             if bool(mix.any()):
@@ -840,9 +885,9 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
                 lam = torch.where(mix, lam, torch.ones_like(lam)).view(-1, 1, 1)
                 xf = lam * xf + (1 - lam) * partner
                 xs = torch.where(mix.view(-1, 1, 1), _quantize_t(xf), xs)
-                mixed = True
+                relabel = True
         need_maps = kind == "binary" and o["distill"] > 0
-        if phase == "crop" or mixed or need_maps:
+        if phase == "crop" or relabel or need_maps:
             target = _teacher_forward(teacher, xf, collect=need_maps)
             if need_maps:
                 target, tmaps = target
@@ -976,6 +1021,10 @@ def _parser():
                          "(%(default)s)")
     ap.add_argument("--mixup", type=float, default=d["mixup"],
                     help="share of each batch mixed with another window (%(default)s)")
+    ap.add_argument("--warp", type=float, default=d["warp"],
+                    help="frequency warp (VTLP): each window's spectrum scaled in frequency by "
+                         "a factor in [1 - W, 1 + W], labelled by the teacher; 0: none "
+                         "(%(default)s)")
     ap.add_argument("--warmup", type=float, default=d["warmup"],
                     help="share of the budget of linear warm-up (%(default)s)")
     ap.add_argument("--final-lr", type=float, default=d["final_lr"],
