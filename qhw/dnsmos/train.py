@@ -13,7 +13,8 @@ with the teacher's P.808 score as the target (mean squared error):
   batch is a convex mix of two windows' features, which the teacher labels) and ``--warp``
   (vocal tract length perturbation: each window's spectrum warped along frequency by a random
   factor, :func:`warp_features`, and labelled by the teacher as warped). The last
-  ``--full-frac`` of the budget trains on the full 900-frame windows (their stored labels).
+  ``--full-frac`` of the budget trains on the full 900-frame windows (their stored labels; the
+  teacher's where they are warped or mixed).
 * **Per-tensor learning rates** (``--lr-mode relative``, the default): each weight tensor's Adam
   step is ``--lr`` times its initial mean magnitude (conv1's weights are ~100x smaller than
   conv5's, as the teacher-derived init scales each layer's inputs), biases and thresholds the
