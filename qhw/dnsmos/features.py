@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 __all__ = ["SAMPLE_RATE", "WINDOW_SECONDS", "WINDOW_SAMPLES", "HOP_SAMPLES", "N_FFT",
-           "FRAME_HOP", "N_MELS", "N_FRAMES", "mel_filterbank", "repeat_to_window",
+           "FRAME_HOP", "N_MELS", "N_FRAMES", "mel_points", "mel_filterbank", "repeat_to_window",
            "window_starts", "windows", "log_mel", "clip_features", "operations"]
 
 SAMPLE_RATE = 16000
@@ -61,11 +61,18 @@ def _mel_to_hz(m):
                     _F_SP * m)
 
 
+def mel_points(n_mels=N_MELS, sr=SAMPLE_RATE):
+    """The n_mels + 2 points of the filterbank, uniform in Slaney's mel scale from 0 Hz to the
+    Nyquist frequency (mel units): band ``k`` rises from point ``k``, peaks at ``k + 1`` (its
+    centre) and falls to ``k + 2``."""
+    return np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2)
+
+
 @functools.lru_cache(maxsize=4)
 def mel_filterbank(n_mels=N_MELS, n_fft=N_FFT, sr=SAMPLE_RATE):
     """The (n_mels, 1 + n_fft // 2) Slaney mel filterbank with area normalisation (float64)."""
     fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)    # k * sr / n_fft: n_fft = 321 is odd
-    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2))
+    mel_f = _mel_to_hz(mel_points(n_mels, sr))
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]

@@ -575,9 +575,9 @@ def warp_positions(alpha, f_hi=WARP_F_HI):
     frequency that maps to its centre. The bands are uniform in Slaney's mel scale (the DNSMOS
     features', :mod:`qhw.dnsmos.features`), whose area-normalized filters measure power per Hz,
     so a band's value is (about) the spectrum at its centre."""
-    from .features import N_MELS, SAMPLE_RATE, _hz_to_mel, _mel_to_hz
+    from .features import N_MELS, SAMPLE_RATE, _hz_to_mel, _mel_to_hz, mel_points
     nyq = SAMPLE_RATE / 2
-    mel = np.linspace(_hz_to_mel(0.0), _hz_to_mel(nyq), N_MELS + 2)[1:-1]
+    mel = mel_points()[1:-1]  # the band centres
     centre = _mel_to_hz(mel)[None, :]
     a = np.asarray(alpha, np.float64).reshape(-1, 1)
     bend = f_hi * np.minimum(a, 1.0)  # the bend, in warped frequency
