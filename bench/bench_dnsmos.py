@@ -26,14 +26,13 @@ and ``--whole`` adds about 8 (measured: 12 minutes in all).
 
 import argparse
 import concurrent.futures
-import sys
 import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
 
-from _report import table, write_results
+from _report import command, table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "networks"
@@ -257,8 +256,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs: must be an integer >= 1, got {args.jobs}")
-    res = {"command": ".venv/bin/python bench/bench_dnsmos.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)}
+    res = {"command": command(__file__, argv)}
     tasks = {}
     window = demo_window() if args.energy or args.energy_only else None
     if args.energy_only:

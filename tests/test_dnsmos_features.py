@@ -89,6 +89,16 @@ def test_mel_filterbank_equals_librosa():
     assert np.count_nonzero(got) == np.count_nonzero(ref)
 
 
+def test_mel_scale_equals_librosa_and_round_trips():
+    f = np.concatenate([np.linspace(0.0, 8000.0, 801), [999.0, 1000.0, 1001.0, 11025.0]])
+    np.testing.assert_allclose(features.hz_to_mel(f), librosa.hz_to_mel(f, htk=False),
+                               rtol=1e-12, atol=1e-12)
+    m = features.hz_to_mel(f)
+    np.testing.assert_allclose(features.mel_to_hz(m), librosa.mel_to_hz(m, htk=False),
+                               rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(features.mel_to_hz(m), f, rtol=1e-12, atol=1e-9)
+
+
 def test_repeat_to_window_appends_the_clip_to_itself():
     x = np.arange(1000, dtype=np.float64)
     r = features.repeat_to_window(x)

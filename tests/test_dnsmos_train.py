@@ -207,6 +207,8 @@ def test_evaluate_export_scores_and_splits_error_by_voice(trained, corpus, tmp_p
     (["--beta", "0"], "--beta"),
     (["--student", "float"], "--student"),
     (["--lr", "fast"], "--lr"),
+    (["--precision", "float16"], "--precision"),
+    (["--student", "int8", "--precision", "bfloat16"], "--precision"),
 ])
 def test_cli_bad_values_exit_2_with_one_line(argv, word, capsys):
     with pytest.raises(SystemExit) as e:
@@ -215,6 +217,60 @@ def test_cli_bad_values_exit_2_with_one_line(argv, word, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("python -m qhw.dnsmos.train: error: "), err
     assert word in err[0]
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (2, 3, 9, 7), (1, 2, 2, 3), (3, 1, 5, 2)])
+def test_max_pool2x2_equals_torch_max_pool2d(shape):
+    """The teacher's labels and the validation pool with two pairwise maxima: the oracle is
+    PyTorch's max_pool2d (floor mode), on small integers (many ties) and on binary maps, even
+    and odd sizes."""
+    rng = np.random.default_rng(sum(shape))
+    for x in (rng.integers(-3, 4, shape), rng.integers(0, 2, shape), rng.normal(size=shape)):
+        xt = torch.from_numpy(x.astype(np.float32))
+        want = torch.nn.functional.max_pool2d(xt, 2)
+        got = student.max_pool2x2(xt)
+        assert got.shape == want.shape
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_teacher_labels_equal_the_teacher_module(corpus):
+    """The training loop's teacher forward (pool before ReLU, pair-maximum pool) gives the
+    teacher module's scores (PyTorch's max_pool2d after ReLU) on full windows and odd crops."""
+    module = teacher.TeacherP808()
+    for x in (corpus.train.features[:3], corpus.train.features[:3, 5:46]):
+        xt = torch.from_numpy(np.ascontiguousarray(x, np.float32))
+        with torch.no_grad():
+            want = module(xt)[:, 0]
+        torch.testing.assert_close(T._teacher_forward(module, xt), want, rtol=0, atol=0)
+
+
+def test_bfloat16_training_runs_the_student_steps_in_bfloat16(corpus, monkeypatch):
+    """--precision bfloat16: the student's thresholded pre-activations are bfloat16 in the
+    training steps (and float32 with the default); the loss, the weights and the export stay
+    float32, and the export's scores are the exact integer forward's."""
+    from qhw.dnsmos import student_torch
+    seen = []
+    real = student_torch.heaviside_superspike
+
+    def spy(p, beta):
+        seen.append(p.dtype)
+        return real(p, beta)
+
+    monkeypatch.setattr(student_torch, "heaviside_superspike", spy)
+    quick = dict(QUICK, head_steps=0)
+    for precision, dtype in (("bfloat16", torch.bfloat16), ("float32", torch.float32)):
+        seen.clear()
+        model, fig = T.train("binary", steps=3, minutes=10, corpus=corpus, threads=1,
+                             progress=False, log=lambda *a: None, lr=1e-2,
+                             precision=precision, **quick)
+        assert fig["options"]["precision"] == precision and fig["steps"] == 3
+        assert seen and set(seen) == {dtype}, (precision, set(seen))
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        xq = student.quantize_features(corpus.test.features)
+        params, scale = student.export_params(model)
+        np.testing.assert_array_equal(
+            np.float32(student.mos_from_sum(student.integer_forward(params, xq), scale)),
+            np.float32(T.window_scores(model, xq.astype(np.float32))))
 
 
 def test_warp_of_one_is_the_identity():
@@ -310,10 +366,20 @@ def test_cli_train_on_val_refuses_dense_stage_options(extra, named, capsys, monk
 
 
 def test_train_on_val_accepts_no_refit_and_the_dense_defaults():
-    """--no-refit says what --train-on-val implies; through the API, dense-stage options at
-    their defaults cannot be told from options not given, so they pass."""
+    """--no-refit says what --train-on-val implies; dense-stage options not given pass (a
+    caller that does not say which it gave: those at their defaults)."""
     T._check_options(dict(T.DEFAULTS, train_on_val=True, refit_head=False))
     T._check_options(dict(T.DEFAULTS, train_on_val=True), given=set())
     from qhw.errors import QhwInputError
     with pytest.raises(QhwInputError, match="cannot be combined with --head-lr"):
         T._check_options(dict(T.DEFAULTS, train_on_val=True), given={"head_lr"})
+
+
+def test_train_api_refuses_a_dense_option_given_by_name_at_its_default(corpus, monkeypatch):
+    """train() knows which options were given by name: with train_on_val, head_lr given at its
+    default value is refused as on the command line, before any work."""
+    from qhw.errors import QhwInputError
+    monkeypatch.setattr(T, "_split", lambda *a: pytest.fail("worked despite a bad option"))
+    with pytest.raises(QhwInputError, match="cannot be combined with --head-lr"):
+        T.train("binary", steps=1, corpus=corpus, progress=False, train_on_val=True,
+                head_lr=T.DEFAULTS["head_lr"])

@@ -27,8 +27,9 @@ import math
 import numpy as np
 
 __all__ = ["SAMPLE_RATE", "WINDOW_SECONDS", "WINDOW_SAMPLES", "HOP_SAMPLES", "N_FFT",
-           "FRAME_HOP", "N_MELS", "N_FRAMES", "mel_points", "mel_filterbank", "repeat_to_window",
-           "window_starts", "windows", "log_mel", "clip_features", "operations"]
+           "FRAME_HOP", "N_MELS", "N_FRAMES", "hz_to_mel", "mel_to_hz", "mel_points",
+           "mel_filterbank", "repeat_to_window", "window_starts", "windows", "log_mel",
+           "clip_features", "operations"]
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 9.01
@@ -49,13 +50,16 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
 _LOGSTEP = math.log(6.4) / 27.0
 
 
-def _hz_to_mel(f):
+def hz_to_mel(f):
+    """Slaney's mel value of frequencies ``f`` in Hz (float64 array; librosa's default scale)."""
     f = np.asarray(f, dtype=np.float64)
     return np.where(f >= _MIN_LOG_HZ, _MIN_LOG_MEL + np.log(np.maximum(f, 1e-300) / _MIN_LOG_HZ)
                     / _LOGSTEP, f / _F_SP)
 
 
-def _mel_to_hz(m):
+def mel_to_hz(m):
+    """The frequency in Hz of Slaney mel values ``m`` (float64 array): :func:`hz_to_mel`'s
+    inverse."""
     m = np.asarray(m, dtype=np.float64)
     return np.where(m >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (m - _MIN_LOG_MEL)),
                     _F_SP * m)
@@ -65,14 +69,14 @@ def mel_points(n_mels=N_MELS, sr=SAMPLE_RATE):
     """The n_mels + 2 points of the filterbank, uniform in Slaney's mel scale from 0 Hz to the
     Nyquist frequency (mel units): band ``k`` rises from point ``k``, peaks at ``k + 1`` (its
     centre) and falls to ``k + 2``."""
-    return np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2), n_mels + 2)
+    return np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2)
 
 
 @functools.lru_cache(maxsize=4)
 def mel_filterbank(n_mels=N_MELS, n_fft=N_FFT, sr=SAMPLE_RATE):
     """The (n_mels, 1 + n_fft // 2) Slaney mel filterbank with area normalisation (float64)."""
     fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)    # k * sr / n_fft: n_fft = 321 is odd
-    mel_f = _mel_to_hz(mel_points(n_mels, sr))
+    mel_f = mel_to_hz(mel_points(n_mels, sr))
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]

@@ -36,7 +36,7 @@ BETA = 5.0
 
 #: The names that :mod:`qhw.dnsmos.student_torch` defines (imported on first use).
 _TORCH_NAMES = frozenset({"BinaryP808", "init_from_teacher", "export_params", "integer_forward",
-                          "BamConv2d", "heaviside_superspike"})
+                          "BamConv2d", "heaviside_superspike", "max_pool2x2"})
 
 
 def __getattr__(name):

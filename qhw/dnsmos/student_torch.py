@@ -29,7 +29,18 @@ from .student import BETA, INPUT_SCALE
 from .teacher import CONV_LAYERS, DENSE_LAYERS, teacher_weights
 
 __all__ = ["BinaryP808", "init_from_teacher", "export_params", "integer_forward", "BamConv2d",
-           "heaviside_superspike"]
+           "heaviside_superspike", "max_pool2x2"]
+
+
+def max_pool2x2(x):
+    """``F.max_pool2d(x, 2)`` (stride 2, the odd last row and column dropped) as two pairwise
+    maxima: the same values, about ten times faster on the CPU for these maps (PyTorch's
+    ``max_pool2d`` also computes the indices for its gradient). For forwards without a gradient
+    (the teacher's labels, the integer forward): ``torch.maximum`` splits the gradient of ties,
+    where ``max_pool2d`` gives it to each window's first maximum, so training keeps the latter."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    rows = torch.maximum(x[..., 0:h:2, :w], x[..., 1:h:2, :w])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
 class _FirstConv(BamConv2d):
@@ -70,7 +81,8 @@ class BinaryP808(nn.Module):
             setattr(self, name, BamConv2d(n_in, n_out, (1, 1), "valid", 8, out, beta=beta))
 
     def _conv_train(self, layer, x, pool):
-        p = F.conv2d(layer._pad(x), layer.fake_weight()) + layer.bias.view(1, -1, 1, 1)
+        # The padding and the bias in the convolution itself: one pass over the map fewer.
+        p = F.conv2d(x, layer.fake_weight(), layer.bias, padding=layer.padding)
         if pool == "2x2":
             p = F.max_pool2d(p, 2)
         elif pool == "global":
@@ -95,7 +107,7 @@ class BinaryP808(nn.Module):
         for name, _ in DENSE_LAYERS[:-1]:
             layer = getattr(self, name)
             h = layer(h) if not self.training else heaviside_superspike(
-                F.conv2d(h, layer.fake_weight()) + layer.bias.view(1, -1, 1, 1), layer.beta)
+                F.conv2d(h, layer.fake_weight(), layer.bias), layer.beta)
         return self.dense3(h).flatten()
 
 

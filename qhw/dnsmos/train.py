@@ -20,6 +20,12 @@ with the teacher's P.808 score as the target (mean squared error):
   conv5's, as the teacher-derived init scales each layer's inputs), biases and thresholds the
   same times ``--bias-lr``; linear warm-up (``--warmup``) and cosine decay to ``--final-lr``
   times the peak over the budget; optional gradient-norm clipping (``--clip``).
+* **Mixed precision** (``--precision bfloat16``, binary student only): the student's forward
+  and backward in the training steps run under bfloat16 autocast (weights, Adam, the teacher's
+  labels and the loss stay float32). Binary maps and 8-bit features are exact in bfloat16; the
+  fake-quantized weights and the thresholds are rounded to 8 significant bits, which can flip a
+  unit whose sum lies very near its threshold in a training step (never in validation or the
+  export, which are exact). About 1.5x the steps per second on a CPU with AVX-512 BF16.
 * **Validation every ``--val-every`` steps** on the full validation windows (clip scores), on
   the exported integers (exact, float32: every partial sum is an integer below 2**24, so it equals
   the eval forward); the state with the best validation RMSE is kept.
@@ -79,7 +85,7 @@ DEFAULTS = {"lr": 3e-3, "lr_mode": "relative", "bias_lr": 1.0, "batch": 8, "crop
             "clip": 0.0, "val_every": 250, "refit_head": True, "tune_thresholds": True,
             "head_steps": 3000, "head_lr": 1e-2,
             "beta": None, "distill": 0.0, "distill_layers": CONV_NAMES, "ema": 0.0,
-            "train_on_val": False}
+            "train_on_val": False, "precision": "float32"}
 
 
 class _FakeQuantAct(torch.autograd.Function):
@@ -256,13 +262,13 @@ def _integer_forward32(params, xq, batch=16, upto=None):
     for i in range(0, len(xq), batch):
         h = as_t(xq[i:i + batch]).unsqueeze(1)
         for n, w, t, pool in conv:
-            acc = F.conv2d(F.pad(h, (1, 1, 1, 1)), w)
+            acc = F.conv2d(h, w, padding=1)
             if upto == "conv5acc" and n == "conv5":
                 h = acc
                 break
             h = (acc >= t).float()
             if pool:
-                h = F.max_pool2d(h, 2)
+                h = S.max_pool2x2(h)
         h = h.amax(dim=(2, 3))
         for n, w, b, t in dense:
             if upto in ("conv5", "conv5acc") or (n == "dense3" and upto == "dense2"):
@@ -522,7 +528,7 @@ def _binary_train_forward(model, xq, collect=False):
     h = xq.unsqueeze(1)
     for name, _, pool in S.CONV_LAYERS:
         layer = getattr(model, name)
-        p = F.conv2d(layer._pad(h), layer.fake_weight()) + layer.bias.view(1, -1, 1, 1)
+        p = F.conv2d(h, layer.fake_weight(), layer.bias, padding=layer.padding)
         if pool:
             p = F.max_pool2d(p, 2)
         elif name == "conv5":
@@ -531,7 +537,7 @@ def _binary_train_forward(model, xq, collect=False):
         h = S.heaviside_superspike(p, layer.beta)
     for name, _ in S.DENSE_LAYERS[:-1]:
         layer = getattr(model, name)
-        p = F.conv2d(h, layer.fake_weight()) + layer.bias.view(1, -1, 1, 1)
+        p = F.conv2d(h, layer.fake_weight(), layer.bias)
         pre[name] = p
         h = S.heaviside_superspike(p, layer.beta)
     out = model.dense3(h).flatten()
@@ -547,7 +553,7 @@ def _teacher_forward(teacher, x, collect=False):
     for name, _, pool in S.CONV_LAYERS:
         p = getattr(teacher, name)(h)
         if pool:
-            p = F.max_pool2d(p, 2)
+            p = S.max_pool2x2(p)
         elif name == "conv5":
             p = p.amax(dim=(2, 3), keepdim=True)
         pre[name] = p
@@ -575,15 +581,15 @@ def warp_positions(alpha, f_hi=WARP_F_HI):
     frequency that maps to its centre. The bands are uniform in Slaney's mel scale (the DNSMOS
     features', :mod:`qhw.dnsmos.features`), whose area-normalized filters measure power per Hz,
     so a band's value is (about) the spectrum at its centre."""
-    from .features import N_MELS, SAMPLE_RATE, _hz_to_mel, _mel_to_hz, mel_points
+    from .features import N_MELS, SAMPLE_RATE, hz_to_mel, mel_points, mel_to_hz
     nyq = SAMPLE_RATE / 2
     mel = mel_points()[1:-1]  # the band centres
-    centre = _mel_to_hz(mel)[None, :]
+    centre = mel_to_hz(mel)[None, :]
     a = np.asarray(alpha, np.float64).reshape(-1, 1)
     bend = f_hi * np.minimum(a, 1.0)  # the bend, in warped frequency
     source = np.where(centre <= bend, centre / a,
                       nyq - (nyq - centre) * (nyq - bend / a) / (nyq - bend))
-    return np.clip((_hz_to_mel(source) - mel[0]) / (mel[1] - mel[0]), 0, N_MELS - 1)
+    return np.clip((hz_to_mel(source) - mel[0]) / (mel[1] - mel[0]), 0, N_MELS - 1)
 
 
 def warp_features(x, alpha):
@@ -607,9 +613,10 @@ DENSE_STAGE_OPTIONS = (("--head-steps", "head_steps"), ("--head-lr", "head_lr"),
                        ("--no-tune", "tune_thresholds"))
 
 
-def _check_options(o, given=None):
+def _check_options(o, given=None, kind="binary"):
     """One-line QhwInputError for a bad option value (the names are the command line's).
-    ``given``: the option names the caller set explicitly, where it knows them."""
+    ``given``: the option names the caller set explicitly, where it knows them; ``kind``: the
+    student."""
     from ..errors import QhwInputError
 
     def bad(flag, what, value):
@@ -653,6 +660,13 @@ def _check_options(o, given=None):
         bad("--distill", ">= 0", o["distill"])
     if not 0 <= o["ema"] < 1:
         bad("--ema", "in [0, 1)", o["ema"])
+    if o["precision"] not in ("float32", "bfloat16"):
+        bad("--precision", "'float32' or 'bfloat16'", o["precision"])
+    if o["precision"] != "float32" and kind != "binary":
+        # The 8-bit student's activation fake quantization divides by its scale and rounds:
+        # in bfloat16 (8 significant bits) codes above 128 would lose their last bit.
+        raise QhwInputError(f"--precision: {o['precision']} is for --student binary only; the "
+                            f"8-bit student trains in float32")
     if not isinstance(o["train_on_val"], bool):
         bad("--train-on-val", "True or False", o["train_on_val"])
     if o["train_on_val"]:
@@ -697,7 +711,8 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         :data:`DEFAULTS`'s keys (``lr``, ``batch`` also positional): learning rate and mode,
         crops, mixup, frequency warp, schedule, clipping, validation interval, the dense stage
         (on/off, threshold search, steps, rate), surrogate beta (None: the student's), intermediate
-        distillation weight and layers, EMA of the weights, ``train_on_val``.
+        distillation weight and layers, EMA of the weights, ``train_on_val``, ``precision``
+        of the binary student's training steps ("float32" or "bfloat16").
 
     The state with the best validation RMSE (clip scores) is kept: a validation during
     training, or the final state after the dense stage. With ``train_on_val`` the validation
@@ -725,7 +740,9 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         raise QhwInputError(f"--minutes: must be > 0, got {minutes!r}")
     if steps is not None and not (isinstance(steps, int) and steps >= 1):
         raise QhwInputError(f"--steps: must be an integer >= 1, got {steps!r}")
-    _check_options(o)
+    # The options given by name are known here, so a dense-stage option given at its default
+    # value is seen too (--train-on-val refuses it).
+    _check_options(o, given=set(options), kind=kind)
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
@@ -848,6 +865,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
     def progress_fraction(now):
         return step / steps if steps else (now - t_start) / span
 
+    low_precision = o["precision"] == "bfloat16"
     model.train()
     while True:
         now = time.monotonic()
@@ -894,16 +912,19 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
                 target, tmaps = target
         else:
             target = torch.from_numpy(ytr[idx]).float().to(device)
-        if need_maps:
-            pred, smaps = _binary_train_forward(model, xs, collect=True)
-        else:
-            pred = model(xs)
-        loss = F.mse_loss(pred, target.float())
+        # The student's forward and backward in bfloat16 where asked (the teacher's labels,
+        # the loss, the weights and their updates stay float32).
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low_precision):
+            if need_maps:
+                pred, smaps = _binary_train_forward(model, xs, collect=True)
+            else:
+                pred = model(xs)
+        loss = F.mse_loss(pred.float(), target.float())
         total = loss
         if need_maps:
             aux = 0.0
             for name in o["distill_layers"]:
-                p = smaps[name]
+                p = smaps[name].float()
                 bit = (tmaps[name] - theta[name] >= 0).float()
                 aux = aux + F.binary_cross_entropy_with_logits(
                     p * getattr(model, name).beta, bit)
@@ -1060,6 +1081,11 @@ def _parser():
                     help="train on the training and validation windows, keep the final state "
                          "(its EMA with --ema), no dense stage (so none of --head-steps, "
                          "--head-lr, --no-tune): only the test split is unseen")
+    ap.add_argument("--precision", choices=("float32", "bfloat16"), default=d["precision"],
+                    help="the binary student's training forward and backward: float32, or "
+                         "bfloat16 autocast (about 1.5x the steps on a CPU with AVX-512 BF16 or "
+                         "AMX, or on a GPU; the labels, weights, validation and export stay "
+                         "exact) (%(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
     ap.add_argument("--device", default="cpu",
                     help="where the training steps run: cpu, or cuda on a machine with a GPU "
@@ -1102,11 +1128,10 @@ def main(argv=None):
         ap.error(f"--max-windows: must be an integer >= 2, got {args.max_windows!r}")
     # The dense-stage options default to "not given" (argparse.SUPPRESS), so that one given at
     # its default value is still seen.
-    given = {key for _, key in DENSE_STAGE_OPTIONS if key in vars(args)}
-    options = {k: vars(args).get(k, DEFAULTS[k]) for k in DEFAULTS}
+    options = {k: v for k, v in vars(args).items() if k in DEFAULTS}
     options["crop"] = tuple(args.crop)
     try:
-        _check_options(options, given)
+        _check_options(dict(DEFAULTS, **options), set(options), args.student)
     except QhwInputError as e:
         ap.error(str(e))
     if args.device.split(":")[0] not in ("cpu", "cuda"):
