@@ -34,8 +34,7 @@ from qhw.golden.network import NetworkConfig
 from qhw.synth import area_model
 from qhw.units.network import performance
 
-import _report
-from _report import table, write_results
+from _report import command as command_line, table, write_results
 
 GOAL = 0.20  # at least 20% less area on average
 
@@ -659,7 +658,7 @@ def main(argv=None):
     shown = [a for i, a in enumerate(given)  # --source describes the run, not the command
              if a != "--source" and not (i and given[i - 1] == "--source")
              and not a.startswith("--source=")]
-    command = _report.command(__file__, shown)
+    command = command_line(__file__, shown)
     if args.dry_run:
         total = []
         for name in args.networks:

@@ -80,12 +80,41 @@ def test_trained_export_scores_equal_eval_forward(trained, corpus):
 
 
 def test_crop_student_scores_any_length(trained, corpus):
+    """The training forward on a 40-frame crop equals the forward written here from the layer
+    definitions (zero padding, the bias added after the convolution, the Heaviside, then
+    PyTorch's max pools of the bits), and collects each layer's pre-activation pooled as its
+    output is; the module's training-mode forward is it."""
+    F = torch.nn.functional
     model, _ = trained
-    xq = student.quantize_features(corpus.train.features[:2, :40]).astype(np.float32)
+    x = torch.from_numpy(
+        student.quantize_features(corpus.train.features[:2, :40]).astype(np.float32))
     model.train()
-    train_out = T._binary_train_forward(model, torch.from_numpy(xq))
-    assert train_out.shape == (2,)
-    torch.testing.assert_close(train_out, model(torch.from_numpy(xq)))
+    out, pre = model.train_forward(x, collect=True)
+    assert out.shape == (2,)
+    torch.testing.assert_close(model(x), out)
+    want_pre, h = {}, x.unsqueeze(1)
+    with torch.no_grad():
+        for name, _, pool in student.CONV_LAYERS:
+            layer = getattr(model, name)
+            acc = F.conv2d(F.pad(h, (1, 1, 1, 1)), layer.fake_weight()) + layer.bias.view(
+                1, -1, 1, 1)
+            h = (acc >= 0).float()
+            if pool:
+                want_pre[name], h = F.max_pool2d(acc, 2), F.max_pool2d(h, 2)
+            elif name == "conv5":
+                want_pre[name], h = acc.amax(dim=(2, 3), keepdim=True), h.amax(
+                    dim=(2, 3), keepdim=True)
+            else:
+                want_pre[name] = acc
+        for name, _ in student.DENSE_LAYERS[:-1]:
+            layer = getattr(model, name)
+            want_pre[name] = F.conv2d(h, layer.fake_weight()) + layer.bias.view(1, -1, 1, 1)
+            h = (want_pre[name] >= 0).float()
+        want = model.dense3(h).flatten()
+    assert set(pre) == set(want_pre)
+    for name in want_pre:
+        torch.testing.assert_close(pre[name].detach(), want_pre[name])
+    torch.testing.assert_close(out.detach(), want)
 
 
 def test_dense_stage_recorded(trained):
@@ -366,13 +395,15 @@ def test_cli_train_on_val_refuses_dense_stage_options(extra, named, capsys, monk
 
 
 def test_train_on_val_accepts_no_refit_and_the_dense_defaults():
-    """--no-refit says what --train-on-val implies; dense-stage options not given pass (a
-    caller that does not say which it gave: those at their defaults)."""
-    T._check_options(dict(T.DEFAULTS, train_on_val=True, refit_head=False))
-    T._check_options(dict(T.DEFAULTS, train_on_val=True), given=set())
+    """--no-refit says what --train-on-val implies; dense-stage options not given pass, one
+    given at its default value does not."""
+    T._check_options(dict(T.DEFAULTS, train_on_val=True, refit_head=False),
+                     {"train_on_val", "refit_head"}, "binary")
+    T._check_options(dict(T.DEFAULTS, train_on_val=True), {"train_on_val"}, "binary")
     from qhw.errors import QhwInputError
     with pytest.raises(QhwInputError, match="cannot be combined with --head-lr"):
-        T._check_options(dict(T.DEFAULTS, train_on_val=True), given={"head_lr"})
+        T._check_options(dict(T.DEFAULTS, train_on_val=True), {"train_on_val", "head_lr"},
+                         "binary")
 
 
 def test_train_api_refuses_a_dense_option_given_by_name_at_its_default(corpus, monkeypatch):

@@ -80,34 +80,46 @@ class BinaryP808(nn.Module):
             out = "sum" if name == "dense3" else "threshold"
             setattr(self, name, BamConv2d(n_in, n_out, (1, 1), "valid", 8, out, beta=beta))
 
-    def _conv_train(self, layer, x, pool):
-        # The padding and the bias in the convolution itself: one pass over the map fewer.
-        p = F.conv2d(x, layer.fake_weight(), layer.bias, padding=layer.padding)
-        if pool == "2x2":
-            p = F.max_pool2d(p, 2)
-        elif pool == "global":
-            p = p.amax(dim=(2, 3), keepdim=True)
-        return heaviside_superspike(p, layer.beta)
-
-    def _conv_eval(self, layer, x, pool):
-        y = layer(x)
-        if pool == "2x2":
-            y = F.max_pool2d(y, 2)
-        elif pool == "global":
-            y = y.amax(dim=(2, 3), keepdim=True)
-        return y
-
-    def forward(self, xq):
-        """MOS of each window; ``xq`` (N, T, 120) quantized features (float tensor of integers)."""
-        step = self._conv_train if self.training else self._conv_eval
+    def train_forward(self, xq, collect=False):
+        """The training forward: Heaviside with the surrogate gradient, the max pools on the
+        pre-activations (the same forward, a gradient to the maximum's position). With
+        ``collect`` also returns each thresholded layer's pre-activation, pooled as its output
+        is (the intermediate distillation's input)."""
+        pre = {}
         h = xq.unsqueeze(1)
         for name, _, pool in CONV_LAYERS:
-            kind = "2x2" if pool else ("global" if name == "conv5" else None)
-            h = step(getattr(self, name), h, kind)
+            layer = getattr(self, name)
+            # The padding and the bias in the convolution itself: one pass over the map fewer.
+            p = F.conv2d(h, layer.fake_weight(), layer.bias, padding=layer.padding)
+            if pool:
+                p = F.max_pool2d(p, 2)
+            elif name == "conv5":
+                p = p.amax(dim=(2, 3), keepdim=True)
+            pre[name] = p
+            h = heaviside_superspike(p, layer.beta)
         for name, _ in DENSE_LAYERS[:-1]:
             layer = getattr(self, name)
-            h = layer(h) if not self.training else heaviside_superspike(
-                F.conv2d(h, layer.fake_weight(), layer.bias), layer.beta)
+            p = F.conv2d(h, layer.fake_weight(), layer.bias)
+            pre[name] = p
+            h = heaviside_superspike(p, layer.beta)
+        out = self.dense3(h).flatten()
+        return (out, pre) if collect else out
+
+    def forward(self, xq):
+        """MOS of each window; ``xq`` (N, T, 120) quantized features (float tensor of integers).
+        In training mode :meth:`train_forward`; in eval mode each layer's exact integer
+        forward."""
+        if self.training:
+            return self.train_forward(xq)
+        h = xq.unsqueeze(1)
+        for name, _, pool in CONV_LAYERS:
+            h = getattr(self, name)(h)
+            if pool:
+                h = F.max_pool2d(h, 2)
+            elif name == "conv5":
+                h = h.amax(dim=(2, 3), keepdim=True)
+        for name, _ in DENSE_LAYERS[:-1]:
+            h = getattr(self, name)(h)
         return self.dense3(h).flatten()
 
 

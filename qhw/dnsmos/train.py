@@ -521,29 +521,6 @@ def _lr_factor(frac, warmup, final):
     return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def _binary_train_forward(model, xq, collect=False):
-    """:class:`BinaryP808`'s train-mode forward, also returning each thresholded layer's
-    pre-activation (pooled as its output is) when ``collect``."""
-    pre = {}
-    h = xq.unsqueeze(1)
-    for name, _, pool in S.CONV_LAYERS:
-        layer = getattr(model, name)
-        p = F.conv2d(h, layer.fake_weight(), layer.bias, padding=layer.padding)
-        if pool:
-            p = F.max_pool2d(p, 2)
-        elif name == "conv5":
-            p = p.amax(dim=(2, 3), keepdim=True)
-        pre[name] = p
-        h = S.heaviside_superspike(p, layer.beta)
-    for name, _ in S.DENSE_LAYERS[:-1]:
-        layer = getattr(model, name)
-        p = F.conv2d(h, layer.fake_weight(), layer.bias)
-        pre[name] = p
-        h = S.heaviside_superspike(p, layer.beta)
-    out = model.dense3(h).flatten()
-    return (out, pre) if collect else out
-
-
 @torch.no_grad()
 def _teacher_forward(teacher, x, collect=False):
     """The teacher's MOS of float features x (N, T, 120); with ``collect`` also each layer's
@@ -613,10 +590,9 @@ DENSE_STAGE_OPTIONS = (("--head-steps", "head_steps"), ("--head-lr", "head_lr"),
                        ("--no-tune", "tune_thresholds"))
 
 
-def _check_options(o, given=None, kind="binary"):
+def _check_options(o, given, kind):
     """One-line QhwInputError for a bad option value (the names are the command line's).
-    ``given``: the option names the caller set explicitly, where it knows them; ``kind``: the
-    student."""
+    ``given``: the option names the caller set explicitly; ``kind``: the student."""
     from ..errors import QhwInputError
 
     def bad(flag, what, value):
@@ -671,10 +647,8 @@ def _check_options(o, given=None, kind="binary"):
         bad("--train-on-val", "True or False", o["train_on_val"])
     if o["train_on_val"]:
         # It has no dense stage (each variant is kept only if it validates better, and nothing
-        # is held out): an option of that stage would be dropped without a word. The command
-        # line says which options were given; otherwise those off their defaults count.
-        if given is None:
-            given = {key for _, key in DENSE_STAGE_OPTIONS if o[key] != DEFAULTS[key]}
+        # is held out): an option of that stage would be dropped without a word, even one
+        # given at its default value.
         dense = [flag for flag, key in DENSE_STAGE_OPTIONS if key in given]
         if dense:
             raise QhwInputError(f"--train-on-val: has no dense stage, so it cannot be combined "
@@ -916,7 +890,7 @@ def train(kind="binary", minutes=45.0, corpus=None, seed=0, lr=None, batch=None,
         # the loss, the weights and their updates stay float32).
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=low_precision):
             if need_maps:
-                pred, smaps = _binary_train_forward(model, xs, collect=True)
+                pred, smaps = model.train_forward(xs, collect=True)
             else:
                 pred = model(xs)
         loss = F.mse_loss(pred.float(), target.float())
@@ -1083,8 +1057,8 @@ def _parser():
                          "--head-lr, --no-tune): only the test split is unseen")
     ap.add_argument("--precision", choices=("float32", "bfloat16"), default=d["precision"],
                     help="the binary student's training forward and backward: float32, or "
-                         "bfloat16 autocast (about 1.5x the steps on a CPU with AVX-512 BF16 or "
-                         "AMX, or on a GPU; the labels, weights, validation and export stay "
+                         "bfloat16 autocast (about 1.5x the steps per second measured on a CPU "
+                         "with AVX-512 BF16; the labels, weights, validation and export stay "
                          "exact) (%(default)s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (%(default)s)")
     ap.add_argument("--device", default="cpu",
